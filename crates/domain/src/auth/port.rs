@@ -1,0 +1,71 @@
+//! Ports the authentication service needs from the outside world.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::token::{SessionToken, TokenHash};
+use crate::error::Error;
+use crate::user::User;
+
+/// A better-auth session row joined with its user, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The session's owner.
+    pub user: User,
+    /// When the session stops being valid.
+    pub expires_at: DateTime<Utc>,
+    /// The admin plugin's `banned` flag (false when the column does not exist).
+    pub banned: bool,
+    /// The admin plugin's `banExpires` (a ban without it is permanent).
+    pub ban_expires: Option<DateTime<Utc>>,
+}
+
+/// What the session cache keeps: enough to answer without the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedSession {
+    /// The session's owner.
+    pub user: User,
+    /// The session's own expiry; a cached entry is never trusted past it.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Read access to better-auth's `session` and `user` tables.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Finds the session whose token is `token`, joined with its user, in one
+    /// query. Returns `Ok(None)` when no session has that token. Expired
+    /// sessions may be returned or not; the caller checks expiry.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the database cannot be reached in time,
+    /// [`Error::Unexpected`] for any other failure.
+    async fn find_by_token(&self, token: &SessionToken) -> Result<Option<SessionRecord>, Error>;
+}
+
+/// A cache of validated sessions keyed by the SHA-256 of their token.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SessionCache: Send + Sync {
+    /// Returns the entry stored under `key`, if it has not expired.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the cache cannot be reached; callers treat
+    /// that as a miss.
+    async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, Error>;
+
+    /// Stores `session` under `key` for `ttl`, replacing any previous entry.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the cache cannot be reached; callers log it
+    /// and carry on.
+    async fn put(
+        &self,
+        key: &TokenHash,
+        session: &CachedSession,
+        ttl: Duration,
+    ) -> Result<(), Error>;
+}

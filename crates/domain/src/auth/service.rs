@@ -1,0 +1,430 @@
+//! The authentication policy: which credentials are accepted, in which order
+//! the cache and the database are asked, and how long an answer may be reused.
+//!
+//! Trust model: the session cookie is only believed when its HMAC verifies
+//! against `BETTER_AUTH_SECRET`; the session row is the source of truth. The
+//! cache may serve a session for at most `min(cache_ttl, expiresAt - now)`, so
+//! a session deleted by sign-out stops working within `cache_ttl` at the latest.
+//! A cache failure is never fatal: it is logged and the database answers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::port::{CachedSession, SessionCache, SessionStore};
+use super::token::{SessionToken, SignatureVerifier};
+use crate::clock::Clock;
+use crate::error::{AuthFailure, Error};
+use crate::user::User;
+
+/// A credential as the client presented it.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// The value of the `session_token` cookie (signed, possibly percent-encoded).
+    Cookie(&'a str),
+    /// The value after `Authorization: Bearer `.
+    Bearer(&'a str),
+}
+
+/// Tunables of [`AuthService`].
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Upper bound on how long a validated session is reused without asking the database.
+    pub cache_ttl: Duration,
+    /// Refuse bare bearer tokens (better-auth's bearer plugin `requireSignature`).
+    pub require_signed_bearer: bool,
+}
+
+/// Turns a credential into the signed-in [`User`].
+pub struct AuthService {
+    verifier: SignatureVerifier,
+    store: Arc<dyn SessionStore>,
+    cache: Arc<dyn SessionCache>,
+    clock: Arc<dyn Clock>,
+    settings: AuthSettings,
+}
+
+impl AuthService {
+    /// Wires the service to its ports.
+    pub fn new(
+        verifier: SignatureVerifier,
+        store: Arc<dyn SessionStore>,
+        cache: Arc<dyn SessionCache>,
+        clock: Arc<dyn Clock>,
+        settings: AuthSettings,
+    ) -> Self {
+        Self {
+            verifier,
+            store,
+            cache,
+            clock,
+            settings,
+        }
+    }
+
+    /// Authenticates a request.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] with the reason for any refused credential;
+    /// [`Error::Unavailable`] when the session store cannot be reached.
+    pub async fn authenticate(&self, credential: Credential<'_>) -> Result<User, Error> {
+        let token = self.token_of(credential).map_err(Error::Unauthenticated)?;
+        let key = token.hash();
+        let now = self.clock.now();
+
+        match self.cache.get(&key).await {
+            Ok(Some(hit)) if hit.expires_at > now => return Ok(hit.user),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "session cache unavailable; asking the database")
+            }
+        }
+
+        let record = self
+            .store
+            .find_by_token(&token)
+            .await?
+            .ok_or(Error::Unauthenticated(AuthFailure::UnknownSession))?;
+        if record.expires_at <= now {
+            return Err(Error::Unauthenticated(AuthFailure::Expired));
+        }
+        if record.banned && record.ban_expires.is_none_or(|until| until > now) {
+            return Err(Error::Unauthenticated(AuthFailure::Banned));
+        }
+
+        let remaining = (record.expires_at - now).to_std().unwrap_or_default();
+        let ttl = remaining.min(self.settings.cache_ttl);
+        if !ttl.is_zero() {
+            let entry = CachedSession {
+                user: record.user,
+                expires_at: record.expires_at,
+            };
+            if let Err(error) = self.cache.put(&key, &entry, ttl).await {
+                tracing::warn!(error = %error, "could not cache the session");
+            }
+            return Ok(entry.user);
+        }
+        Ok(record.user)
+    }
+
+    fn token_of(&self, credential: Credential<'_>) -> Result<SessionToken, AuthFailure> {
+        match credential {
+            Credential::Cookie(value) => self.verifier.verify(value),
+            // better-auth's bearer plugin: a value with a dot is a signed
+            // cookie value; a bare token is trusted unless signatures are required.
+            Credential::Bearer(value) if value.contains('.') => self.verifier.verify(value),
+            Credential::Bearer(_) if self.settings.require_signed_bearer => {
+                Err(AuthFailure::UnsignedBearer)
+            }
+            Credential::Bearer(value) => SessionToken::parse(value),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::port::{MockSessionCache, MockSessionStore, SessionRecord};
+    use crate::clock::MockClock;
+    use chrono::{DateTime, TimeZone, Utc};
+    use mockall::predicate::always;
+
+    const SECRET: &str = "a-secret-of-at-least-thirty-two-bytes!!";
+    const TOKEN: &str = "0123456789abcdefghijABCDEFGHIJkl";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
+    }
+
+    fn user() -> User {
+        User {
+            id: "user-1".into(),
+            email: "ada@example.com".into(),
+            name: "Ada".into(),
+            email_verified: true,
+            image: None,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    fn record(expires_in_secs: i64) -> SessionRecord {
+        SessionRecord {
+            user: user(),
+            expires_at: now() + chrono::Duration::seconds(expires_in_secs),
+            banned: false,
+            ban_expires: None,
+        }
+    }
+
+    fn clock() -> Arc<MockClock> {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        Arc::new(clock)
+    }
+
+    fn service(
+        store: MockSessionStore,
+        cache: MockSessionCache,
+        require_signed_bearer: bool,
+    ) -> AuthService {
+        AuthService::new(
+            SignatureVerifier::new(&[SECRET]),
+            Arc::new(store),
+            Arc::new(cache),
+            clock(),
+            AuthSettings {
+                cache_ttl: Duration::from_secs(300),
+                require_signed_bearer,
+            },
+        )
+    }
+
+    fn cookie() -> String {
+        SignatureVerifier::new(&[SECRET])
+            .signed_cookie_value(TOKEN)
+            .unwrap()
+    }
+
+    fn empty_cache() -> MockSessionCache {
+        let mut cache = MockSessionCache::new();
+        cache.expect_get().returning(|_| Ok(None));
+        cache
+    }
+
+    #[tokio::test]
+    async fn a_cache_hit_answers_without_the_database() {
+        let mut cache = MockSessionCache::new();
+        let expected_key = SessionToken::parse(TOKEN).unwrap().hash();
+        cache
+            .expect_get()
+            .withf(move |key| *key == expected_key)
+            .returning(|_| {
+                Ok(Some(CachedSession {
+                    user: user(),
+                    expires_at: now() + chrono::Duration::hours(1),
+                }))
+            });
+        let mut store = MockSessionStore::new();
+        store.expect_find_by_token().never();
+        let got = service(store, cache, false)
+            .authenticate(Credential::Cookie(&cookie()))
+            .await
+            .unwrap();
+        assert_eq!(got, user());
+    }
+
+    #[tokio::test]
+    async fn a_miss_asks_the_database_and_caches_for_the_configured_ttl() {
+        let mut store = MockSessionStore::new();
+        store
+            .expect_find_by_token()
+            .withf(|t| t.expose() == TOKEN)
+            .times(1)
+            .returning(|_| Ok(Some(record(3600))));
+        let mut cache = empty_cache();
+        cache
+            .expect_put()
+            .withf(|_, entry, ttl| entry.user == user() && *ttl == Duration::from_secs(300))
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let got = service(store, cache, false)
+            .authenticate(Credential::Cookie(&cookie()))
+            .await
+            .unwrap();
+        assert_eq!(got.id, "user-1");
+    }
+
+    #[tokio::test]
+    async fn a_session_about_to_expire_is_cached_only_until_it_expires() {
+        let mut store = MockSessionStore::new();
+        store
+            .expect_find_by_token()
+            .returning(|_| Ok(Some(record(42))));
+        let mut cache = empty_cache();
+        cache
+            .expect_put()
+            .withf(|_, _, ttl| *ttl == Duration::from_secs(42))
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        service(store, cache, false)
+            .authenticate(Credential::Cookie(&cookie()))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_expired_cache_entry_is_ignored() {
+        let mut cache = MockSessionCache::new();
+        cache.expect_get().returning(|_| {
+            Ok(Some(CachedSession {
+                user: user(),
+                expires_at: now() - chrono::Duration::seconds(1),
+            }))
+        });
+        cache.expect_put().never();
+        let mut store = MockSessionStore::new();
+        store
+            .expect_find_by_token()
+            .times(1)
+            .returning(|_| Ok(Some(record(-1))));
+        let err = service(store, cache, false)
+            .authenticate(Credential::Cookie(&cookie()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Unauthenticated(AuthFailure::Expired)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_session_is_refused() {
+        let mut store = MockSessionStore::new();
+        store.expect_find_by_token().returning(|_| Ok(None));
+        let err = service(store, empty_cache(), false)
+            .authenticate(Credential::Cookie(&cookie()))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Unauthenticated(AuthFailure::UnknownSession)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_banned_user_is_refused_until_the_ban_expires() {
+        for (ban_expires, refused) in [
+            (None, true),
+            (Some(now() + chrono::Duration::days(1)), true),
+            (Some(now() - chrono::Duration::days(1)), false),
+        ] {
+            let mut store = MockSessionStore::new();
+            store.expect_find_by_token().returning(move |_| {
+                Ok(Some(SessionRecord {
+                    banned: true,
+                    ban_expires,
+                    ..record(3600)
+                }))
+            });
+            let mut cache = empty_cache();
+            cache.expect_put().returning(|_, _, _| Ok(()));
+            let result = service(store, cache, false)
+                .authenticate(Credential::Cookie(&cookie()))
+                .await;
+            assert_eq!(
+                matches!(result, Err(Error::Unauthenticated(AuthFailure::Banned))),
+                refused,
+                "ban_expires = {ban_expires:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forged_cookie_never_reaches_the_cache_or_the_database() {
+        let mut store = MockSessionStore::new();
+        store.expect_find_by_token().never();
+        let mut cache = MockSessionCache::new();
+        cache.expect_get().never();
+        let forged = SignatureVerifier::new(&["not-the-secret-not-the-secret-not-the"])
+            .signed_cookie_value(TOKEN)
+            .unwrap();
+        let err = service(store, cache, false)
+            .authenticate(Credential::Cookie(&forged))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Unauthenticated(AuthFailure::BadSignature)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unsigned_cookie_is_refused() {
+        let mut store = MockSessionStore::new();
+        store.expect_find_by_token().never();
+        let err = service(store, MockSessionCache::new(), false)
+            .authenticate(Credential::Cookie(TOKEN))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Unauthenticated(AuthFailure::Malformed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_bare_bearer_token_is_accepted_unless_signatures_are_required() {
+        let mut store = MockSessionStore::new();
+        store
+            .expect_find_by_token()
+            .times(1)
+            .returning(|_| Ok(Some(record(3600))));
+        let mut cache = empty_cache();
+        cache.expect_put().returning(|_, _, _| Ok(()));
+        service(store, cache, false)
+            .authenticate(Credential::Bearer(TOKEN))
+            .await
+            .unwrap();
+
+        let mut store = MockSessionStore::new();
+        store.expect_find_by_token().never();
+        let err = service(store, MockSessionCache::new(), true)
+            .authenticate(Credential::Bearer(TOKEN))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Unauthenticated(AuthFailure::UnsignedBearer)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_signed_bearer_value_is_verified_like_a_cookie() {
+        let mut store = MockSessionStore::new();
+        store
+            .expect_find_by_token()
+            .times(1)
+            .returning(|_| Ok(Some(record(3600))));
+        let mut cache = empty_cache();
+        cache.expect_put().returning(|_, _, _| Ok(()));
+        service(store, cache, true)
+            .authenticate(Credential::Bearer(&cookie()))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_cache_outage_falls_back_to_the_database() {
+        let mut cache = MockSessionCache::new();
+        cache
+            .expect_get()
+            .returning(|_| Err(Error::Unavailable(anyhow::anyhow!("redis down"))));
+        cache
+            .expect_put()
+            .with(always(), always(), always())
+            .returning(|_, _, _| Err(Error::Unavailable(anyhow::anyhow!("redis down"))));
+        let mut store = MockSessionStore::new();
+        store
+            .expect_find_by_token()
+            .times(1)
+            .returning(|_| Ok(Some(record(3600))));
+        let got = service(store, cache, false)
+            .authenticate(Credential::Cookie(&cookie()))
+            .await
+            .unwrap();
+        assert_eq!(got, user());
+    }
+
+    #[tokio::test]
+    async fn a_database_outage_is_unavailable_not_unauthenticated() {
+        let mut store = MockSessionStore::new();
+        store
+            .expect_find_by_token()
+            .returning(|_| Err(Error::Unavailable(anyhow::anyhow!("pg down"))));
+        let err = service(store, empty_cache(), false)
+            .authenticate(Credential::Cookie(&cookie()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Unavailable(_)));
+    }
+}

@@ -1,0 +1,72 @@
+//! The domain's one error type. The HTTP layer maps each variant to a status;
+//! adapters translate their storage errors into it.
+
+use crate::validation::FieldErrors;
+
+/// Why a request was refused as unauthenticated. Logged, never returned to the
+/// client: every variant answers the same 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No session cookie and no bearer token.
+    Missing,
+    /// The credential is not `<token>.<signature>`, or the token is not 32 letters/digits.
+    Malformed,
+    /// The HMAC signature does not match any configured secret.
+    BadSignature,
+    /// A bare (unsigned) bearer token while signatures are required.
+    UnsignedBearer,
+    /// No session has this token.
+    UnknownSession,
+    /// The session's `expiresAt` is in the past.
+    Expired,
+    /// The user is banned (admin plugin) and the ban has not expired.
+    Banned,
+}
+
+impl AuthFailure {
+    /// A short, stable reason for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing credential",
+            Self::Malformed => "malformed credential",
+            Self::BadSignature => "bad signature",
+            Self::UnsignedBearer => "unsigned bearer token refused",
+            Self::UnknownSession => "unknown session",
+            Self::Expired => "expired session",
+            Self::Banned => "banned user",
+        }
+    }
+}
+
+impl std::fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything a domain operation or a port can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input broke one or more rules; each field error says which.
+    #[error("validation failed: {0}")]
+    Validation(FieldErrors),
+    /// The resource does not exist or belongs to someone else; the two are
+    /// deliberately indistinguishable.
+    #[error("not found")]
+    NotFound,
+    /// The caller is not signed in (the reason is for logs only).
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(AuthFailure),
+    /// A dependency (database, cache) is unreachable or timed out; retrying later may work.
+    #[error("dependency unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else: a bug or an unexpected storage answer.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<FieldErrors> for Error {
+    fn from(errors: FieldErrors) -> Self {
+        Self::Validation(errors)
+    }
+}

@@ -1,0 +1,9 @@
+//! Items: the application's own resource, owned by a better-auth user.
+
+pub mod model;
+pub mod port;
+pub mod service;
+
+pub use model::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemPatch, NewItem, Page};
+pub use port::ItemRepository;
+pub use service::ItemService;

@@ -1,0 +1,296 @@
+//! Item entity and its validated value types.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::validation::FieldErrors;
+
+/// Longest allowed name, in characters, after trimming.
+pub const NAME_MAX_CHARS: usize = 255;
+/// Longest allowed description, in characters.
+pub const DESCRIPTION_MAX_CHARS: usize = 65_535;
+/// Largest page a list may ask for.
+pub const LIMIT_MAX: u64 = 1000;
+/// Page size when the client does not say.
+pub const LIMIT_DEFAULT: u64 = 100;
+
+/// An item's identifier (a UUID; v7, so ids sort by creation time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ItemId(Uuid);
+
+impl ItemId {
+    /// A fresh, time-ordered id.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// Parses a client-supplied id; `None` for anything that is not a UUID, which
+    /// callers answer exactly like a missing item.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Uuid::try_parse(raw).ok().map(Self)
+    }
+
+    /// The UUID.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl From<Uuid> for ItemId {
+    fn from(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl std::fmt::Display for ItemId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An item name: 1–255 characters once trimmed, no NUL. Stored trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ItemName(String);
+
+impl ItemName {
+    /// Trims and validates a name.
+    ///
+    /// # Errors
+    /// A field error on `name` when it is empty after trimming, longer than
+    /// 255 characters, or contains a NUL character.
+    pub fn parse(raw: &str) -> Result<Self, FieldErrors> {
+        let trimmed = raw.trim();
+        if trimmed.contains('\0') {
+            return Err(FieldErrors::single(
+                "name",
+                "nul_character",
+                "must not contain NUL characters",
+            ));
+        }
+        if trimmed.is_empty() {
+            return Err(FieldErrors::single(
+                "name",
+                "too_short",
+                "must not be empty or only whitespace",
+            ));
+        }
+        if trimmed.chars().count() > NAME_MAX_CHARS {
+            return Err(FieldErrors::single(
+                "name",
+                "too_long",
+                format!("must be at most {NAME_MAX_CHARS} characters"),
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Rebuilds a name read back from storage, where it was validated on the way in.
+    pub fn from_trusted(stored: String) -> Self {
+        Self(stored)
+    }
+}
+
+/// An item description: at most 65,535 characters, no NUL. Kept as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ItemDescription(String);
+
+impl ItemDescription {
+    /// Validates a description.
+    ///
+    /// # Errors
+    /// A field error on `description` when it is too long or contains a NUL character.
+    pub fn parse(raw: &str) -> Result<Self, FieldErrors> {
+        if raw.contains('\0') {
+            return Err(FieldErrors::single(
+                "description",
+                "nul_character",
+                "must not contain NUL characters",
+            ));
+        }
+        if raw.chars().count() > DESCRIPTION_MAX_CHARS {
+            return Err(FieldErrors::single(
+                "description",
+                "too_long",
+                format!("must be at most {DESCRIPTION_MAX_CHARS} characters"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The description.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Rebuilds a description read back from storage.
+    pub fn from_trusted(stored: String) -> Self {
+        Self(stored)
+    }
+}
+
+/// A stored item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    /// The item's id.
+    pub id: ItemId,
+    /// Its name.
+    pub name: ItemName,
+    /// Its optional description.
+    pub description: Option<ItemDescription>,
+    /// The better-auth user id of its owner.
+    pub owner_id: String,
+    /// Whether the item is active.
+    pub is_active: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a client may give when creating an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewItem {
+    /// The name.
+    pub name: ItemName,
+    /// The description, if any.
+    pub description: Option<ItemDescription>,
+    /// Whether the item starts active (default true).
+    pub is_active: bool,
+}
+
+/// A partial update: `None` leaves a field alone. For the description,
+/// `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemPatch {
+    /// A new name.
+    pub name: Option<ItemName>,
+    /// A new description, or `Some(None)` to clear it.
+    pub description: Option<Option<ItemDescription>>,
+    /// A new active flag.
+    pub is_active: Option<bool>,
+}
+
+/// A patch with the time it was applied: what a repository writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemChanges {
+    /// The fields to change.
+    pub patch: ItemPatch,
+    /// The new `updated_at`.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A window into a newest-first list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    skip: u64,
+    limit: u64,
+}
+
+impl Page {
+    /// Validates `skip ≥ 0` (and small enough for SQL's `OFFSET`) and `1 ≤ limit ≤ 1000`;
+    /// a missing limit means 100, a missing skip 0.
+    ///
+    /// # Errors
+    /// Field errors on `skip` and/or `limit`.
+    pub fn new(skip: Option<i64>, limit: Option<i64>) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let skip = skip.unwrap_or(0);
+        if skip < 0 {
+            errors.push("skip", "out_of_range", "must be greater than or equal to 0");
+        }
+        let limit = limit.unwrap_or(LIMIT_DEFAULT as i64);
+        if !(1..=LIMIT_MAX as i64).contains(&limit) {
+            errors.push(
+                "limit",
+                "out_of_range",
+                format!("must be between 1 and {LIMIT_MAX}"),
+            );
+        }
+        errors.into_result()?;
+        Ok(Self {
+            skip: skip as u64,
+            limit: limit as u64,
+        })
+    }
+
+    /// How many items to pass over.
+    pub fn skip(&self) -> u64 {
+        self.skip
+    }
+
+    /// How many items to return at most.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self {
+            skip: 0,
+            limit: LIMIT_DEFAULT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(result: Result<impl std::fmt::Debug, FieldErrors>) -> String {
+        result.unwrap_err().as_slice()[0].kind.clone()
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded_in_characters() {
+        assert_eq!(ItemName::parse("  Widget \n").unwrap().as_str(), "Widget");
+        assert_eq!(kind(ItemName::parse("   ")), "too_short");
+        assert_eq!(kind(ItemName::parse("")), "too_short");
+        assert!(
+            ItemName::parse(&"é".repeat(255)).is_ok(),
+            "255 two-byte characters fit"
+        );
+        assert_eq!(kind(ItemName::parse(&"a".repeat(256))), "too_long");
+        assert_eq!(kind(ItemName::parse("a\0b")), "nul_character");
+    }
+
+    #[test]
+    fn descriptions_are_bounded_and_nul_free() {
+        assert!(ItemDescription::parse("").is_ok());
+        assert!(ItemDescription::parse(&"x".repeat(65_535)).is_ok());
+        assert_eq!(
+            kind(ItemDescription::parse(&"x".repeat(65_536))),
+            "too_long"
+        );
+        assert_eq!(kind(ItemDescription::parse("nul\0")), "nul_character");
+    }
+
+    #[test]
+    fn pages_default_and_validate_both_bounds() {
+        assert_eq!(Page::new(None, None).unwrap(), Page::default());
+        assert_eq!(Page::new(Some(5), Some(1000)).unwrap().limit(), 1000);
+        assert_eq!(
+            Page::new(Some(-1), Some(0)).unwrap_err().as_slice().len(),
+            2
+        );
+        assert!(Page::new(None, Some(1001)).is_err());
+        assert!(Page::new(Some(i64::MAX), Some(1)).is_ok());
+    }
+
+    #[test]
+    fn item_ids_parse_only_uuids() {
+        assert!(ItemId::parse("not-a-uuid").is_none());
+        assert!(ItemId::parse("").is_none());
+        let id = ItemId::generate();
+        assert_eq!(ItemId::parse(&id.to_string()), Some(id));
+    }
+}

@@ -1,0 +1,49 @@
+//! The storage port for items.
+
+use async_trait::async_trait;
+
+use super::model::{Item, ItemChanges, ItemId, Page};
+use crate::error::Error;
+
+/// Persistent storage of items. Every read and write is scoped to an owner: an
+/// implementation must never return or change an item of another owner.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ItemRepository: Send + Sync {
+    /// The owner's items, newest first (`created_at` then `id`, both descending),
+    /// skipping `page.skip()` and returning at most `page.limit()`.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when storage cannot be reached, [`Error::Unexpected`] otherwise.
+    async fn list(&self, owner_id: &str, page: Page) -> Result<Vec<Item>, Error>;
+
+    /// The item with this id if `owner_id` owns it; `Ok(None)` otherwise.
+    ///
+    /// # Errors
+    /// As [`ItemRepository::list`].
+    async fn find(&self, owner_id: &str, id: ItemId) -> Result<Option<Item>, Error>;
+
+    /// Stores a new item exactly as given.
+    ///
+    /// # Errors
+    /// As [`ItemRepository::list`].
+    async fn insert(&self, item: &Item) -> Result<(), Error>;
+
+    /// Applies `changes` to the item if `owner_id` owns it and returns the item
+    /// as stored afterwards; `Ok(None)` when there is no such item.
+    ///
+    /// # Errors
+    /// As [`ItemRepository::list`].
+    async fn update(
+        &self,
+        owner_id: &str,
+        id: ItemId,
+        changes: &ItemChanges,
+    ) -> Result<Option<Item>, Error>;
+
+    /// Deletes the item if `owner_id` owns it; returns whether one was deleted.
+    ///
+    /// # Errors
+    /// As [`ItemRepository::list`].
+    async fn delete(&self, owner_id: &str, id: ItemId) -> Result<bool, Error>;
+}

@@ -1,0 +1,14 @@
+//! The SaaS starter's domain: entities, validated value types, the ports the
+//! outside world must implement, and the services that hold the business rules.
+//!
+//! This crate knows nothing about HTTP, SQL or Redis. Adapters live in `infra`,
+//! the HTTP layer in `api`; both depend on this crate, never the reverse.
+
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod item;
+pub mod user;
+pub mod validation;
+
+pub use error::Error;
