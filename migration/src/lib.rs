@@ -1,1 +1,25 @@
-//! placeholder
+//! Migrations for the application's own tables.
+//!
+//! better-auth owns `user`, `session`, `account` and `verification`; nothing
+//! here creates, alters or drops them. `items.owner_id` references `"user"(id)`
+//! with `ON DELETE CASCADE`, so the `user` table must exist before `up` runs on
+//! PostgreSQL (better-auth's own migrations create it).
+//!
+//! Beware: sea-orm's generic `fresh` drops *every* table of the schema,
+//! better-auth's included. `saas-api migrate fresh` instead rolls back and
+//! re-applies these migrations only.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20260101_000001_create_items;
+
+/// The ordered list of this application's migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20260101_000001_create_items::Migration)]
+    }
+}

@@ -1,1 +1,17 @@
-//! placeholder
+//! The HTTP layer of the SaaS starter: configuration, the actix-web app, its
+//! handlers and middleware, the error envelope, and the `saas-api` commands.
+//! Business rules live in `domain`; storage in `infra`.
+
+pub mod app;
+pub mod commands;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod middleware;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod health;
 pub mod item;
 pub mod user;
 pub mod validation;

@@ -1,1 +1,20 @@
-//! placeholder
+//! Adapters for the domain's ports.
+//!
+//! - [`db`]: connecting to PostgreSQL or SQLite and translating storage errors;
+//! - [`item_repository`]: items through sea-orm, on either backend;
+//! - [`better_auth`]: read-only access to better-auth's `session`/`user` tables,
+//!   whose column naming (camelCase or snake_case) is detected at start-up;
+//! - [`cache`]: the session cache in Redis (shared by every instance) or in
+//!   process (the embedded default);
+//! - [`redis`]: the Redis connection pool.
+
+pub mod better_auth;
+pub mod cache;
+pub mod db;
+pub mod entities;
+pub mod item_repository;
+pub mod probes;
+pub mod redis;
+
+pub use db::{Db, DbBackendKind};
+pub use item_repository::SeaOrmItemRepository;

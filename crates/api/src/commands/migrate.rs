@@ -1,0 +1,56 @@
+//! `saas-api migrate up|down|status|fresh`: the application's own tables only.
+
+use anyhow::{Context as _, bail};
+use migration::{Migrator, MigratorTrait};
+
+use crate::settings::Settings;
+use crate::startup::connect_database;
+
+/// Runs one migration action against `DATABASE_URL`.
+///
+/// - `up`: apply every pending migration;
+/// - `down`: roll back the last one;
+/// - `status`: list migrations and whether each is applied;
+/// - `fresh`: roll back all of ours, then apply them again (better-auth's
+///   tables are untouched, unlike sea-orm's generic `fresh`).
+///
+/// # Errors
+/// An unknown action, or a failed migration.
+pub async fn run(settings: &Settings, action: &str) -> anyhow::Result<()> {
+    let db = connect_database(settings).await?;
+    let conn = db.conn();
+    match action {
+        "up" => Migrator::up(conn, None)
+            .await
+            .context("migrate up failed")?,
+        "down" => Migrator::down(conn, Some(1))
+            .await
+            .context("migrate down failed")?,
+        "fresh" => {
+            Migrator::down(conn, None)
+                .await
+                .context("rolling back failed")?;
+            Migrator::up(conn, None)
+                .await
+                .context("re-applying failed")?;
+        }
+        "status" => {
+            for migration in Migrator::get_migration_with_status(conn)
+                .await
+                .context("reading status failed")?
+            {
+                println!(
+                    "{:<10} {}",
+                    migration.status().to_string(),
+                    migration.name()
+                );
+            }
+        }
+        other => bail!("unknown migrate action {other:?}: expected up, down, status or fresh"),
+    }
+    if action != "status" {
+        println!("migrate {action}: done");
+    }
+    db.close().await;
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! The `saas-api` command line: `serve` (default), `migrate …`, `dev seed`.
+
+pub mod dev_seed;
+pub mod migrate;
+
+use std::process::ExitCode;
+
+use crate::settings::Settings;
+use crate::startup::Application;
+
+const USAGE: &str = "usage: saas-api [serve | migrate up|down|status|fresh | dev seed]";
+
+/// Runs the command named by `args` (without the program name).
+pub async fn run(args: &[String]) -> ExitCode {
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    if matches!(words.as_slice(), ["help" | "--help" | "-h"]) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::from_env() {
+        Ok((settings, report)) => {
+            crate::telemetry::init(settings.log_format);
+            for warning in &report.warnings {
+                tracing::warn!("configuration: {warning}");
+            }
+            settings
+        }
+        Err(report) => {
+            eprintln!("refusing to start: the configuration is unsafe or malformed");
+            for error in &report.errors {
+                eprintln!("  {error}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let result = match words.as_slice() {
+        [] | ["serve"] => serve(settings).await,
+        ["migrate", action] => migrate::run(&settings, action).await,
+        ["dev", "seed"] => dev_seed::run(&settings).await,
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! The one mapping from failures to HTTP: status, the JSON envelope, and what
+//! gets logged.
+//!
+//! Every error answer has the same shape:
+//! `{"error": {"code", "message", "path", "request_id", "details"?}}`.
+//! Handlers return [`ApiError`]; the framework's own rejections (bad JSON,
+//! bad query, payload too large, unknown route, wrong method) are turned into
+//! the same envelope by [`crate::middleware::request_context`], which also
+//! fills in `path` and `request_id`. 5xx bodies never carry internals in
+//! production; the full cause chain is logged once.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use domain::validation::FieldErrors;
+use serde::Serialize;
+
+/// An error on its way to becoming an HTTP answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    details: Option<FieldErrors>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// The cause, for the log only.
+    cause: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    /// An error with a status and a client-facing message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            details: None,
+            headers: Vec::new(),
+            cause: None,
+        }
+    }
+
+    /// 422 with field details.
+    pub fn validation(errors: FieldErrors) -> Self {
+        Self {
+            details: Some(errors),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation error")
+        }
+    }
+
+    /// 404, the same for every missing or foreign resource.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not found")
+    }
+
+    /// 401; the reason goes to the log only.
+    pub fn unauthorized(reason: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Not authenticated")
+            .with_cause(anyhow::anyhow!("{reason}"))
+    }
+
+    /// 405 with the `Allow` header.
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").with_header(
+            actix_web::http::header::ALLOW,
+            HeaderValue::from_static(allow),
+        )
+    }
+
+    /// 500 with nothing internal in the body.
+    pub fn internal(cause: anyhow::Error) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error").with_cause(cause)
+    }
+
+    /// 503: a dependency is down.
+    pub fn unavailable(cause: anyhow::Error) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service temporarily unavailable",
+        )
+        .with_cause(cause)
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Attaches the cause, logged but never sent.
+    pub fn with_cause(mut self, cause: anyhow::Error) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The client-facing message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The field details, if any.
+    pub fn details(&self) -> Option<&FieldErrors> {
+        self.details.as_ref()
+    }
+
+    /// The logged cause, if any.
+    pub fn cause(&self) -> Option<&anyhow::Error> {
+        self.cause.as_ref()
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+impl From<domain::Error> for ApiError {
+    fn from(error: domain::Error) -> Self {
+        use domain::Error as E;
+        match error {
+            E::Validation(errors) => Self::validation(errors),
+            E::NotFound => Self::not_found(),
+            E::Unauthenticated(reason) => Self::unauthorized(reason.as_str()),
+            E::Unavailable(cause) => Self::unavailable(cause),
+            E::Unexpected(cause) => Self::internal(cause),
+        }
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        Self::validation(errors)
+    }
+}
+
+/// The JSON envelope.
+#[derive(Debug, Serialize)]
+pub struct Envelope<'a> {
+    /// The error.
+    pub error: EnvelopeBody<'a>,
+}
+
+/// The inside of the envelope.
+#[derive(Debug, Serialize)]
+pub struct EnvelopeBody<'a> {
+    /// The HTTP status, repeated.
+    pub code: u16,
+    /// A short human-readable message.
+    pub message: &'a str,
+    /// The request path.
+    pub path: &'a str,
+    /// The request id (also in `X-Request-Id`).
+    pub request_id: &'a str,
+    /// Field errors, for validation failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Details<'a>>,
+}
+
+/// `details` of the envelope.
+#[derive(Debug, Serialize)]
+pub struct Details<'a> {
+    /// One entry per invalid field.
+    pub errors: &'a FieldErrors,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The body without request context; [`crate::middleware::request_context`]
+    /// rebuilds it with `path` and `request_id`.
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        for (name, value) in &self.headers {
+            response.insert_header((name.clone(), value.clone()));
+        }
+        response.json(Envelope {
+            error: EnvelopeBody {
+                code: self.status.as_u16(),
+                message: &self.message,
+                path: "",
+                request_id: "",
+                details: self.details.as_ref().map(|errors| Details { errors }),
+            },
+        })
+    }
+}

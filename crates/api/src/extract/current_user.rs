@@ -1,0 +1,146 @@
+//! The signed-in user, from better-auth's session cookie or a bearer token.
+//!
+//! The `Cookie` header is parsed here rather than by the framework so the
+//! value is percent-decoded exactly once, by the signature check, as
+//! better-auth does. The `__Secure-` cookie wins over the plain one, a cookie
+//! over `Authorization: Bearer`. better-auth's `session_data` cookie (its
+//! cookie cache) is deliberately ignored: it would keep revoked sessions alive.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use domain::auth::Credential;
+use domain::error::AuthFailure;
+use domain::user::User;
+use futures_util::future::LocalBoxFuture;
+
+use crate::error::ApiError;
+use crate::state::{AppState, CookieNames};
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub User);
+
+/// The id of the authenticated caller, left in the request's extensions for logs.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedUserId(pub String);
+
+/// How the caller presented their credential (CSRF rules differ).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Presented {
+    Cookie(String),
+    Bearer(String),
+}
+
+fn find_cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key.trim() == name).then(|| value.trim().trim_matches('"'))
+    })
+}
+
+fn presented(req: &HttpRequest, names: &CookieNames) -> Option<Presented> {
+    let cookie_value = req
+        .headers()
+        .get_all(header::COOKIE)
+        .filter_map(|h| h.to_str().ok())
+        .find_map(|h| find_cookie(h, &names.secure).or_else(|| find_cookie(h, &names.plain)));
+    if let Some(value) = cookie_value.filter(|v| !v.is_empty()) {
+        return Some(Presented::Cookie(value.to_owned()));
+    }
+    let authorization = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
+        .then(|| Presented::Bearer(token.to_owned()))
+}
+
+impl FromRequest for CurrentUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;
+            let credential = presented(&req, &state.cookies)
+                .ok_or_else(|| ApiError::unauthorized(AuthFailure::Missing.as_str()))?;
+            let user = match &credential {
+                Presented::Cookie(value) => {
+                    state.auth.authenticate(Credential::Cookie(value)).await
+                }
+                Presented::Bearer(value) => {
+                    state.auth.authenticate(Credential::Bearer(value)).await
+                }
+            }?;
+            req.extensions_mut()
+                .insert(AuthenticatedUserId(user.id.clone()));
+            Ok(CurrentUser(user))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn names() -> CookieNames {
+        CookieNames::new("better-auth")
+    }
+
+    #[test]
+    fn the_secure_cookie_wins_then_the_plain_one_then_bearer() {
+        let req = TestRequest::default()
+            .insert_header((
+                header::COOKIE,
+                "a=1; better-auth.session_token=plain; __Secure-better-auth.session_token=secure",
+            ))
+            .insert_header((header::AUTHORIZATION, "Bearer tok"))
+            .to_http_request();
+        assert_eq!(
+            presented(&req, &names()),
+            Some(Presented::Cookie("secure".into()))
+        );
+
+        let req = TestRequest::default()
+            .insert_header((header::COOKIE, "better-auth.session_token=plain%3D"))
+            .to_http_request();
+        assert_eq!(
+            presented(&req, &names()),
+            Some(Presented::Cookie("plain%3D".into())),
+            "value stays encoded"
+        );
+
+        let req = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "bearer tok"))
+            .to_http_request();
+        assert_eq!(
+            presented(&req, &names()),
+            Some(Presented::Bearer("tok".into()))
+        );
+    }
+
+    #[test]
+    fn the_cookie_cache_and_other_schemes_are_not_credentials() {
+        let req = TestRequest::default()
+            .insert_header((header::COOKIE, "better-auth.session_data=abc"))
+            .insert_header((header::AUTHORIZATION, "Basic dXNlcjpwYXNz"))
+            .to_http_request();
+        assert_eq!(presented(&req, &names()), None);
+    }
+
+    #[test]
+    fn a_custom_cookie_prefix_is_honoured() {
+        let req = TestRequest::default()
+            .insert_header((header::COOKIE, "myapp.session_token=v"))
+            .to_http_request();
+        assert_eq!(
+            presented(&req, &CookieNames::new("myapp")),
+            Some(Presented::Cookie("v".into()))
+        );
+        assert_eq!(presented(&req, &names()), None);
+    }
+}

@@ -1,0 +1,173 @@
+//! `/api/v1/items`: the caller's items.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Json};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use domain::item::{Item, Page};
+use domain::validation::FieldErrors;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::item_body;
+use crate::error::ApiError;
+use crate::extract::{CurrentUser, JsonObject};
+use crate::state::AppState;
+
+/// An item as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ItemResponse {
+    id: Uuid,
+    name: String,
+    description: Option<String>,
+    owner_id: String,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Item> for ItemResponse {
+    fn from(item: Item) -> Self {
+        Self {
+            id: item.id.as_uuid(),
+            name: item.name.as_str().to_owned(),
+            description: item.description.map(|d| d.as_str().to_owned()),
+            owner_id: item.owner_id,
+            is_active: item.is_active,
+            created_at: item.created_at,
+            updated_at: item.updated_at,
+        }
+    }
+}
+
+/// Parses `skip` and `limit` from the query string; other parameters are ignored.
+fn page(query: &str) -> Result<Page, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let mut skip = None;
+    let mut limit = None;
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let slot = match key.as_ref() {
+            "skip" => &mut skip,
+            "limit" => &mut limit,
+            _ => continue,
+        };
+        match value.trim().parse::<i64>() {
+            Ok(n) => *slot = Some(n),
+            Err(_) => errors.push(&key, "type_error", "must be an integer"),
+        }
+    }
+    errors.into_result()?;
+    Page::new(skip, limit)
+}
+
+/// `GET /api/v1/items?skip=&limit=`: the caller's items, newest first.
+///
+/// # Errors
+/// 422 for bad pagination, 401, 503.
+#[tracing::instrument(name = "items.list", skip_all, fields(user_id = %user.0.id))]
+pub async fn list(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    req: HttpRequest,
+) -> Result<Json<Vec<ItemResponse>>, ApiError> {
+    let page = page(req.query_string())?;
+    let items = state.items.list(&user.0, page).await?;
+    Ok(Json(items.into_iter().map(ItemResponse::from).collect()))
+}
+
+/// `POST /api/v1/items`: 201 and the new item.
+///
+/// # Errors
+/// 422 for an invalid body, 401, 503.
+#[tracing::instrument(name = "items.create", skip_all, fields(user_id = %user.0.id))]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let new = item_body::new_item(&body.0)?;
+    let item = state.items.create(&user.0, new).await?;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(ItemResponse::from(item)))
+}
+
+/// `GET /api/v1/items/{id}`.
+///
+/// # Errors
+/// 404 for a missing, foreign or malformed id; 401; 503.
+#[tracing::instrument(name = "items.get", skip_all, fields(user_id = %user.0.id))]
+pub async fn get(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    id: web::Path<String>,
+) -> Result<Json<ItemResponse>, ApiError> {
+    Ok(Json(state.items.get(&user.0, &id).await?.into()))
+}
+
+/// `PATCH /api/v1/items/{id}`: partial update.
+///
+/// # Errors
+/// As `get`, plus 422 for an invalid body.
+#[tracing::instrument(name = "items.update", skip_all, fields(user_id = %user.0.id))]
+pub async fn update(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: JsonObject,
+) -> Result<Json<ItemResponse>, ApiError> {
+    let patch = item_body::item_patch(&body.0)?;
+    Ok(Json(state.items.update(&user.0, &id, patch).await?.into()))
+}
+
+/// `DELETE /api/v1/items/{id}`: 204.
+///
+/// # Errors
+/// As `get`.
+#[tracing::instrument(name = "items.delete", skip_all, fields(user_id = %user.0.id))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.items.delete(&user.0, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pagination_is_parsed_and_bounded() {
+        assert_eq!(page("").unwrap(), Page::default());
+        let p = page("skip=5&limit=20&other=x").unwrap();
+        assert_eq!((p.skip(), p.limit()), (5, 20));
+        let kinds = |q: &str| {
+            page(q)
+                .unwrap_err()
+                .as_slice()
+                .iter()
+                .map(|e| (e.field.clone(), e.kind.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds("skip=-1"),
+            vec![("skip".into(), "out_of_range".into())]
+        );
+        assert_eq!(
+            kinds("limit=0"),
+            vec![("limit".into(), "out_of_range".into())]
+        );
+        assert_eq!(
+            kinds("limit=1001"),
+            vec![("limit".into(), "out_of_range".into())]
+        );
+        assert_eq!(
+            kinds("limit=abc"),
+            vec![("limit".into(), "type_error".into())]
+        );
+        assert_eq!(
+            kinds("skip=99999999999999999999999"),
+            vec![("skip".into(), "type_error".into())]
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! `GET /api/v1/users/me`.
+
+use actix_web::web::Json;
+use chrono::{DateTime, Utc};
+use domain::user::User;
+use serde::Serialize;
+
+use crate::extract::CurrentUser;
+
+/// The current user, with better-auth's field names.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserResponse {
+    id: String,
+    email: String,
+    name: String,
+    email_verified: bool,
+    image: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            email_verified: user.email_verified,
+            image: user.image,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// `GET /api/v1/users/me`: the signed-in user.
+#[tracing::instrument(name = "users.me", skip_all, fields(user_id = %user.0.id))]
+pub async fn me(user: CurrentUser) -> Json<UserResponse> {
+    Json(user.0.into())
+}

@@ -1,0 +1,3 @@
+//! Middleware, one concern per file.
+
+pub mod request_context;

@@ -1,0 +1,151 @@
+//! Request ids and the error envelope.
+//!
+//! - `X-Request-Id` from the client is kept when it is 1–128 characters of
+//!   `A-Za-z0-9-_.:` (safe to log and echo); anything else is replaced by a
+//!   new UUID. The id is echoed on every answer and stored in the request's
+//!   extensions for handlers and logs.
+//! - Every answer with status ≥ 400 leaves here as the JSON envelope with
+//!   `path` and `request_id` filled in, whether it came from a handler's
+//!   [`ApiError`] or from the framework itself (payload too large, …).
+//!   Causes of 5xx answers are logged once, here, with the request id.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+
+use crate::error::{ApiError, Details, Envelope, EnvelopeBody};
+
+/// The `X-Request-Id` header.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request.
+#[derive(Debug, Clone)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// Keeps a well-formed client id, otherwise makes a new one.
+    pub fn from_client(value: Option<&HeaderValue>) -> Self {
+        match value {
+            Some(v) if is_acceptable(v.as_bytes()) => Self(v.clone()),
+            _ => Self::generate(),
+        }
+    }
+
+    fn generate() -> Self {
+        let id = uuid::Uuid::new_v4().hyphenated().to_string();
+        Self(HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid")))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
+fn is_acceptable(raw: &[u8]) -> bool {
+    (1..=128).contains(&raw.len())
+        && raw
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The middleware function (see the module docs).
+///
+/// # Errors
+/// Only what an inner service returns as `Err` instead of an error response
+/// (none of ours do).
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let request_id = RequestId::from_client(req.headers().get(&X_REQUEST_ID));
+    req.extensions_mut().insert(request_id.clone());
+    // Routing needs the only reference to the request, so none is kept here;
+    // inner services turn their errors into responses, which arrive as `Ok`.
+    let response = next.call(req).await?.map_into_boxed_body();
+    let status = response.status();
+    let mut response = if status.is_client_error() || status.is_server_error() {
+        into_envelope(response, &request_id)
+    } else {
+        response
+    };
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id.0);
+    Ok(response)
+}
+
+fn into_envelope(
+    response: ServiceResponse<BoxBody>,
+    request_id: &RequestId,
+) -> ServiceResponse<BoxBody> {
+    let (req, response) = response.into_parts();
+    let status = response.status();
+    let api_error = response.error().and_then(|e| e.as_error::<ApiError>());
+    let message = match api_error {
+        Some(e) => e.message(),
+        None => status.canonical_reason().unwrap_or("Error"),
+    };
+    let details = api_error
+        .and_then(ApiError::details)
+        .map(|errors| Details { errors });
+
+    if status.is_server_error() {
+        let cause = api_error
+            .and_then(ApiError::cause)
+            .map(|c| format!("{c:#}"))
+            .or_else(|| response.error().map(ToString::to_string))
+            .unwrap_or_default();
+        tracing::error!(
+            request_id = request_id.as_str(),
+            path = req.path(),
+            status = status.as_u16(),
+            cause,
+            "request failed"
+        );
+    } else if let Some(cause) = api_error.and_then(ApiError::cause) {
+        tracing::info!(request_id = request_id.as_str(), path = req.path(), status = status.as_u16(), reason = %cause, "request refused");
+    }
+
+    let body = serde_json::to_vec(&Envelope {
+        error: EnvelopeBody {
+            code: status.as_u16(),
+            message,
+            path: req.path(),
+            request_id: request_id.as_str(),
+            details,
+        },
+    })
+    .unwrap_or_default();
+    let mut response = response.set_body(BoxBody::new(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    ServiceResponse::new(req, response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_are_kept_only_when_short_and_printable() {
+        let keep = HeaderValue::from_static("abc-123_x.y:z");
+        assert_eq!(
+            RequestId::from_client(Some(&keep)).as_str(),
+            "abc-123_x.y:z"
+        );
+        for bad in ["", "has space", "semi;colon", "<script>"] {
+            let value = HeaderValue::from_str(bad).unwrap();
+            let id = RequestId::from_client(Some(&value));
+            assert_ne!(id.as_str(), bad);
+            assert!(uuid::Uuid::parse_str(id.as_str()).is_ok());
+        }
+        let long = HeaderValue::from_str(&"a".repeat(129)).unwrap();
+        assert_eq!(RequestId::from_client(Some(&long)).as_str().len(), 36);
+        assert_eq!(RequestId::from_client(None).as_str().len(), 36);
+    }
+}

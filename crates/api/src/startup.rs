@@ -1,0 +1,205 @@
+//! Start-up: connect, prepare the schema, detect better-auth's tables, choose
+//! the caches, and bind the server.
+//!
+//! Order matters and fails fast: a database that cannot be reached, missing
+//! better-auth tables or an unusable `REDIS_URL` stop the process with a
+//! message saying what to fix. Only in development on SQLite (the embedded
+//! default) are better-auth-compatible tables created when missing, so a
+//! fresh clone runs with no setup at all.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{HttpServer, web};
+use anyhow::Context as _;
+use domain::auth::{AuthService, AuthSettings, SessionCache, SignatureVerifier};
+use domain::clock::{Clock, SystemClock};
+use domain::health::DependencyProbe;
+use domain::item::ItemService;
+use infra::better_auth::dev::DevBetterAuth;
+use infra::better_auth::{BetterAuthSchema, NamingStyle, SqlSessionStore};
+use infra::cache::{MemorySessionCache, RedisSessionCache};
+use infra::db::DbOptions;
+use infra::probes::{DatabaseProbe, RedisProbe};
+use infra::redis::RedisClient;
+use infra::{Db, DbBackendKind, SeaOrmItemRepository};
+use migration::{Migrator, MigratorTrait};
+
+use crate::settings::Settings;
+use crate::state::{AppState, CookieNames};
+
+/// Entries the in-process session cache holds at most.
+const MEMORY_CACHE_ENTRIES: u64 = 100_000;
+
+/// A bound, not yet running, server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Db,
+}
+
+/// Connects to the configured database.
+///
+/// # Errors
+/// When the database cannot be reached.
+pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
+    if let Some(dir) = sqlite_parent_dir(&settings.database_url) {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    let options = DbOptions {
+        max_connections: settings.db_pool_max,
+        acquire_timeout: settings.db_timeout,
+    };
+    Db::connect(&settings.database_url, &options).await
+}
+
+/// The directory a relative or absolute SQLite file lives in, to create it.
+fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
+    let normalized = infra::db::normalize_url(url);
+    let path = normalized
+        .strip_prefix("sqlite://")
+        .or_else(|| normalized.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(ToOwned::to_owned)
+}
+
+impl Application {
+    /// Prepares everything and binds the listener.
+    ///
+    /// # Errors
+    /// Any start-up failure, with context saying which step failed.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = connect_database(&settings).await?;
+        if !settings.is_production() && db.kind() == DbBackendKind::Sqlite {
+            let dev = DevBetterAuth::new(db.clone(), NamingStyle::CamelCase);
+            if !dev.tables_exist().await? {
+                tracing::warn!(
+                    "better-auth tables missing: creating empty development tables (SQLite, development only)"
+                );
+                dev.create_tables(true).await?;
+            }
+        }
+        if settings.auto_migrate {
+            Migrator::up(db.conn(), None)
+                .await
+                .context("running migrations failed")?;
+            tracing::info!("migrations applied");
+        }
+        let schema = BetterAuthSchema::detect(&db).await?;
+        tracing::info!(
+            style = schema.style.as_str(),
+            ban_columns = schema.has_ban_columns,
+            naive_timestamps = ?schema.naive_timestamps,
+            "better-auth schema detected"
+        );
+
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let mut probes: Vec<Arc<dyn DependencyProbe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
+        let cache: Arc<dyn SessionCache> = match &settings.redis_url {
+            Some(url) => {
+                let client =
+                    RedisClient::new(url, &settings.redis_prefix, 64, settings.redis_timeout)?;
+                if let Err(error) = client.ping().await {
+                    tracing::warn!(error = %error, "Redis is not answering yet; sessions will be checked against the database until it does");
+                }
+                probes.push(Arc::new(RedisProbe(client.clone())));
+                tracing::info!("session cache: Redis");
+                Arc::new(RedisSessionCache::new(client))
+            }
+            None => {
+                tracing::info!("session cache: in-process (no REDIS_URL)");
+                Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES))
+            }
+        };
+        let secrets: Vec<&str> = settings
+            .better_auth_secrets
+            .iter()
+            .map(|s| s.expose())
+            .collect();
+        let auth = AuthService::new(
+            SignatureVerifier::new(&secrets),
+            Arc::new(SqlSessionStore::new(db.clone(), &schema)),
+            cache,
+            clock.clone(),
+            AuthSettings {
+                cache_ttl: settings.session_cache_ttl,
+                require_signed_bearer: settings.bearer_require_signature,
+            },
+        );
+        let items = ItemService::new(Arc::new(SeaOrmItemRepository::new(db.clone())), clock);
+        let state = web::Data::new(AppState {
+            auth,
+            items,
+            probes,
+            redis_configured: settings.redis_url.is_some(),
+            cookies: CookieNames::new(&settings.cookie_prefix),
+        });
+
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+            .with_context(|| format!("could not bind {}:{}", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
+        let max_request_size = settings.max_request_size;
+        let mut server =
+            HttpServer::new(move || crate::app::build(state.clone(), max_request_size))
+                .listen(listener)?
+                .shutdown_timeout(settings.shutdown_timeout.as_secs());
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        tracing::info!(host = %settings.host, port, "listening");
+        Ok(Self {
+            port,
+            server: server.run(),
+            db,
+        })
+    }
+
+    /// The bound port (useful when `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped (SIGINT/SIGTERM, or a handle), then
+    /// closes the database pool.
+    ///
+    /// # Errors
+    /// I/O errors of the server.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.db.close().await;
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_directories_are_derived_from_the_url() {
+        assert_eq!(
+            sqlite_parent_dir("sqlite://data/saas.db"),
+            Some("data".into())
+        );
+        assert_eq!(
+            sqlite_parent_dir("sqlite+aiosqlite:///data/x.db?mode=rwc"),
+            Some("data".into())
+        );
+        assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
+        assert_eq!(sqlite_parent_dir("sqlite://app.db"), None);
+        assert_eq!(sqlite_parent_dir("postgres://h/db"), None);
+    }
+}

@@ -1,0 +1,287 @@
+//! better-auth-compatible tables and rows for development and tests.
+//!
+//! The service itself never writes better-auth's tables; this module exists so
+//! that `saas-api dev seed` (refused in production) and the test suite can
+//! stand in for a frontend. The DDL mirrors what better-auth's migrator
+//! (camelCase, `timestamptz`) and its Drizzle generator (snake_case, naive
+//! `timestamp`) produce, optionally with the admin plugin's ban columns.
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, Statement, Value};
+
+use super::schema::NamingStyle;
+use crate::db::{Db, DbBackendKind};
+
+/// A user to insert.
+#[derive(Debug, Clone)]
+pub struct DevUser {
+    /// better-auth user id.
+    pub id: String,
+    /// Email (unique).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Whether the email is verified.
+    pub email_verified: bool,
+}
+
+/// Writes better-auth-shaped rows in one naming style.
+#[derive(Debug, Clone)]
+pub struct DevBetterAuth {
+    db: Db,
+    style: NamingStyle,
+}
+
+impl DevBetterAuth {
+    /// Rows will be written to `db` in `style`.
+    pub fn new(db: Db, style: NamingStyle) -> Self {
+        Self { db, style }
+    }
+
+    fn c(&self, field: &str) -> String {
+        format!("\"{}\"", self.style.column(field))
+    }
+
+    fn timestamp_type(&self) -> &'static str {
+        match (self.db.kind(), self.style) {
+            (DbBackendKind::Sqlite, _) => "date",
+            (DbBackendKind::Postgres, NamingStyle::CamelCase) => "timestamptz",
+            (DbBackendKind::Postgres, NamingStyle::SnakeCase) => "timestamp",
+        }
+    }
+
+    fn bool_type(&self) -> &'static str {
+        match self.db.kind() {
+            DbBackendKind::Sqlite => "integer",
+            DbBackendKind::Postgres => "boolean",
+        }
+    }
+
+    /// A timestamp as the column type expects it: naive (UTC) for Drizzle's
+    /// `timestamp`, an instant otherwise.
+    fn ts(&self, at: DateTime<Utc>) -> Value {
+        match (self.db.kind(), self.style) {
+            (DbBackendKind::Postgres, NamingStyle::SnakeCase) => at.naive_utc().into(),
+            _ => at.into(),
+        }
+    }
+
+    fn placeholders(&self, n: usize) -> String {
+        (1..=n)
+            .map(|i| match self.db.kind() {
+                DbBackendKind::Postgres => format!("${i}"),
+                DbBackendKind::Sqlite => "?".to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Whether better-auth's `user` and `session` tables exist.
+    ///
+    /// # Errors
+    /// When the catalogue cannot be read.
+    pub async fn tables_exist(&self) -> anyhow::Result<bool> {
+        let sql = match self.db.kind() {
+            DbBackendKind::Postgres => {
+                "SELECT COUNT(*)::int AS n FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name IN ('user', 'session')"
+            }
+            DbBackendKind::Sqlite => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('user', 'session')"
+            }
+        };
+        let row = self
+            .db
+            .conn()
+            .query_one_raw(Statement::from_string(self.db.backend(), sql))
+            .await?
+            .context("COUNT returned no row")?;
+        Ok(row.try_get::<i32>("", "n")? == 2)
+    }
+
+    /// Creates `user`, `session`, `account` and `verification` if absent,
+    /// with the admin plugin's ban columns when `admin_plugin` is set.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn create_tables(&self, admin_plugin: bool) -> anyhow::Result<()> {
+        let ts = self.timestamp_type();
+        let b = self.bool_type();
+        let c = |f: &str| self.c(f);
+        let ban = if admin_plugin {
+            format!(
+                ", {} {b}, {} text, {} {ts}",
+                c("banned"),
+                c("banReason"),
+                c("banExpires")
+            )
+        } else {
+            String::new()
+        };
+        let statements = [
+            format!(
+                "CREATE TABLE IF NOT EXISTS \"user\" (\"id\" text NOT NULL PRIMARY KEY, \"name\" text NOT NULL, \
+                 \"email\" text NOT NULL UNIQUE, {} {b} NOT NULL, \"image\" text, {} {ts} NOT NULL, {} {ts} NOT NULL{ban})",
+                c("emailVerified"),
+                c("createdAt"),
+                c("updatedAt")
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS \"session\" (\"id\" text NOT NULL PRIMARY KEY, {} {ts} NOT NULL, \
+                 \"token\" text NOT NULL UNIQUE, {} {ts} NOT NULL, {} {ts} NOT NULL, {} text, {} text, \
+                 {} text NOT NULL REFERENCES \"user\" (\"id\") ON DELETE CASCADE)",
+                c("expiresAt"),
+                c("createdAt"),
+                c("updatedAt"),
+                c("ipAddress"),
+                c("userAgent"),
+                c("userId")
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS \"account\" (\"id\" text NOT NULL PRIMARY KEY, {} text NOT NULL, \
+                 {} text NOT NULL, {} text NOT NULL REFERENCES \"user\" (\"id\") ON DELETE CASCADE, {} text, \
+                 {} text, {} text, {} {ts}, {} {ts}, \"scope\" text, \"password\" text, {} {ts} NOT NULL, {} {ts} NOT NULL)",
+                c("accountId"),
+                c("providerId"),
+                c("userId"),
+                c("accessToken"),
+                c("refreshToken"),
+                c("idToken"),
+                c("accessTokenExpiresAt"),
+                c("refreshTokenExpiresAt"),
+                c("createdAt"),
+                c("updatedAt")
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS \"verification\" (\"id\" text NOT NULL PRIMARY KEY, \"identifier\" text NOT NULL, \
+                 \"value\" text NOT NULL, {} {ts} NOT NULL, {} {ts} NOT NULL, {} {ts} NOT NULL)",
+                c("expiresAt"),
+                c("createdAt"),
+                c("updatedAt")
+            ),
+        ];
+        for sql in statements {
+            self.db
+                .execute_unprepared(&sql)
+                .await
+                .with_context(|| format!("could not run: {sql}"))?;
+        }
+        Ok(())
+    }
+
+    async fn exec(&self, sql: String, values: Vec<Value>) -> anyhow::Result<u64> {
+        let stmt = Statement::from_sql_and_values(self.db.backend(), sql, values);
+        Ok(self.db.conn().execute_raw(stmt).await?.rows_affected())
+    }
+
+    /// Inserts a user created at `now`.
+    ///
+    /// # Errors
+    /// Any database error (a duplicate email, for instance).
+    pub async fn insert_user(&self, user: &DevUser, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let sql = format!(
+            "INSERT INTO \"user\" (\"id\", \"name\", \"email\", {}, {}, {}) VALUES ({})",
+            self.c("emailVerified"),
+            self.c("createdAt"),
+            self.c("updatedAt"),
+            self.placeholders(6)
+        );
+        let values = vec![
+            user.id.clone().into(),
+            user.name.clone().into(),
+            user.email.clone().into(),
+            user.email_verified.into(),
+            self.ts(now),
+            self.ts(now),
+        ];
+        self.exec(sql, values)
+            .await
+            .context("could not insert the user")?;
+        Ok(())
+    }
+
+    /// Inserts a session for `user_id` with `token`, expiring at `expires_at`.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn insert_session(
+        &self,
+        user_id: &str,
+        token: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let sql = format!(
+            "INSERT INTO \"session\" (\"id\", \"token\", {}, {}, {}, {}) VALUES ({})",
+            self.c("userId"),
+            self.c("expiresAt"),
+            self.c("createdAt"),
+            self.c("updatedAt"),
+            self.placeholders(6)
+        );
+        let values = vec![
+            uuid::Uuid::new_v4().simple().to_string().into(),
+            token.to_owned().into(),
+            user_id.to_owned().into(),
+            self.ts(expires_at),
+            self.ts(now),
+            self.ts(now),
+        ];
+        self.exec(sql, values)
+            .await
+            .context("could not insert the session")?;
+        Ok(())
+    }
+
+    /// Deletes the session with `token`, as better-auth's sign-out does; returns whether one existed.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn delete_session(&self, token: &str) -> anyhow::Result<bool> {
+        let sql = format!(
+            "DELETE FROM \"session\" WHERE \"token\" = {}",
+            self.placeholders(1)
+        );
+        Ok(self.exec(sql, vec![token.to_owned().into()]).await? > 0)
+    }
+
+    /// Sets the admin plugin's ban on a user (requires the ban columns).
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn set_ban(
+        &self,
+        user_id: &str,
+        banned: bool,
+        until: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<()> {
+        let p = match self.db.kind() {
+            DbBackendKind::Postgres => ("$1", "$2", "$3"),
+            DbBackendKind::Sqlite => ("?", "?", "?"),
+        };
+        let sql = format!(
+            "UPDATE \"user\" SET {} = {}, {} = {} WHERE \"id\" = {}",
+            self.c("banned"),
+            p.0,
+            self.c("banExpires"),
+            p.1,
+            p.2
+        );
+        let until = match until {
+            Some(at) => self.ts(at),
+            None => match (self.db.kind(), self.style) {
+                (DbBackendKind::Postgres, NamingStyle::SnakeCase) => Value::ChronoDateTime(None),
+                _ => Value::ChronoDateTimeUtc(None),
+            },
+        };
+        self.exec(sql, vec![banned.into(), until, user_id.to_owned().into()])
+            .await?;
+        Ok(())
+    }
+}
+
+/// A fresh session token of better-auth's shape: 32 ASCII letters and digits.
+pub fn generate_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

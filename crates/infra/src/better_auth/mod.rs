@@ -1,0 +1,17 @@
+//! better-auth's tables, read-only.
+//!
+//! better-auth creates `user`, `session`, `account` and `verification`; how
+//! their columns are named depends on how the frontend set it up: its own
+//! migrator writes quoted camelCase (`"expiresAt"`), its Drizzle generator
+//! snake_case (`expires_at`), and Drizzle also tends to use naive `timestamp`
+//! columns (read here as UTC). [`schema::BetterAuthSchema::detect`] inspects
+//! the live database once at start-up; [`session_store::SqlSessionStore`] then
+//! runs one prepared query per cold session. [`dev`] creates compatible tables
+//! and rows for the dev seed and the tests — never in production.
+
+pub mod dev;
+pub mod schema;
+pub mod session_store;
+
+pub use schema::{BetterAuthSchema, NamingStyle};
+pub use session_store::SqlSessionStore;

@@ -1,0 +1,259 @@
+//! Detection of better-auth's column naming and timestamp types.
+
+use std::collections::HashMap;
+
+use anyhow::{Context as _, bail};
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::db::{Db, DbBackendKind};
+
+/// How better-auth's columns are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamingStyle {
+    /// better-auth's own migrator: `"emailVerified"`, `"expiresAt"`, `"userId"`.
+    CamelCase,
+    /// Drizzle's generator: `email_verified`, `expires_at`, `user_id`.
+    SnakeCase,
+}
+
+impl NamingStyle {
+    /// The column name for a better-auth field given in camelCase.
+    pub fn column(self, camel: &str) -> String {
+        match self {
+            Self::CamelCase => camel.to_owned(),
+            Self::SnakeCase => {
+                let mut out = String::with_capacity(camel.len() + 4);
+                for c in camel.chars() {
+                    if c.is_ascii_uppercase() {
+                        out.push('_');
+                        out.push(c.to_ascii_lowercase());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// `camelCase` or `snake_case`, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CamelCase => "camelCase",
+            Self::SnakeCase => "snake_case",
+        }
+    }
+}
+
+/// What start-up learned about better-auth's tables.
+#[derive(Debug, Clone)]
+pub struct BetterAuthSchema {
+    /// Column naming.
+    pub style: NamingStyle,
+    /// Whether the admin plugin's `banned` / `banExpires` columns exist.
+    pub has_ban_columns: bool,
+    /// Columns (as `table.column`) stored as naive timestamps, read as UTC.
+    pub naive_timestamps: Vec<String>,
+    backend: DbBackendKind,
+}
+
+const USER_FIELDS: [&str; 7] = [
+    "id",
+    "email",
+    "name",
+    "emailVerified",
+    "image",
+    "createdAt",
+    "updatedAt",
+];
+const SESSION_FIELDS: [&str; 3] = ["token", "userId", "expiresAt"];
+
+impl BetterAuthSchema {
+    /// Inspects the database's catalogue.
+    ///
+    /// # Errors
+    /// When `session` or `user` is missing (better-auth not migrated yet, or
+    /// sessions kept only in secondary storage), or when a required column is
+    /// absent; the message says which and what to do.
+    pub async fn detect(db: &Db) -> anyhow::Result<Self> {
+        let session = columns(db, "session").await?;
+        let user = columns(db, "user").await?;
+        if session.is_empty() || user.is_empty() {
+            bail!(
+                "better-auth tables not found: `user` and `session` must exist in this database. \
+                 Run better-auth's migrations (npx @better-auth/cli migrate) against it, and configure \
+                 better-auth with `session: {{ storeSessionInDatabase: true }}` if it uses secondary storage. \
+                 In development, `saas-api dev seed` creates compatible tables."
+            );
+        }
+        let style = if session.contains_key("expiresAt") {
+            NamingStyle::CamelCase
+        } else if session.contains_key("expires_at") {
+            NamingStyle::SnakeCase
+        } else {
+            bail!(
+                "better-auth `session` table has neither \"expiresAt\" nor expires_at: unknown schema"
+            );
+        };
+        let mut missing = Vec::new();
+        for field in USER_FIELDS {
+            if !user.contains_key(&style.column(field)) {
+                missing.push(format!("user.{}", style.column(field)));
+            }
+        }
+        for field in SESSION_FIELDS {
+            if !session.contains_key(&style.column(field)) {
+                missing.push(format!("session.{}", style.column(field)));
+            }
+        }
+        if !missing.is_empty() {
+            bail!(
+                "better-auth tables lack required columns ({} style): {}",
+                style.as_str(),
+                missing.join(", ")
+            );
+        }
+        let has_ban_columns = user.contains_key(&style.column("banned"))
+            && user.contains_key(&style.column("banExpires"));
+        let mut naive_timestamps = Vec::new();
+        for (table, cols, fields) in [
+            ("user", &user, &["createdAt", "updatedAt", "banExpires"][..]),
+            ("session", &session, &["expiresAt"][..]),
+        ] {
+            for field in fields {
+                let col = style.column(field);
+                if cols
+                    .get(&col)
+                    .is_some_and(|t| t == "timestamp without time zone")
+                {
+                    naive_timestamps.push(format!("{table}.{col}"));
+                }
+            }
+        }
+        Ok(Self {
+            style,
+            has_ban_columns,
+            naive_timestamps,
+            backend: db.kind(),
+        })
+    }
+
+    /// A quoted, aliased column reference (`s."expiresAt"`).
+    pub fn col(&self, alias: &str, field: &str) -> String {
+        format!("{alias}.\"{}\"", self.style.column(field))
+    }
+
+    /// A timestamp column as a UTC instant: naive columns are declared UTC.
+    fn timestamp(&self, table: &str, alias: &str, field: &str) -> String {
+        let col = self.style.column(field);
+        if self
+            .naive_timestamps
+            .iter()
+            .any(|c| *c == format!("{table}.{col}"))
+        {
+            format!("({alias}.\"{col}\" AT TIME ZONE 'UTC')")
+        } else {
+            format!("{alias}.\"{col}\"")
+        }
+    }
+
+    /// The one query that resolves a token into session expiry and user: `$1` is the token.
+    pub fn session_lookup_sql(&self) -> String {
+        let id = match self.backend {
+            // better-auth may be set up with `uuid` ids; the domain treats ids as text.
+            DbBackendKind::Postgres => "u.\"id\"::text".to_owned(),
+            DbBackendKind::Sqlite => "u.\"id\"".to_owned(),
+        };
+        let ban = if self.has_ban_columns {
+            format!(
+                ", {} AS banned, {} AS ban_expires",
+                self.col("u", "banned"),
+                self.timestamp("user", "u", "banExpires")
+            )
+        } else {
+            String::new()
+        };
+        let placeholder = match self.backend {
+            DbBackendKind::Postgres => "$1",
+            DbBackendKind::Sqlite => "?",
+        };
+        format!(
+            "SELECT {id} AS id, u.\"email\" AS email, u.\"name\" AS name, {ev} AS email_verified, \
+             u.\"image\" AS image, {ca} AS created_at, {ua} AS updated_at, {ea} AS expires_at{ban} \
+             FROM \"session\" s JOIN \"user\" u ON u.\"id\" = {uid} WHERE s.\"token\" = {placeholder}",
+            ev = self.col("u", "emailVerified"),
+            ca = self.timestamp("user", "u", "createdAt"),
+            ua = self.timestamp("user", "u", "updatedAt"),
+            ea = self.timestamp("session", "s", "expiresAt"),
+            uid = self.col("s", "userId"),
+        )
+    }
+}
+
+/// Column name → data type of `table`, empty when the table does not exist.
+async fn columns(db: &Db, table: &str) -> anyhow::Result<HashMap<String, String>> {
+    let stmt = match db.kind() {
+        DbBackendKind::Postgres => Statement::from_sql_and_values(
+            db.backend(),
+            "SELECT column_name::text AS name, data_type::text AS type FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1",
+            [table.into()],
+        ),
+        DbBackendKind::Sqlite => Statement::from_sql_and_values(
+            db.backend(),
+            "SELECT name, type FROM pragma_table_info(?)",
+            [table.into()],
+        ),
+    };
+    let rows =
+        db.conn().query_all_raw(stmt).await.with_context(|| {
+            format!("could not read the columns of better-auth's `{table}` table")
+        })?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<String>("", "name")?,
+                row.try_get::<String>("", "type")?.to_lowercase(),
+            ))
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .context("unexpected catalogue row")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camel_fields_map_to_snake_columns() {
+        assert_eq!(
+            NamingStyle::SnakeCase.column("emailVerified"),
+            "email_verified"
+        );
+        assert_eq!(NamingStyle::SnakeCase.column("banExpires"), "ban_expires");
+        assert_eq!(NamingStyle::SnakeCase.column("token"), "token");
+        assert_eq!(NamingStyle::CamelCase.column("userId"), "userId");
+    }
+
+    #[test]
+    fn naive_timestamps_are_read_as_utc_in_the_lookup() {
+        let schema = BetterAuthSchema {
+            style: NamingStyle::SnakeCase,
+            has_ban_columns: true,
+            naive_timestamps: vec!["session.expires_at".into(), "user.ban_expires".into()],
+            backend: DbBackendKind::Postgres,
+        };
+        let sql = schema.session_lookup_sql();
+        assert!(
+            sql.contains("(s.\"expires_at\" AT TIME ZONE 'UTC') AS expires_at"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("(u.\"ban_expires\" AT TIME ZONE 'UTC') AS ban_expires"),
+            "{sql}"
+        );
+        assert!(sql.contains("u.\"created_at\" AS created_at"), "{sql}");
+        assert!(sql.contains("s.\"user_id\""), "{sql}");
+        assert!(sql.ends_with("s.\"token\" = $1"), "{sql}");
+    }
+}

@@ -1,0 +1,74 @@
+//! The session cache in Redis, shared by every instance of the service.
+//!
+//! Keys are `<prefix>session:<sha256 of token>` — never the token itself —
+//! holding the JSON of a [`CachedSession`] with a millisecond TTL (`SET … PX`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_redis::redis::AsyncCommands;
+use domain::Error;
+use domain::auth::{CachedSession, SessionCache, TokenHash};
+
+use crate::redis::RedisClient;
+
+/// Sessions cached in Redis.
+#[derive(Debug, Clone)]
+pub struct RedisSessionCache {
+    client: RedisClient,
+}
+
+impl RedisSessionCache {
+    /// A cache on `client`.
+    pub fn new(client: RedisClient) -> Self {
+        Self { client }
+    }
+
+    fn key(&self, key: &TokenHash) -> String {
+        self.client.key(&format!("session:{}", key.as_str()))
+    }
+}
+
+#[async_trait]
+impl SessionCache for RedisSessionCache {
+    async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, Error> {
+        let key = self.key(key);
+        let raw: Option<Vec<u8>> = self
+            .client
+            .run(|mut conn| async move { conn.get(key).await })
+            .await?;
+        match raw {
+            None => Ok(None),
+            Some(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(session) => Ok(Some(session)),
+                Err(error) => {
+                    // An entry written by an incompatible version: a miss, not a failure.
+                    tracing::warn!(error = %error, "undecodable session cache entry ignored");
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    async fn put(
+        &self,
+        key: &TokenHash,
+        session: &CachedSession,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        let key = self.key(key);
+        let body = serde_json::to_vec(session).map_err(|e| Error::Unexpected(e.into()))?;
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.client
+            .run(|mut conn| async move {
+                deadpool_redis::redis::cmd("SET")
+                    .arg(key)
+                    .arg(body)
+                    .arg("PX")
+                    .arg(millis)
+                    .query_async::<()>(&mut conn)
+                    .await
+            })
+            .await
+    }
+}

@@ -1,0 +1,234 @@
+//! Database connections and the translation of storage errors into domain errors.
+//!
+//! One pool per process. URLs in SQLAlchemy style (`postgresql+asyncpg://…`,
+//! `sqlite+aiosqlite:///…`) are normalised, so a `.env` from the Python
+//! original works unchanged. sqlx's statement logging is switched off: a query
+//! log could otherwise print a session token.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use domain::Error;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+};
+
+/// Which SQL dialect a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbBackendKind {
+    /// PostgreSQL (production).
+    Postgres,
+    /// SQLite (the embedded default and tests).
+    Sqlite,
+}
+
+/// Pool tunables.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// How long to wait for a connection (from the pool or a new one) before giving up.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A database handle: the sea-orm connection and its dialect.
+#[derive(Debug, Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+    kind: DbBackendKind,
+}
+
+impl Db {
+    /// Connects to `url` (normalised with [`normalize_url`]).
+    ///
+    /// # Errors
+    /// When the URL's scheme is not PostgreSQL or SQLite, or the first
+    /// connection cannot be made within the acquire timeout.
+    pub async fn connect(url: &str, options: &DbOptions) -> anyhow::Result<Self> {
+        let url = normalize_url(url);
+        let mut connect = ConnectOptions::new(url.clone());
+        connect
+            .max_connections(options.max_connections)
+            .min_connections(1)
+            .connect_timeout(options.acquire_timeout)
+            .acquire_timeout(options.acquire_timeout)
+            .idle_timeout(Duration::from_secs(300))
+            .sqlx_logging(false);
+        if url.starts_with("sqlite:") {
+            // WAL lets readers proceed while a writer commits; foreign keys
+            // make the cascade from `user` real.
+            connect.map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5))
+            });
+        }
+        let conn = Database::connect(connect)
+            .await
+            .with_context(|| format!("could not connect to the database at {}", redact(&url)))?;
+        let kind = match conn.get_database_backend() {
+            DbBackend::Postgres => DbBackendKind::Postgres,
+            DbBackend::Sqlite => DbBackendKind::Sqlite,
+            other => {
+                anyhow::bail!("unsupported database backend {other:?}: use PostgreSQL or SQLite")
+            }
+        };
+        Ok(Self { conn, kind })
+    }
+
+    /// Wraps an existing connection (tests, migrations).
+    pub fn from_connection(conn: DatabaseConnection) -> Self {
+        let kind = match conn.get_database_backend() {
+            DbBackend::Sqlite => DbBackendKind::Sqlite,
+            _ => DbBackendKind::Postgres,
+        };
+        Self { conn, kind }
+    }
+
+    /// The sea-orm connection.
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// The dialect.
+    pub fn kind(&self) -> DbBackendKind {
+        self.kind
+    }
+
+    /// The sea-orm backend enum, for building raw statements.
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Runs `SELECT 1`.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the database does not answer.
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.conn.ping().await.map_err(translate)
+    }
+
+    /// Closes the pool, waiting for checked-out connections to return.
+    pub async fn close(self) {
+        if let Err(error) = self.conn.close().await {
+            tracing::warn!(error = %error, "closing the database pool failed");
+        }
+    }
+
+    /// Runs a raw statement that returns nothing (used for schema set-up in dev and tests).
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn execute_unprepared(&self, sql: &str) -> Result<(), DbErr> {
+        self.conn.execute_unprepared(sql).await.map(|_| ())
+    }
+}
+
+/// Turns SQLAlchemy-style URLs into sqlx ones: `postgresql+asyncpg://` →
+/// `postgres://`, `sqlite+aiosqlite:///x` → `sqlite://x`.
+pub fn normalize_url(url: &str) -> String {
+    let url = url.trim();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let base = scheme.split('+').next().unwrap_or(scheme);
+    match base {
+        "postgresql" | "postgres" => format!("postgres://{rest}"),
+        // SQLAlchemy (`sqlite+driver:///x.db`) puts one more slash before the
+        // path than sqlx does (`sqlite://x.db`); a plain `sqlite:` URL is sqlx's.
+        "sqlite" if scheme.contains('+') => {
+            format!("sqlite://{}", rest.strip_prefix('/').unwrap_or(rest))
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Maps a sea-orm error to the domain: connection-level failures are
+/// [`Error::Unavailable`] (503, retry later), everything else is unexpected.
+pub fn translate(error: DbErr) -> Error {
+    if is_unavailable(&error) {
+        Error::Unavailable(anyhow::Error::new(error).context("database unavailable"))
+    } else {
+        Error::Unexpected(anyhow::Error::new(error).context("database error"))
+    }
+}
+
+fn is_unavailable(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            e.as_ref(),
+            Sqlx::Io(_)
+                | Sqlx::Tls(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed
+        ),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlalchemy_urls_are_accepted() {
+        assert_eq!(
+            normalize_url("postgresql+asyncpg://u:p@h:5432/db"),
+            "postgres://u:p@h:5432/db"
+        );
+        assert_eq!(normalize_url("postgresql://h/db"), "postgres://h/db");
+        assert_eq!(normalize_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(
+            normalize_url("sqlite+aiosqlite:///data/app.db"),
+            "sqlite://data/app.db"
+        );
+        assert_eq!(
+            normalize_url("sqlite+aiosqlite:////abs/app.db"),
+            "sqlite:///abs/app.db"
+        );
+        assert_eq!(
+            normalize_url("sqlite:///abs/app.db"),
+            "sqlite:///abs/app.db"
+        );
+        assert_eq!(
+            normalize_url("sqlite://data/app.db?mode=rwc"),
+            "sqlite://data/app.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://user:secret@host/db"),
+            "postgres://user:***@host/db"
+        );
+        assert_eq!(redact("sqlite://data/app.db"), "sqlite://data/app.db");
+    }
+}

@@ -1,0 +1,119 @@
+//! [`ItemRepository`] on sea-orm; the same code serves PostgreSQL and SQLite.
+
+use async_trait::async_trait;
+use domain::Error;
+use domain::item::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemRepository, Page};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+
+use crate::db::{Db, translate};
+use crate::entities::items::{self, Column, Entity};
+
+/// Items stored in the `items` table.
+#[derive(Debug, Clone)]
+pub struct SeaOrmItemRepository {
+    db: Db,
+}
+
+impl SeaOrmItemRepository {
+    /// An adapter over `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn to_domain(model: items::Model) -> Item {
+    Item {
+        id: ItemId::from(model.id),
+        name: ItemName::from_trusted(model.name),
+        description: model.description.map(ItemDescription::from_trusted),
+        owner_id: model.owner_id,
+        is_active: model.is_active,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    }
+}
+
+fn owned(owner_id: &str, id: ItemId) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(Column::Id.eq(id.as_uuid()))
+        .add(Column::OwnerId.eq(owner_id))
+}
+
+#[async_trait]
+impl ItemRepository for SeaOrmItemRepository {
+    async fn list(&self, owner_id: &str, page: Page) -> Result<Vec<Item>, Error> {
+        let rows = Entity::find()
+            .filter(Column::OwnerId.eq(owner_id))
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::Id)
+            .offset(page.skip())
+            .limit(page.limit())
+            .all(self.db.conn())
+            .await
+            .map_err(translate)?;
+        Ok(rows.into_iter().map(to_domain).collect())
+    }
+
+    async fn find(&self, owner_id: &str, id: ItemId) -> Result<Option<Item>, Error> {
+        let row = Entity::find()
+            .filter(owned(owner_id, id))
+            .one(self.db.conn())
+            .await
+            .map_err(translate)?;
+        Ok(row.map(to_domain))
+    }
+
+    async fn insert(&self, item: &Item) -> Result<(), Error> {
+        let row = items::ActiveModel {
+            id: Set(item.id.as_uuid()),
+            name: Set(item.name.as_str().to_owned()),
+            description: Set(item.description.as_ref().map(|d| d.as_str().to_owned())),
+            owner_id: Set(item.owner_id.clone()),
+            is_active: Set(item.is_active),
+            created_at: Set(item.created_at),
+            updated_at: Set(item.updated_at),
+        };
+        Entity::insert(row)
+            .exec_without_returning(self.db.conn())
+            .await
+            .map_err(translate)?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        owner_id: &str,
+        id: ItemId,
+        changes: &ItemChanges,
+    ) -> Result<Option<Item>, Error> {
+        let patch = &changes.patch;
+        let mut update = Entity::update_many()
+            .col_expr(Column::UpdatedAt, Expr::value(changes.updated_at))
+            .filter(owned(owner_id, id));
+        if let Some(name) = &patch.name {
+            update = update.col_expr(Column::Name, Expr::value(name.as_str()));
+        }
+        if let Some(description) = &patch.description {
+            let value: Option<String> = description.as_ref().map(|d| d.as_str().to_owned());
+            update = update.col_expr(Column::Description, Expr::value(value));
+        }
+        if let Some(is_active) = patch.is_active {
+            update = update.col_expr(Column::IsActive, Expr::value(is_active));
+        }
+        let result = update.exec(self.db.conn()).await.map_err(translate)?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.find(owner_id, id).await
+    }
+
+    async fn delete(&self, owner_id: &str, id: ItemId) -> Result<bool, Error> {
+        let result = Entity::delete_many()
+            .filter(owned(owner_id, id))
+            .exec(self.db.conn())
+            .await
+            .map_err(translate)?;
+        Ok(result.rows_affected > 0)
+    }
+}
