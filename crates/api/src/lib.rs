@@ -15,3 +15,6 @@ pub mod telemetry;
 
 pub use settings::Settings;
 pub use startup::Application;
+
+#[cfg(test)]
+mod app_tests;

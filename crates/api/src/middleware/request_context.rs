@@ -66,7 +66,14 @@ pub async fn request_context(
     // inner services turn their errors into responses, which arrive as `Ok`.
     let response = next.call(req).await?.map_into_boxed_body();
     let status = response.status();
-    let mut response = if status.is_client_error() || status.is_server_error() {
+    // A handler that deliberately answers an error status with its own JSON
+    // (`/health`'s 503) is left alone; everything else becomes the envelope.
+    let deliberate = response.response().error().is_none()
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let mut response = if (status.is_client_error() || status.is_server_error()) && !deliberate {
         into_envelope(response, &request_id)
     } else {
         response

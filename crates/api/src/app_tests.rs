@@ -1,0 +1,316 @@
+//! Handler tests through the real app factory, with mockall fakes for every
+//! port: no database, no Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::test::{self, TestRequest};
+use actix_web::web;
+use chrono::{TimeZone, Utc};
+use domain::auth::port::{MockSessionCache, MockSessionStore};
+use domain::auth::{AuthService, AuthSettings, SessionRecord, SignatureVerifier};
+use domain::clock::SystemClock;
+use domain::health::MockDependencyProbe;
+use domain::item::ItemService;
+use domain::item::port::MockItemRepository;
+use domain::user::User;
+use serde_json::{Value, json};
+
+use crate::state::{AppState, CookieNames};
+
+const SECRET: &str = "unit-test-secret-unit-test-secret-0123";
+const TOKEN: &str = "AbCdEfGhIjKlMnOpQrStUvWxYz012345";
+
+fn user() -> User {
+    let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+    User {
+        id: "user-1".into(),
+        email: "ada@example.com".into(),
+        name: "Ada".into(),
+        email_verified: true,
+        image: Some("https://example.com/a.png".into()),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn signed_in_store() -> MockSessionStore {
+    let mut store = MockSessionStore::new();
+    store.expect_find_by_token().returning(|_| {
+        Ok(Some(SessionRecord {
+            user: user(),
+            expires_at: Utc::now() + chrono::Duration::hours(1),
+            banned: false,
+            ban_expires: None,
+        }))
+    });
+    store
+}
+
+fn no_cache() -> MockSessionCache {
+    let mut cache = MockSessionCache::new();
+    cache.expect_get().returning(|_| Ok(None));
+    cache.expect_put().returning(|_, _, _| Ok(()));
+    cache
+}
+
+fn probe(name: &'static str, ok: bool) -> Arc<MockDependencyProbe> {
+    let mut probe = MockDependencyProbe::new();
+    probe.expect_name().return_const(name);
+    probe.expect_check().returning(move || {
+        if ok {
+            Ok(())
+        } else {
+            Err(domain::Error::Unavailable(anyhow::anyhow!("{name} down")))
+        }
+    });
+    Arc::new(probe)
+}
+
+fn state(store: MockSessionStore, repo: MockItemRepository) -> web::Data<AppState> {
+    let clock = Arc::new(SystemClock);
+    web::Data::new(AppState {
+        auth: AuthService::new(
+            SignatureVerifier::new(&[SECRET]),
+            Arc::new(store),
+            Arc::new(no_cache()),
+            clock.clone(),
+            AuthSettings {
+                cache_ttl: Duration::from_secs(60),
+                require_signed_bearer: false,
+            },
+        ),
+        items: ItemService::new(Arc::new(repo), clock),
+        probes: vec![probe("database", true)],
+        redis_configured: false,
+        cookies: CookieNames::new("better-auth"),
+    })
+}
+
+fn cookie() -> (header::HeaderName, String) {
+    let value = SignatureVerifier::new(&[SECRET])
+        .signed_cookie_value(TOKEN)
+        .unwrap();
+    (header::COOKIE, format!("better-auth.session_token={value}"))
+}
+
+async fn call(
+    state: web::Data<AppState>,
+    req: TestRequest,
+    max: usize,
+) -> (StatusCode, header::HeaderMap, Value) {
+    let app = test::init_service(crate::app::build(state, max)).await;
+    let res = test::call_service(&app, req.to_request()).await;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = test::read_body(res).await;
+    let json = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap()
+    };
+    (status, headers, json)
+}
+
+#[actix_web::test]
+async fn me_answers_the_user_with_better_auth_field_names() {
+    let (status, _, body) = call(
+        state(signed_in_store(), MockItemRepository::new()),
+        TestRequest::get()
+            .uri("/api/v1/users/me")
+            .insert_header(cookie()),
+        1024,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["id"], "user-1");
+    assert_eq!(body["emailVerified"], true);
+    assert_eq!(body["createdAt"], "2026-01-02T03:04:05Z");
+    assert_eq!(body["image"], "https://example.com/a.png");
+}
+
+#[actix_web::test]
+async fn no_credential_is_401_in_the_envelope_and_touches_nothing() {
+    let mut store = MockSessionStore::new();
+    store.expect_find_by_token().never();
+    let mut repo = MockItemRepository::new();
+    repo.expect_list().never();
+    let (status, headers, body) = call(
+        state(store, repo),
+        TestRequest::get().uri("/api/v1/items"),
+        1024,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], 401);
+    assert_eq!(body["error"]["path"], "/api/v1/items");
+    assert_eq!(
+        body["error"]["request_id"],
+        headers.get("x-request-id").unwrap().to_str().unwrap()
+    );
+}
+
+#[actix_web::test]
+async fn list_passes_the_owner_and_page_to_storage() {
+    let mut repo = MockItemRepository::new();
+    repo.expect_list()
+        .withf(|owner, page| owner == "user-1" && page.skip() == 10 && page.limit() == 5)
+        .times(1)
+        .returning(|_, _| Ok(vec![]));
+    let (status, _, body) = call(
+        state(signed_in_store(), repo),
+        TestRequest::get()
+            .uri("/api/v1/items/?skip=10&limit=5")
+            .insert_header(cookie()),
+        1024,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!([]));
+}
+
+#[actix_web::test]
+async fn create_answers_201_with_the_trimmed_item_owned_by_the_caller() {
+    let mut repo = MockItemRepository::new();
+    repo.expect_insert().times(1).returning(|_| Ok(()));
+    let (status, _, body) = call(
+        state(signed_in_store(), repo),
+        TestRequest::post()
+            .uri("/api/v1/items")
+            .insert_header(cookie())
+            .set_json(json!({"name": "  Lamp  "})),
+        1024,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["name"], "Lamp");
+    assert_eq!(body["owner_id"], "user-1");
+    assert_eq!(body["is_active"], true);
+    assert_eq!(body["description"], Value::Null);
+}
+
+#[actix_web::test]
+async fn body_problems_are_4xx_envelopes_never_500() {
+    let cases = [
+        (
+            TestRequest::post()
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .set_payload("{nope"),
+            400,
+        ),
+        (
+            TestRequest::post()
+                .insert_header((header::CONTENT_TYPE, "text/plain"))
+                .set_payload("{}"),
+            415,
+        ),
+        (TestRequest::post().set_payload("{}"), 415),
+        (
+            TestRequest::post()
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .set_payload("[1]"),
+            422,
+        ),
+        (
+            TestRequest::post()
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .set_payload(format!("{{\"name\":\"{}\"}}", "x".repeat(300))),
+            413,
+        ),
+    ];
+    for (req, expected) in cases {
+        let mut repo = MockItemRepository::new();
+        repo.expect_insert().never();
+        let (status, _, body) = call(
+            state(signed_in_store(), repo),
+            req.uri("/api/v1/items").insert_header(cookie()),
+            256,
+        )
+        .await;
+        assert_eq!(status.as_u16(), expected, "{body}");
+        assert_eq!(body["error"]["code"], expected);
+    }
+}
+
+#[actix_web::test]
+async fn unknown_routes_and_wrong_methods_use_the_envelope() {
+    let (status, _, body) = call(
+        state(MockSessionStore::new(), MockItemRepository::new()),
+        TestRequest::get().uri("/api/v2/nothing"),
+        1024,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["path"], "/api/v2/nothing");
+
+    let (status, headers, body) = call(
+        state(MockSessionStore::new(), MockItemRepository::new()),
+        TestRequest::put().uri("/api/v1/items/abc"),
+        1024,
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers.get(header::ALLOW).unwrap(), "GET, PATCH, DELETE");
+    assert_eq!(body["error"]["code"], 405);
+}
+
+#[actix_web::test]
+async fn a_storage_outage_is_503_without_internals() {
+    let mut repo = MockItemRepository::new();
+    repo.expect_list().returning(|_, _| {
+        Err(domain::Error::Unavailable(anyhow::anyhow!(
+            "connection refused to 10.0.0.5:5432"
+        )))
+    });
+    let (status, _, body) = call(
+        state(signed_in_store(), repo),
+        TestRequest::get()
+            .uri("/api/v1/items")
+            .insert_header(cookie()),
+        1024,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!body.to_string().contains("10.0.0.5"), "{body}");
+}
+
+#[actix_web::test]
+async fn a_well_formed_client_request_id_is_echoed() {
+    let (_, headers, _) = call(
+        state(MockSessionStore::new(), MockItemRepository::new()),
+        TestRequest::get()
+            .uri("/health")
+            .insert_header(("x-request-id", "trace-42")),
+        1024,
+    )
+    .await;
+    assert_eq!(headers.get("x-request-id").unwrap(), "trace-42");
+}
+
+#[actix_web::test]
+async fn health_names_the_dependency_that_is_down() {
+    let state = state(MockSessionStore::new(), MockItemRepository::new());
+    let state = web::Data::new(AppState {
+        auth: AuthService::new(
+            SignatureVerifier::new(&[SECRET]),
+            Arc::new(MockSessionStore::new()),
+            Arc::new(MockSessionCache::new()),
+            Arc::new(SystemClock),
+            AuthSettings {
+                cache_ttl: Duration::from_secs(1),
+                require_signed_bearer: false,
+            },
+        ),
+        items: ItemService::new(Arc::new(MockItemRepository::new()), Arc::new(SystemClock)),
+        probes: vec![probe("database", true), probe("redis", false)],
+        redis_configured: true,
+        cookies: state.cookies.clone(),
+    });
+    let (status, _, body) = call(state, TestRequest::get().uri("/health"), 1024).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body,
+        json!({"status": "unhealthy", "database": "ok", "redis": "error", "version": env!("CARGO_PKG_VERSION")})
+    );
+}
