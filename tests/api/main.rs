@@ -1,1 +1,14 @@
-fn main() {}
+//! Black-box tests: the real server on a random port, spoken to over HTTP,
+//! against SQLite always and PostgreSQL + Redis (`TEST_DATABASE_URL`,
+//! `TEST_REDIS_URL`) in both better-auth naming styles.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod helpers;
+
+mod auth;
+mod dev_seed;
+mod health;
+mod interop;
+mod items;
+mod migrations;
+mod session_cache;

@@ -16,11 +16,38 @@ pub const DEMO_USER_ID: &str = "demo-user";
 const DEMO_EMAIL: &str = "demo@example.com";
 const SESSION_DAYS: i64 = 7;
 
-/// Seeds and prints a ready-to-paste curl command.
+/// What `dev seed` made.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    /// When the new session expires.
+    pub expires_at: chrono::DateTime<Utc>,
+    /// `Cookie` header value: `<prefix>.session_token=<signed value>`.
+    pub cookie: String,
+    /// A ready-to-paste command calling `GET /api/v1/users/me` with the cookie.
+    pub curl: String,
+}
+
+/// Seeds and prints a ready-to-paste curl command, alone on its line.
+///
+/// # Errors
+/// As [`seed`].
+pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let seeded = seed(settings).await?;
+    println!(
+        "Demo user {DEMO_EMAIL} (id {DEMO_USER_ID}) has a session until {}.",
+        seeded.expires_at.to_rfc3339()
+    );
+    println!("With the server running (cargo run), try:");
+    println!("{}", seeded.curl);
+    Ok(())
+}
+
+/// Creates better-auth-compatible tables if missing, applies migrations, and
+/// adds the demo user (once) and a new 7-day session.
 ///
 /// # Errors
 /// In production, or on any database failure.
-pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
     if settings.is_production() {
         bail!("`dev seed` is refused when APP_ENV=production");
     }
@@ -65,14 +92,14 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     } else {
         settings.host.as_str()
     };
-    println!(
-        "Demo user {DEMO_EMAIL} (id {DEMO_USER_ID}) has a session until {}.",
-        expires_at.to_rfc3339()
+    let cookie = format!("{}.session_token={cookie}", settings.cookie_prefix);
+    let curl = format!(
+        "curl -s -H 'Cookie: {cookie}' http://{host}:{}/api/v1/users/me",
+        settings.port
     );
-    println!("With the server running (cargo run), try:");
-    println!(
-        "curl -s -H 'Cookie: {}.session_token={cookie}' http://{host}:{}/api/v1/users/me",
-        settings.cookie_prefix, settings.port
-    );
-    Ok(())
+    Ok(Seeded {
+        expires_at,
+        cookie,
+        curl,
+    })
 }

@@ -1,0 +1,455 @@
+//! `spawn_app` and friends: each test gets its own database (a fresh
+//! PostgreSQL database or SQLite file), its own Redis key prefix, and a
+//! running server on a free port.
+//!
+//! Services come from `TEST_DATABASE_URL` / `TEST_REDIS_URL`; without them,
+//! testcontainers starts PostgreSQL and Redis when a Docker engine is there.
+//! Otherwise PostgreSQL tests are skipped with a printed reason — unless
+//! `CI=true`, where a missing service fails the test.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use api::Application;
+use chrono::{DateTime, Utc};
+use domain::auth::SignatureVerifier;
+use infra::Db;
+use infra::better_auth::NamingStyle;
+use infra::better_auth::dev::{DevBetterAuth, DevUser, generate_token};
+use infra::db::DbOptions;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::Value;
+
+pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
+
+/// Where the test's data lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres(NamingStyle),
+}
+
+/// Test services, resolved once per test binary.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub postgres: Option<String>,
+    pub redis: Option<String>,
+}
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn docker_available() -> bool {
+    std::path::Path::new("/var/run/docker.sock").exists() || std::env::var("DOCKER_HOST").is_ok()
+}
+
+/// Containers started for this run; never dropped, so they live as long as the process.
+fn containers() -> Option<&'static (String, String)> {
+    static STARTED: OnceLock<Option<(String, String)>> = OnceLock::new();
+    STARTED
+        .get_or_init(|| {
+            use testcontainers::runners::SyncRunner;
+            if !docker_available() {
+                return None;
+            }
+            let pg = testcontainers_modules::postgres::Postgres::default()
+                .start()
+                .ok()?;
+            let redis = testcontainers_modules::redis::Redis::default()
+                .start()
+                .ok()?;
+            let pg_url = format!(
+                "postgres://postgres:postgres@127.0.0.1:{}/postgres",
+                pg.get_host_port_ipv4(5432).ok()?
+            );
+            let redis_url = format!("redis://127.0.0.1:{}", redis.get_host_port_ipv4(6379).ok()?);
+            Box::leak(Box::new((pg, redis)));
+            Some((pg_url, redis_url))
+        })
+        .as_ref()
+}
+
+pub fn services() -> &'static Services {
+    static SERVICES: OnceLock<Services> = OnceLock::new();
+    SERVICES.get_or_init(|| {
+        let from_env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let (mut postgres, mut redis) = (from_env("TEST_DATABASE_URL"), from_env("TEST_REDIS_URL"));
+        if (postgres.is_none() || redis.is_none())
+            && let Some((pg, r)) = containers()
+        {
+            postgres = postgres.or_else(|| Some(pg.clone()));
+            redis = redis.or_else(|| Some(r.clone()));
+        }
+        if ci() {
+            assert!(
+                postgres.is_some(),
+                "CI=true but no PostgreSQL: set TEST_DATABASE_URL"
+            );
+            assert!(redis.is_some(), "CI=true but no Redis: set TEST_REDIS_URL");
+        }
+        Services { postgres, redis }
+    })
+}
+
+/// The PostgreSQL admin URL, or `None` (test skipped, reason printed) when there is none.
+pub fn postgres_or_skip(test: &str) -> Option<String> {
+    let url = services().postgres.clone();
+    if url.is_none() {
+        eprintln!("SKIPPED {test}: no PostgreSQL (set TEST_DATABASE_URL, or run a Docker engine)");
+    }
+    url
+}
+
+/// The Redis URL, or `None` (test skipped, reason printed).
+pub fn redis_or_skip(test: &str) -> Option<String> {
+    let url = services().redis.clone();
+    if url.is_none() {
+        eprintln!("SKIPPED {test}: no Redis (set TEST_REDIS_URL, or run a Docker engine)");
+    }
+    url
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (server, _) = base.rsplit_once('/').expect("database URL has a path");
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// A scratch database: created now, dropped when this is dropped.
+pub struct ScratchDb {
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Postgres { admin_url: String, name: String },
+    Sqlite { path: std::path::PathBuf },
+}
+
+impl ScratchDb {
+    pub async fn create(backend: Backend, test: &str) -> Option<Self> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("saas-api-test-{id}.db"));
+                Some(Self {
+                    url: format!("sqlite://{}", path.display()),
+                    cleanup: Cleanup::Sqlite { path },
+                })
+            }
+            Backend::Postgres(_) => {
+                let admin_url = postgres_or_skip(test)?;
+                let name = format!("t_{id}");
+                let admin = Db::connect(&admin_url, &DbOptions::default())
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                admin.close().await;
+                Some(Self {
+                    url: with_database(&admin_url, &name),
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                })
+            }
+        }
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Sqlite { path } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; use a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        if let Ok(admin) = Db::connect(&admin_url, &DbOptions::default()).await {
+                            let _ = admin
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                                ))
+                                .await;
+                            admin.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// Options for one test app.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub use_redis: bool,
+    pub session_cache_ttl_secs: u64,
+    pub extra: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            use_redis: true,
+            session_cache_ttl_secs: 300,
+            extra: Vec::new(),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub dev: DevBetterAuth,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub database_url: String,
+    handle: actix_web::dev::ServerHandle,
+    _scratch: ScratchDb,
+}
+
+pub struct TestUser {
+    pub id: String,
+    pub token: String,
+    /// `Cookie` header value.
+    pub cookie: String,
+}
+
+/// Settings for a test server on `database_url`.
+pub fn settings_map(
+    database_url: &str,
+    options: &Options,
+    redis: Option<&str>,
+    prefix: &str,
+) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = [
+        ("APP_ENV", "development"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("BETTER_AUTH_SECRET", SECRET),
+        ("DB_POOL_MAX", "5"),
+        ("WORKERS", "2"),
+        ("SHUTDOWN_TIMEOUT", "1"),
+        ("REDIS_PREFIX", prefix),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    vars.insert("DATABASE_URL".into(), database_url.to_owned());
+    vars.insert(
+        "SESSION_CACHE_TTL".into(),
+        options.session_cache_ttl_secs.to_string(),
+    );
+    if let Some(url) = redis {
+        vars.insert("REDIS_URL".into(), url.to_owned());
+    }
+    for (k, v) in &options.extra {
+        vars.insert(k.clone(), v.clone());
+    }
+    vars
+}
+
+/// Starts a server on a fresh database whose better-auth tables are in the
+/// backend's style. `None` when the backend is unavailable (skipped).
+pub async fn spawn_app(backend: Backend, test: &str) -> Option<TestApp> {
+    spawn_app_with(backend, test, Options::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> Option<TestApp> {
+    let scratch = ScratchDb::create(backend, test).await?;
+    let style = match backend {
+        Backend::Sqlite => NamingStyle::CamelCase,
+        Backend::Postgres(style) => style,
+    };
+    let db = Db::connect(&scratch.url, &DbOptions::default())
+        .await
+        .expect("connect to scratch database");
+    let dev = DevBetterAuth::new(db.clone(), style);
+    dev.create_tables(true)
+        .await
+        .expect("create better-auth tables");
+
+    let redis = match (backend, options.use_redis) {
+        (Backend::Postgres(_), true) => redis_or_skip(test),
+        _ => None,
+    };
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let vars = settings_map(&scratch.url, &options, redis.as_deref(), &prefix);
+    let (settings, _) = api::Settings::from_map(&vars).expect("valid test settings");
+    let app = Application::build(settings)
+        .await
+        .expect("application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db,
+        dev,
+        redis_url: redis,
+        redis_prefix: prefix,
+        database_url: scratch.url.clone(),
+        handle,
+        _scratch: scratch,
+    })
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting at once; the scratch database is dropped right after.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Another server on the same database, Redis and key prefix: a second instance behind a load balancer.
+pub struct SecondInstance {
+    pub address: String,
+    pub client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for SecondInstance {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+pub async fn second_instance(app: &TestApp) -> SecondInstance {
+    let options = Options::default();
+    let vars = settings_map(
+        &app.database_url,
+        &options,
+        app.redis_url.as_deref(),
+        &app.redis_prefix,
+    );
+    let (settings, _) = api::Settings::from_map(&vars).expect("valid test settings");
+    let server = Application::build(settings)
+        .await
+        .expect("second instance starts");
+    let address = format!("http://127.0.0.1:{}", server.port());
+    let handle = server.handle();
+    tokio::spawn(server.run_until_stopped());
+    SecondInstance {
+        address,
+        client: reqwest::Client::new(),
+        handle,
+    }
+}
+
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(3)
+}
+
+pub fn sign(token: &str) -> String {
+    SignatureVerifier::new(&[SECRET])
+        .signed_cookie_value(token)
+        .unwrap()
+}
+
+impl TestApp {
+    /// A user with a live session (expiring in an hour) and its signed cookie.
+    pub async fn signed_in_user(&self, name: &str) -> TestUser {
+        self.user_with_session(name, now() + chrono::Duration::hours(1))
+            .await
+    }
+
+    pub async fn user_with_session(&self, name: &str, expires_at: DateTime<Utc>) -> TestUser {
+        let id = format!("{name}-{}", uuid::Uuid::new_v4().simple());
+        let user = DevUser {
+            id: id.clone(),
+            email: format!("{id}@example.com"),
+            name: name.to_owned(),
+            email_verified: false,
+        };
+        self.dev.insert_user(&user, now()).await.unwrap();
+        let token = generate_token();
+        self.dev
+            .insert_session(&id, &token, expires_at, now())
+            .await
+            .unwrap();
+        TestUser {
+            id,
+            cookie: format!("better-auth.session_token={}", sign(&token)),
+            token,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+    }
+
+    pub fn as_user(&self, method: Method, path: &str, user: &TestUser) -> RequestBuilder {
+        self.request(method, path).header("Cookie", &user.cookie)
+    }
+
+    pub async fn get(&self, path: &str, user: &TestUser) -> (StatusCode, Value) {
+        send(self.as_user(Method::GET, path, user)).await
+    }
+
+    pub async fn post(&self, path: &str, user: &TestUser, body: Value) -> (StatusCode, Value) {
+        send(self.as_user(Method::POST, path, user).json(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, user: &TestUser, body: Value) -> (StatusCode, Value) {
+        send(self.as_user(Method::PATCH, path, user).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str, user: &TestUser) -> (StatusCode, Value) {
+        send(self.as_user(Method::DELETE, path, user)).await
+    }
+}
+
+pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    (status, body)
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed async fn taking a [`Backend`].
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await } )*
+        }
+        mod postgres_camel {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Backend::Postgres(infra::better_auth::NamingStyle::CamelCase)).await } )*
+        }
+        mod postgres_snake {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Backend::Postgres(infra::better_auth::NamingStyle::SnakeCase)).await } )*
+        }
+    };
+}
+pub(crate) use on_every_backend;

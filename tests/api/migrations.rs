@@ -1,0 +1,120 @@
+//! Migrations create and drop only the application's tables; start-up refuses
+//! a database without better-auth's tables.
+
+use infra::Db;
+use infra::better_auth::NamingStyle;
+use infra::better_auth::dev::DevBetterAuth;
+use infra::db::DbOptions;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::helpers::{Backend, Options, ScratchDb, on_every_backend, settings_map};
+
+async fn tables(db: &Db) -> Vec<String> {
+    let sql = match db.kind() {
+        infra::DbBackendKind::Postgres => {
+            "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
+        }
+        infra::DbBackendKind::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1"
+        }
+    };
+    let rows = db
+        .conn()
+        .query_all_raw(Statement::from_string(db.backend(), sql))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get::<String>("", "name").unwrap())
+        .collect()
+}
+
+async fn migrations_go_up_and_down_without_touching_better_auth_tables(backend: Backend) {
+    let Some(scratch) = ScratchDb::create(backend, "migrations_go_up_and_down").await else {
+        return;
+    };
+    let db = Db::connect(&scratch.url, &DbOptions::default())
+        .await
+        .unwrap();
+    DevBetterAuth::new(db.clone(), NamingStyle::SnakeCase)
+        .create_tables(false)
+        .await
+        .unwrap();
+    let better_auth = ["account", "session", "user", "verification"];
+
+    Migrator::up(db.conn(), None).await.unwrap();
+    let after_up = tables(&db).await;
+    assert!(after_up.contains(&"items".to_owned()), "{after_up:?}");
+    assert!(
+        better_auth
+            .iter()
+            .all(|t| after_up.contains(&(*t).to_owned()))
+    );
+    let index = match db.kind() {
+        infra::DbBackendKind::Postgres => {
+            "SELECT indexname::text AS name FROM pg_indexes WHERE tablename = 'items'"
+        }
+        infra::DbBackendKind::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'"
+        }
+    };
+    let indexes: Vec<String> = db
+        .conn()
+        .query_all_raw(Statement::from_string(db.backend(), index))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "name").unwrap())
+        .collect();
+    assert!(
+        indexes.contains(&"idx_items_owner_id_created_at".to_owned()),
+        "{indexes:?}"
+    );
+
+    Migrator::down(db.conn(), None).await.unwrap();
+    let after_down = tables(&db).await;
+    assert!(!after_down.contains(&"items".to_owned()), "{after_down:?}");
+    assert!(
+        better_auth
+            .iter()
+            .all(|t| after_down.contains(&(*t).to_owned())),
+        "{after_down:?}"
+    );
+
+    Migrator::up(db.conn(), None).await.unwrap();
+    assert!(
+        tables(&db).await.contains(&"items".to_owned()),
+        "up again after down"
+    );
+    db.close().await;
+}
+
+on_every_backend!(migrations_go_up_and_down_without_touching_better_auth_tables);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_refuses_a_postgres_database_without_better_auth_tables() {
+    let Some(scratch) = ScratchDb::create(
+        Backend::Postgres(NamingStyle::CamelCase),
+        "start_up_refuses_missing_tables",
+    )
+    .await
+    else {
+        return;
+    };
+    let options = Options {
+        extra: vec![("AUTO_MIGRATE".into(), "false".into())],
+        ..Options::default()
+    };
+    let vars = settings_map(&scratch.url, &options, None, "unused:");
+    let (settings, _) = api::Settings::from_map(&vars).unwrap();
+    let error = api::Application::build(settings)
+        .await
+        .err()
+        .expect("start-up must fail");
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("better-auth tables not found"),
+        "{message}"
+    );
+    assert!(message.contains("storeSessionInDatabase"), "{message}");
+}
