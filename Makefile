@@ -1,0 +1,50 @@
+# Developer and operator shortcuts. `make` alone lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+COMPOSE := docker compose -f docker/compose.yaml
+
+.PHONY: help run dev test test-all lint fmt migrate-up migrate-down migrate-status seed clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+run: ## Serve on the embedded default (or whatever .env says)
+	$(CARGO) run
+
+dev: ## Serve and restart on every change (needs cargo-watch)
+	@command -v cargo-watch >/dev/null || { echo "install it once: cargo install cargo-watch --locked"; exit 1; }
+	cargo watch -w crates -w migration -x run
+
+test: ## Run the tests (PostgreSQL/Redis tests skip without TEST_DATABASE_URL/TEST_REDIS_URL)
+	$(CARGO) test --workspace
+
+test-all: ## Run every test against the local PostgreSQL and Redis, as CI does
+	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
+	CI=true TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(CARGO) test --workspace
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+migrate-up: ## Apply pending migrations to DATABASE_URL
+	$(CARGO) run -- migrate up
+
+migrate-down: ## Roll back the last migration
+	$(CARGO) run -- migrate down
+
+migrate-status: ## List migrations and whether each is applied
+	$(CARGO) run -- migrate status
+
+seed: ## Create a demo user and session; prints a curl command (development only)
+	$(CARGO) run -- dev seed
+
+clean: ## Remove build output and the embedded database
+	$(CARGO) clean
+	rm -rf data
