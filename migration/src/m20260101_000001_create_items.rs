@@ -39,22 +39,9 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Items::Name).string_len(255).not_null())
                     .col(ColumnDef::new(Items::Description).text().null())
                     .col(ColumnDef::new(Items::OwnerId).text().not_null())
-                    .col(
-                        ColumnDef::new(Items::IsActive)
-                            .boolean()
-                            .not_null()
-                            .default(true),
-                    )
-                    .col(
-                        ColumnDef::new(Items::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Items::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Items::IsActive).boolean().not_null().default(true))
+                    .col(ColumnDef::new(Items::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(Items::UpdatedAt).timestamp_with_time_zone().not_null())
                     .foreign_key(
                         ForeignKey::create()
                             .name(OWNER_FOREIGN_KEY)

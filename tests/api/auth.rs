@@ -4,17 +4,12 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{
-    Backend, Options, TestApp, now, on_every_backend, send, sign, spawn_app, spawn_app_with,
-};
+use crate::helpers::{Backend, Options, TestApp, now, on_every_backend, send, sign, spawn_app, spawn_app_with};
 
 async fn status_with_cookie(app: &TestApp, cookie: &str) -> StatusCode {
-    send(
-        app.request(Method::GET, "/api/v1/users/me")
-            .header("Cookie", cookie),
-    )
-    .await
-    .0
+    send(app.request(Method::GET, "/api/v1/users/me").header("Cookie", cookie))
+        .await
+        .0
 }
 
 async fn a_signed_session_cookie_identifies_the_user(backend: Backend) {
@@ -34,12 +29,7 @@ async fn a_signed_session_cookie_identifies_the_user(backend: Backend) {
 }
 
 async fn the_secure_prefixed_cookie_and_bearer_tokens_are_accepted(backend: Backend) {
-    let Some(app) = spawn_app(
-        backend,
-        "the_secure_prefixed_cookie_and_bearer_tokens_are_accepted",
-    )
-    .await
-    else {
+    let Some(app) = spawn_app(backend, "the_secure_prefixed_cookie_and_bearer_tokens_are_accepted").await else {
         return;
     };
     let user = app.signed_in_user("bob").await;
@@ -57,22 +47,14 @@ async fn the_secure_prefixed_cookie_and_bearer_tokens_are_accepted(backend: Back
 }
 
 async fn unsigned_forged_unknown_and_expired_sessions_are_refused(backend: Backend) {
-    let Some(app) = spawn_app(
-        backend,
-        "unsigned_forged_unknown_and_expired_sessions_are_refused",
-    )
-    .await
-    else {
+    let Some(app) = spawn_app(backend, "unsigned_forged_unknown_and_expired_sessions_are_refused").await else {
         return;
     };
     let user = app.signed_in_user("eve").await;
-    let expired = app
-        .user_with_session("old", now() - chrono::Duration::minutes(1))
-        .await;
-    let forged =
-        domain::auth::SignatureVerifier::new(&["not-the-server-secret-not-the-server-secret"])
-            .signed_cookie_value(&user.token)
-            .unwrap();
+    let expired = app.user_with_session("old", now() - chrono::Duration::minutes(1)).await;
+    let forged = domain::auth::SignatureVerifier::new(&["not-the-server-secret-not-the-server-secret"])
+        .signed_cookie_value(&user.token)
+        .unwrap();
     let unknown = sign(&infra::better_auth::dev::generate_token());
     for cookie in [
         format!("better-auth.session_token={}", user.token),
@@ -85,11 +67,7 @@ async fn unsigned_forged_unknown_and_expired_sessions_are_refused(backend: Backe
         ),
         "better-auth.session_data=eyJzZXNzaW9uIjp7fX0".to_owned(),
     ] {
-        let (status, body) = send(
-            app.request(Method::GET, "/api/v1/users/me")
-                .header("Cookie", &cookie),
-        )
-        .await;
+        let (status, body) = send(app.request(Method::GET, "/api/v1/users/me").header("Cookie", &cookie)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{cookie}");
         assert_eq!(body["error"]["code"], 401);
         assert_eq!(
@@ -109,29 +87,17 @@ async fn a_banned_user_is_refused_until_the_ban_expires(backend: Backend) {
         session_cache_ttl_secs: 1,
         ..Options::default()
     };
-    let Some(app) = spawn_app_with(
-        backend,
-        "a_banned_user_is_refused_until_the_ban_expires",
-        options,
-    )
-    .await
-    else {
+    let Some(app) = spawn_app_with(backend, "a_banned_user_is_refused_until_the_ban_expires", options).await else {
         return;
     };
     let user = app.signed_in_user("mallory").await;
     app.dev.set_ban(&user.id, true, None).await.unwrap();
-    assert_eq!(
-        status_with_cookie(&app, &user.cookie).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(status_with_cookie(&app, &user.cookie).await, StatusCode::UNAUTHORIZED);
     app.dev
         .set_ban(&user.id, true, Some(now() + chrono::Duration::days(1)))
         .await
         .unwrap();
-    assert_eq!(
-        status_with_cookie(&app, &user.cookie).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(status_with_cookie(&app, &user.cookie).await, StatusCode::UNAUTHORIZED);
     app.dev
         .set_ban(&user.id, true, Some(now() - chrono::Duration::days(1)))
         .await
@@ -161,10 +127,7 @@ async fn a_signed_out_session_stops_working_within_the_cache_ttl(backend: Backen
     assert_eq!(status_with_cookie(&app, &user.cookie).await, StatusCode::OK);
     assert!(app.dev.delete_session(&user.token).await.unwrap());
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(
-        status_with_cookie(&app, &user.cookie).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(status_with_cookie(&app, &user.cookie).await, StatusCode::UNAUTHORIZED);
 }
 
 async fn deleting_a_user_cascades_to_their_items(backend: Backend) {
@@ -173,11 +136,7 @@ async fn deleting_a_user_cascades_to_their_items(backend: Backend) {
     };
     let user = app.signed_in_user("gone").await;
     let (status, _) = app
-        .post(
-            "/api/v1/items",
-            &user,
-            serde_json::json!({"name": "orphan?"}),
-        )
+        .post("/api/v1/items", &user, serde_json::json!({"name": "orphan?"}))
         .await;
     assert_eq!(status, StatusCode::CREATED);
     app.db
@@ -188,10 +147,7 @@ async fn deleting_a_user_cascades_to_their_items(backend: Backend) {
         app.db.conn(),
         sea_orm::Statement::from_string(
             app.db.backend(),
-            format!(
-                "SELECT COUNT(*) AS n FROM items WHERE owner_id = '{}'",
-                user.id
-            ),
+            format!("SELECT COUNT(*) AS n FROM items WHERE owner_id = '{}'", user.id),
         ),
     )
     .await

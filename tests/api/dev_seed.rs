@@ -6,9 +6,7 @@ use crate::helpers::{Backend, Options, ScratchDb, send, settings_map};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seeded_curl_command_reaches_users_me_on_a_fresh_database() {
-    let scratch = ScratchDb::create(Backend::Sqlite, "dev_seed")
-        .await
-        .unwrap();
+    let scratch = ScratchDb::create(Backend::Sqlite, "dev_seed").await.unwrap();
     let vars = settings_map(&scratch.url, &Options::default(), None, "unused:");
     let (settings, _) = api::Settings::from_map(&vars).unwrap();
 
@@ -23,12 +21,7 @@ async fn the_seeded_curl_command_reaches_users_me_on_a_fresh_database() {
     let url = format!("http://127.0.0.1:{}/api/v1/users/me", server.port());
     let handle = server.handle();
     tokio::spawn(server.run_until_stopped());
-    let (status, body) = send(
-        reqwest::Client::new()
-            .get(&url)
-            .header("Cookie", &seeded.cookie),
-    )
-    .await;
+    let (status, body) = send(reqwest::Client::new().get(&url).header("Cookie", &seeded.cookie)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], api::commands::dev_seed::DEMO_USER_ID);
     assert_eq!(body["email"], "demo@example.com");
@@ -44,8 +37,5 @@ async fn seeding_is_refused_in_production() {
     let (settings, _) = api::Settings::from_map(&vars).unwrap();
     let error = api::commands::dev_seed::seed(&settings).await.unwrap_err();
     assert!(error.to_string().contains("production"), "{error}");
-    assert!(
-        !std::path::Path::new("unused.db").exists(),
-        "nothing was created"
-    );
+    assert!(!std::path::Path::new("unused.db").exists(), "nothing was created");
 }

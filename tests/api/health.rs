@@ -11,11 +11,7 @@ async fn health_reports_each_dependency(backend: Backend) {
     };
     let (status, body) = send(app.request(Method::GET, "/health")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let redis = if app.redis_url.is_some() {
-        "ok"
-    } else {
-        "disabled"
-    };
+    let redis = if app.redis_url.is_some() { "ok" } else { "disabled" };
     assert_eq!(
         body,
         json!({"status": "healthy", "database": "ok", "redis": redis, "version": env!("CARGO_PKG_VERSION")})
@@ -47,9 +43,7 @@ async fn an_unreachable_redis_degrades_to_the_database_and_health_says_so(backen
             "sessions are checked against the database: {body}"
         );
     }
-    let (status, created) = app
-        .post("/api/v1/items", &user, json!({"name": "still works"}))
-        .await;
+    let (status, created) = app.post("/api/v1/items", &user, json!({"name": "still works"})).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let (status, body) = send(app.request(Method::GET, "/health")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

@@ -53,12 +53,8 @@ fn containers() -> Option<&'static (String, String)> {
             if !docker_available() {
                 return None;
             }
-            let pg = testcontainers_modules::postgres::Postgres::default()
-                .start()
-                .ok()?;
-            let redis = testcontainers_modules::redis::Redis::default()
-                .start()
-                .ok()?;
+            let pg = testcontainers_modules::postgres::Postgres::default().start().ok()?;
+            let redis = testcontainers_modules::redis::Redis::default().start().ok()?;
             let pg_url = format!(
                 "postgres://postgres:postgres@127.0.0.1:{}/postgres",
                 pg.get_host_port_ipv4(5432).ok()?
@@ -82,10 +78,7 @@ pub fn services() -> &'static Services {
             redis = redis.or_else(|| Some(r.clone()));
         }
         if ci() {
-            assert!(
-                postgres.is_some(),
-                "CI=true but no PostgreSQL: set TEST_DATABASE_URL"
-            );
+            assert!(postgres.is_some(), "CI=true but no PostgreSQL: set TEST_DATABASE_URL");
             assert!(redis.is_some(), "CI=true but no Redis: set TEST_REDIS_URL");
         }
         Services { postgres, redis }
@@ -111,9 +104,7 @@ pub fn redis_or_skip(test: &str) -> Option<String> {
 }
 
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let (server, _) = base.rsplit_once('/').expect("database URL has a path");
     match query {
         Some(q) => format!("{server}/{name}?{q}"),
@@ -182,9 +173,7 @@ impl Drop for ScratchDb {
                     rt.block_on(async {
                         if let Ok(admin) = Db::connect(&admin_url, &DbOptions::default()).await {
                             let _ = admin
-                                .execute_unprepared(&format!(
-                                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                                ))
+                                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                                 .await;
                             admin.close().await;
                         }
@@ -221,7 +210,8 @@ pub struct TestApp {
     pub dev: DevBetterAuth,
     pub redis_url: Option<String>,
     pub redis_prefix: String,
-    pub database_url: String,
+    /// The settings the server was started with (a second instance reuses them).
+    pub vars: HashMap<String, String>,
     handle: actix_web::dev::ServerHandle,
     _scratch: ScratchDb,
 }
@@ -249,15 +239,14 @@ pub fn settings_map(
         ("WORKERS", "2"),
         ("SHUTDOWN_TIMEOUT", "1"),
         ("REDIS_PREFIX", prefix),
+        // High enough that only the rate-limit tests ever meet it.
+        ("RATE_LIMIT_REQUESTS", "100000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     vars.insert("DATABASE_URL".into(), database_url.to_owned());
-    vars.insert(
-        "SESSION_CACHE_TTL".into(),
-        options.session_cache_ttl_secs.to_string(),
-    );
+    vars.insert("SESSION_CACHE_TTL".into(), options.session_cache_ttl_secs.to_string());
     if let Some(url) = redis {
         vars.insert("REDIS_URL".into(), url.to_owned());
     }
@@ -283,9 +272,7 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
         .await
         .expect("connect to scratch database");
     let dev = DevBetterAuth::new(db.clone(), style);
-    dev.create_tables(true)
-        .await
-        .expect("create better-auth tables");
+    dev.create_tables(true).await.expect("create better-auth tables");
 
     let redis = match (backend, options.use_redis) {
         (Backend::Postgres(_), true) => redis_or_skip(test),
@@ -294,9 +281,8 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
     let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
     let vars = settings_map(&scratch.url, &options, redis.as_deref(), &prefix);
     let (settings, _) = api::Settings::from_map(&vars).expect("valid test settings");
-    let app = Application::build(settings)
-        .await
-        .expect("application starts");
+    let app = Application::build(settings).await.expect("application starts");
+    let redis = vars.get("REDIS_URL").cloned();
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
@@ -310,7 +296,7 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
         dev,
         redis_url: redis,
         redis_prefix: prefix,
-        database_url: scratch.url.clone(),
+        vars,
         handle,
         _scratch: scratch,
     })
@@ -337,17 +323,8 @@ impl Drop for SecondInstance {
 }
 
 pub async fn second_instance(app: &TestApp) -> SecondInstance {
-    let options = Options::default();
-    let vars = settings_map(
-        &app.database_url,
-        &options,
-        app.redis_url.as_deref(),
-        &app.redis_prefix,
-    );
-    let (settings, _) = api::Settings::from_map(&vars).expect("valid test settings");
-    let server = Application::build(settings)
-        .await
-        .expect("second instance starts");
+    let (settings, _) = api::Settings::from_map(&app.vars).expect("valid test settings");
+    let server = Application::build(settings).await.expect("second instance starts");
     let address = format!("http://127.0.0.1:{}", server.port());
     let handle = server.handle();
     tokio::spawn(server.run_until_stopped());
@@ -364,16 +341,13 @@ pub fn now() -> DateTime<Utc> {
 }
 
 pub fn sign(token: &str) -> String {
-    SignatureVerifier::new(&[SECRET])
-        .signed_cookie_value(token)
-        .unwrap()
+    SignatureVerifier::new(&[SECRET]).signed_cookie_value(token).unwrap()
 }
 
 impl TestApp {
     /// A user with a live session (expiring in an hour) and its signed cookie.
     pub async fn signed_in_user(&self, name: &str) -> TestUser {
-        self.user_with_session(name, now() + chrono::Duration::hours(1))
-            .await
+        self.user_with_session(name, now() + chrono::Duration::hours(1)).await
     }
 
     pub async fn user_with_session(&self, name: &str, expires_at: DateTime<Utc>) -> TestUser {
@@ -386,10 +360,7 @@ impl TestApp {
         };
         self.dev.insert_user(&user, now()).await.unwrap();
         let token = generate_token();
-        self.dev
-            .insert_session(&id, &token, expires_at, now())
-            .await
-            .unwrap();
+        self.dev.insert_session(&id, &token, expires_at, now()).await.unwrap();
         TestUser {
             id,
             cookie: format!("better-auth.session_token={}", sign(&token)),
@@ -398,8 +369,7 @@ impl TestApp {
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client
-            .request(method, format!("{}{path}", self.address))
+        self.client.request(method, format!("{}{path}", self.address))
     }
 
     pub fn as_user(&self, method: Method, path: &str, user: &TestUser) -> RequestBuilder {
@@ -453,3 +423,72 @@ macro_rules! on_every_backend {
     };
 }
 pub(crate) use on_every_backend;
+
+/// A Redis server of the test's own, on its own port, that the test may stop
+/// and start again without touching the shared one.
+pub struct OwnRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    /// Starts `redis-server` on a free port; `None` (skipped, reason printed) when it is not installed.
+    pub fn start(test: &str) -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let mut redis = Self { port, child: None };
+        if let Err(error) = redis.restart() {
+            assert!(!ci(), "CI=true but redis-server cannot be started: {error}");
+            eprintln!("SKIPPED {test}: redis-server not available ({error})");
+            return None;
+        }
+        Some(redis)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// (Re)starts the server and waits until it accepts connections.
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(std::io::Error::other("redis-server did not start listening"))
+    }
+
+    /// Kills the server (as a crash would).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

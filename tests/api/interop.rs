@@ -56,11 +56,8 @@ async fn a_cookie_minted_by_real_better_auth_authenticates_until_it_signs_out() 
     if !interop_ready() {
         return;
     }
-    let Some(scratch) = ScratchDb::create(
-        Backend::Postgres(infra::better_auth::NamingStyle::CamelCase),
-        "interop",
-    )
-    .await
+    let Some(scratch) =
+        ScratchDb::create(Backend::Postgres(infra::better_auth::NamingStyle::CamelCase), "interop").await
     else {
         return;
     };

@@ -45,11 +45,7 @@ async fn an_item_goes_through_its_whole_life(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    assert_eq!(
-        patched["description"],
-        Value::Null,
-        "null clears the description"
-    );
+    assert_eq!(patched["description"], Value::Null, "null clears the description");
     assert_eq!(patched["is_active"], false);
     assert_eq!(patched["name"], "Lamp", "absent fields are left alone");
     assert_eq!(patched["created_at"], created["created_at"]);
@@ -59,11 +55,7 @@ async fn an_item_goes_through_its_whole_life(backend: Backend) {
     );
 
     let (status, _) = app
-        .patch(
-            &format!("/api/v1/items/{id}"),
-            &user,
-            json!({"name": "Desk lamp"}),
-        )
+        .patch(&format!("/api/v1/items/{id}"), &user, json!({"name": "Desk lamp"}))
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, listed) = app.get("/api/v1/items/", &user).await;
@@ -89,9 +81,7 @@ async fn another_users_item_a_malformed_id_and_a_missing_one_look_the_same(backe
     };
     let alice = app.signed_in_user("alice").await;
     let bob = app.signed_in_user("bob").await;
-    let (_, item) = app
-        .post("/api/v1/items", &alice, json!({"name": "secret"}))
-        .await;
+    let (_, item) = app.post("/api/v1/items", &alice, json!({"name": "secret"})).await;
     let id = item["id"].as_str().unwrap();
     let missing = uuid::Uuid::now_v7().to_string();
 
@@ -141,10 +131,7 @@ async fn lists_are_newest_first_and_paginated(backend: Backend) {
             .collect::<Vec<_>>()
     };
     let (_, all) = app.get("/api/v1/items", &user).await;
-    assert_eq!(
-        names(&all),
-        vec!["item 4", "item 3", "item 2", "item 1", "item 0"]
-    );
+    assert_eq!(names(&all), vec!["item 4", "item 3", "item 2", "item 1", "item 0"]);
     let (_, page) = app.get("/api/v1/items?skip=1&limit=2", &user).await;
     assert_eq!(names(&page), vec!["item 3", "item 2"]);
     let (_, beyond) = app.get("/api/v1/items?skip=100", &user).await;
@@ -152,11 +139,7 @@ async fn lists_are_newest_first_and_paginated(backend: Backend) {
     let (status, _) = app
         .get("/api/v1/items?skip=9223372036854775807&limit=1000", &user)
         .await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "the largest skip is still a valid query"
-    );
+    assert_eq!(status, StatusCode::OK, "the largest skip is still a valid query");
 
     for query in [
         "skip=-1",
@@ -176,12 +159,7 @@ async fn lists_are_newest_first_and_paginated(backend: Backend) {
 }
 
 async fn invalid_bodies_get_422_with_field_details_and_store_nothing(backend: Backend) {
-    let Some(app) = spawn_app(
-        backend,
-        "invalid_bodies_get_422_with_field_details_and_store_nothing",
-    )
-    .await
-    else {
+    let Some(app) = spawn_app(backend, "invalid_bodies_get_422_with_field_details_and_store_nothing").await else {
         return;
     };
     let user = app.signed_in_user("validator").await;
@@ -206,16 +184,8 @@ async fn invalid_bodies_get_422_with_field_details_and_store_nothing(backend: Ba
             "owner_id",
             "unknown_field",
         ),
-        (
-            json!({"name": "ok", "id": uuid::Uuid::nil()}),
-            "id",
-            "unknown_field",
-        ),
-        (
-            json!({"name": "ok", "is_active": "true"}),
-            "is_active",
-            "type_error",
-        ),
+        (json!({"name": "ok", "id": uuid::Uuid::nil()}), "id", "unknown_field"),
+        (json!({"name": "ok", "is_active": "true"}), "is_active", "type_error"),
     ];
     for (body, field, kind) in cases {
         let (status, answer) = app.post("/api/v1/items", &user, body.clone()).await;
@@ -223,9 +193,7 @@ async fn invalid_bodies_get_422_with_field_details_and_store_nothing(backend: Ba
         assert_eq!(answer["error"]["message"], "Validation error");
         let errors = answer["error"]["details"]["errors"].as_array().unwrap();
         assert!(
-            errors
-                .iter()
-                .any(|e| e["field"] == field && e["type"] == kind),
+            errors.iter().any(|e| e["field"] == field && e["type"] == kind),
             "{body} -> {answer}"
         );
     }
@@ -236,22 +204,14 @@ async fn invalid_bodies_get_422_with_field_details_and_store_nothing(backend: Ba
             json!({"name": "é".repeat(255), "description": "d".repeat(65_535)}),
         )
         .await;
-    assert_eq!(
-        status,
-        StatusCode::CREATED,
-        "limits are inclusive, in characters"
-    );
+    assert_eq!(status, StatusCode::CREATED, "limits are inclusive, in characters");
     let id = ok["id"].as_str().unwrap();
     let (status, answer) = app
         .patch(&format!("/api/v1/items/{id}"), &user, json!({"name": null}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     let (_, listed) = app.get("/api/v1/items", &user).await;
-    assert_eq!(
-        listed.as_array().unwrap().len(),
-        1,
-        "no invalid item was stored"
-    );
+    assert_eq!(listed.as_array().unwrap().len(), 1, "no invalid item was stored");
 
     let (status, body) = send(
         app.as_user(Method::POST, "/api/v1/items", &user)

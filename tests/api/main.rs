@@ -11,4 +11,5 @@ mod health;
 mod interop;
 mod items;
 mod migrations;
+mod security;
 mod session_cache;

@@ -24,18 +24,14 @@ async fn tables(db: &Db) -> Vec<String> {
         .query_all_raw(Statement::from_string(db.backend(), sql))
         .await
         .unwrap();
-    rows.iter()
-        .map(|r| r.try_get::<String>("", "name").unwrap())
-        .collect()
+    rows.iter().map(|r| r.try_get::<String>("", "name").unwrap()).collect()
 }
 
 async fn migrations_go_up_and_down_without_touching_better_auth_tables(backend: Backend) {
     let Some(scratch) = ScratchDb::create(backend, "migrations_go_up_and_down").await else {
         return;
     };
-    let db = Db::connect(&scratch.url, &DbOptions::default())
-        .await
-        .unwrap();
+    let db = Db::connect(&scratch.url, &DbOptions::default()).await.unwrap();
     DevBetterAuth::new(db.clone(), NamingStyle::SnakeCase)
         .create_tables(false)
         .await
@@ -45,18 +41,10 @@ async fn migrations_go_up_and_down_without_touching_better_auth_tables(backend: 
     Migrator::up(db.conn(), None).await.unwrap();
     let after_up = tables(&db).await;
     assert!(after_up.contains(&"items".to_owned()), "{after_up:?}");
-    assert!(
-        better_auth
-            .iter()
-            .all(|t| after_up.contains(&(*t).to_owned()))
-    );
+    assert!(better_auth.iter().all(|t| after_up.contains(&(*t).to_owned())));
     let index = match db.kind() {
-        infra::DbBackendKind::Postgres => {
-            "SELECT indexname::text AS name FROM pg_indexes WHERE tablename = 'items'"
-        }
-        infra::DbBackendKind::Sqlite => {
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'"
-        }
+        infra::DbBackendKind::Postgres => "SELECT indexname::text AS name FROM pg_indexes WHERE tablename = 'items'",
+        infra::DbBackendKind::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'",
     };
     let indexes: Vec<String> = db
         .conn()
@@ -75,17 +63,12 @@ async fn migrations_go_up_and_down_without_touching_better_auth_tables(backend: 
     let after_down = tables(&db).await;
     assert!(!after_down.contains(&"items".to_owned()), "{after_down:?}");
     assert!(
-        better_auth
-            .iter()
-            .all(|t| after_down.contains(&(*t).to_owned())),
+        better_auth.iter().all(|t| after_down.contains(&(*t).to_owned())),
         "{after_down:?}"
     );
 
     Migrator::up(db.conn(), None).await.unwrap();
-    assert!(
-        tables(&db).await.contains(&"items".to_owned()),
-        "up again after down"
-    );
+    assert!(tables(&db).await.contains(&"items".to_owned()), "up again after down");
     db.close().await;
 }
 
@@ -112,9 +95,6 @@ async fn start_up_refuses_a_postgres_database_without_better_auth_tables() {
         .err()
         .expect("start-up must fail");
     let message = format!("{error:#}");
-    assert!(
-        message.contains("better-auth tables not found"),
-        "{message}"
-    );
+    assert!(message.contains("better-auth tables not found"), "{message}");
     assert!(message.contains("storeSessionInDatabase"), "{message}");
 }

@@ -41,10 +41,7 @@ async fn sessions_are_cached_in_redis_under_a_hash_of_the_token_never_the_token(
     assert_eq!(keys, vec![expected.clone()]);
     assert!(keys.iter().all(|k| !k.contains(&user.token)));
     let value: String = conn.get(&expected).await.unwrap();
-    assert!(
-        !value.contains(&user.token),
-        "the cached value holds no token"
-    );
+    assert!(!value.contains(&user.token), "the cached value holds no token");
     assert!(value.contains(&user.id));
     let ttl_ms: i64 = conn.pttl(&expected).await.unwrap();
     assert!(
@@ -87,18 +84,10 @@ async fn a_session_cached_by_one_instance_is_served_by_another_from_redis() {
     let _: () = conn.set_ex(&ghost_key, entry, 60).await.unwrap();
 
     let second = crate::helpers::second_instance(&app).await;
-    let (status, body) = crate::helpers::send(
-        second
-            .client
-            .get(format!("{}/api/v1/users/me", second.address))
-            .header(
-                "Cookie",
-                format!(
-                    "better-auth.session_token={}",
-                    crate::helpers::sign(&ghost_token)
-                ),
-            ),
-    )
+    let (status, body) = crate::helpers::send(second.client.get(format!("{}/api/v1/users/me", second.address)).header(
+        "Cookie",
+        format!("better-auth.session_token={}", crate::helpers::sign(&ghost_token)),
+    ))
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], user.id);

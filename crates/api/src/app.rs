@@ -3,15 +3,22 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{NormalizePath, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, web};
+use tracing_actix_web::TracingLogger;
 
 use crate::handlers::fallback::{method_not_allowed, not_found};
 use crate::handlers::{health, items, users};
+use crate::middleware::access_log::AccessLog;
+use crate::middleware::catch_panic::catch_panic;
+use crate::middleware::cors::{cors, strip_unmatched};
+use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_context::request_context;
+use crate::middleware::security_headers::security_headers;
 use crate::state::AppState;
 
-/// Builds the app. `max_request_size` bounds every body actually read.
+/// Builds the app. Each resource answers with and without a trailing slash
+/// (`/api/v1/items/`). `max_request_size` bounds every body actually read.
 pub fn build(
     state: web::Data<AppState>,
     max_request_size: usize,
@@ -24,39 +31,52 @@ pub fn build(
         InitError = (),
     >,
 > {
+    let cors = cors(&state.security.frontend_origins);
+    let docs = !state.security.production;
     App::new()
         .app_data(state)
         .app_data(web::PayloadConfig::new(max_request_size))
         .service(
-            web::resource("/health")
+            web::resource(["/health", "/health/"])
                 .route(web::get().to(health::health))
                 .default_service(method_not_allowed("GET")),
         )
         .service(
             web::scope("/api/v1")
                 .service(
-                    web::resource("/users/me")
+                    web::resource(["/users/me", "/users/me/"])
                         .route(web::get().to(users::me))
-                        .default_service(method_not_allowed("GET")),
+                        .default_service(method_not_allowed("GET"))
+                        .wrap(from_fn(catch_panic)),
                 )
                 .service(
-                    web::resource("/items")
+                    web::resource(["/items", "/items/"])
                         .route(web::get().to(items::list))
                         .route(web::post().to(items::create))
-                        .default_service(method_not_allowed("GET, POST")),
+                        .default_service(method_not_allowed("GET, POST"))
+                        .wrap(from_fn(catch_panic)),
                 )
                 .service(
-                    web::resource("/items/{id}")
+                    web::resource(["/items/{id}", "/items/{id}/"])
                         .route(web::get().to(items::get))
                         .route(web::patch().to(items::update))
                         .route(web::delete().to(items::delete))
-                        .default_service(method_not_allowed("GET, PATCH, DELETE")),
+                        .default_service(method_not_allowed("GET, PATCH, DELETE"))
+                        .wrap(from_fn(catch_panic)),
                 ),
         )
+        .configure(|cfg| {
+            if docs {
+                crate::docs::configure(cfg);
+            }
+        })
         .default_service(web::to(not_found))
-        // Sees every answer, including the framework's own errors.
+        // Innermost first: each `wrap` encloses everything above it.
+        .wrap(from_fn(rate_limit))
+        .wrap(cors)
+        .wrap(from_fn(strip_unmatched))
+        .wrap(TracingLogger::<AccessLog>::new())
+        .wrap(from_fn(security_headers))
+        // Outermost: sees every answer, including the framework's own errors.
         .wrap(from_fn(request_context))
-        // Outermost, because rewriting the path needs the only reference to
-        // the request: trailing slashes (`/api/v1/items/`) reach the same routes.
-        .wrap(NormalizePath::trim())
 }

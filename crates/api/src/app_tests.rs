@@ -17,7 +17,9 @@ use domain::item::port::MockItemRepository;
 use domain::user::User;
 use serde_json::{Value, json};
 
-use crate::state::{AppState, CookieNames};
+use crate::state::{AppState, CookieNames, SecurityPolicy};
+use domain::rate_limit::{RateLimitService, RatePolicy};
+use infra::rate_limit::MemoryRateLimiter;
 
 const SECRET: &str = "unit-test-secret-unit-test-secret-0123";
 const TOKEN: &str = "AbCdEfGhIjKlMnOpQrStUvWxYz012345";
@@ -85,21 +87,31 @@ fn state(store: MockSessionStore, repo: MockItemRepository) -> web::Data<AppStat
         probes: vec![probe("database", true)],
         redis_configured: false,
         cookies: CookieNames::new("better-auth"),
+        rate_limit: generous_limits(),
+        security: SecurityPolicy {
+            frontend_origins: vec!["http://localhost:5173".into()],
+            ..SecurityPolicy::default()
+        },
     })
 }
 
+fn generous_limits() -> RateLimitService {
+    RateLimitService::new(
+        None,
+        Arc::new(MemoryRateLimiter::new()),
+        RatePolicy {
+            limit: 1000,
+            window: Duration::from_secs(60),
+        },
+    )
+}
+
 fn cookie() -> (header::HeaderName, String) {
-    let value = SignatureVerifier::new(&[SECRET])
-        .signed_cookie_value(TOKEN)
-        .unwrap();
+    let value = SignatureVerifier::new(&[SECRET]).signed_cookie_value(TOKEN).unwrap();
     (header::COOKIE, format!("better-auth.session_token={value}"))
 }
 
-async fn call(
-    state: web::Data<AppState>,
-    req: TestRequest,
-    max: usize,
-) -> (StatusCode, header::HeaderMap, Value) {
+async fn call(state: web::Data<AppState>, req: TestRequest, max: usize) -> (StatusCode, header::HeaderMap, Value) {
     let app = test::init_service(crate::app::build(state, max)).await;
     let res = test::call_service(&app, req.to_request()).await;
     let status = res.status();
@@ -117,9 +129,7 @@ async fn call(
 async fn me_answers_the_user_with_better_auth_field_names() {
     let (status, _, body) = call(
         state(signed_in_store(), MockItemRepository::new()),
-        TestRequest::get()
-            .uri("/api/v1/users/me")
-            .insert_header(cookie()),
+        TestRequest::get().uri("/api/v1/users/me").insert_header(cookie()),
         1024,
     )
     .await;
@@ -136,12 +146,7 @@ async fn no_credential_is_401_in_the_envelope_and_touches_nothing() {
     store.expect_find_by_token().never();
     let mut repo = MockItemRepository::new();
     repo.expect_list().never();
-    let (status, headers, body) = call(
-        state(store, repo),
-        TestRequest::get().uri("/api/v1/items"),
-        1024,
-    )
-    .await;
+    let (status, headers, body) = call(state(store, repo), TestRequest::get().uri("/api/v1/items"), 1024).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], 401);
     assert_eq!(body["error"]["path"], "/api/v1/items");
@@ -265,9 +270,7 @@ async fn a_storage_outage_is_503_without_internals() {
     });
     let (status, _, body) = call(
         state(signed_in_store(), repo),
-        TestRequest::get()
-            .uri("/api/v1/items")
-            .insert_header(cookie()),
+        TestRequest::get().uri("/api/v1/items").insert_header(cookie()),
         1024,
     )
     .await;
@@ -306,6 +309,8 @@ async fn health_names_the_dependency_that_is_down() {
         probes: vec![probe("database", true), probe("redis", false)],
         redis_configured: true,
         cookies: state.cookies.clone(),
+        rate_limit: generous_limits(),
+        security: SecurityPolicy::default(),
     });
     let (status, _, body) = call(state, TestRequest::get().uri("/health"), 1024).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

@@ -53,16 +53,18 @@ impl ApiError {
 
     /// 401; the reason goes to the log only.
     pub fn unauthorized(reason: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "Not authenticated")
-            .with_cause(anyhow::anyhow!("{reason}"))
+        Self::new(StatusCode::UNAUTHORIZED, "Not authenticated").with_cause(anyhow::anyhow!("{reason}"))
+    }
+
+    /// 403 (CSRF: a cross-site cookie-authenticated write).
+    pub fn forbidden(reason: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden").with_cause(anyhow::anyhow!("{reason}"))
     }
 
     /// 405 with the `Allow` header.
     pub fn method_not_allowed(allow: &'static str) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").with_header(
-            actix_web::http::header::ALLOW,
-            HeaderValue::from_static(allow),
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+            .with_header(actix_web::http::header::ALLOW, HeaderValue::from_static(allow))
     }
 
     /// 500 with nothing internal in the body.
@@ -72,11 +74,7 @@ impl ApiError {
 
     /// 503: a dependency is down.
     pub fn unavailable(cause: anyhow::Error) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service temporarily unavailable",
-        )
-        .with_cause(cause)
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable").with_cause(cause)
     }
 
     /// Adds a response header.

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod commands;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod handlers;

@@ -109,6 +109,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// `WORKERS`: HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// `TRUSTED_PROXIES`: CIDRs whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// What validation found: fatal problems and warnings, one line each.
@@ -127,10 +129,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn get(&self, key: &str) -> Option<&'a str> {
-        self.vars
-            .get(key)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.vars.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     fn string(&self, key: &str, default: &str) -> String {
@@ -141,8 +140,7 @@ impl<'a> Reader<'a> {
         match self.get(key) {
             None => default,
             Some(raw) => raw.parse().unwrap_or_else(|_| {
-                self.errors
-                    .push(format!("{key}: expected {what}, got {raw:?}"));
+                self.errors.push(format!("{key}: expected {what}, got {raw:?}"));
                 default
             }),
         }
@@ -197,9 +195,8 @@ impl Settings {
             None | Some("development" | "dev" | "local" | "test") => Environment::Development,
             Some("production" | "prod") => Environment::Production,
             Some(other) => {
-                r.errors.push(format!(
-                    "APP_ENV: expected development or production, got {other:?}"
-                ));
+                r.errors
+                    .push(format!("APP_ENV: expected development or production, got {other:?}"));
                 Environment::Development
             }
         };
@@ -212,8 +209,7 @@ impl Settings {
         let db_timeout = Duration::from_millis(r.parse("DB_TIMEOUT_MS", 3000u64, "milliseconds"));
         let redis_url = r.get("REDIS_URL").map(str::to_owned);
         let redis_prefix = r.string("REDIS_PREFIX", "saas:");
-        let redis_timeout =
-            Duration::from_millis(r.parse("REDIS_TIMEOUT_MS", 250u64, "milliseconds"));
+        let redis_timeout = Duration::from_millis(r.parse("REDIS_TIMEOUT_MS", 250u64, "milliseconds"));
         let better_auth_url = r.string("BETTER_AUTH_URL", "http://localhost:3000");
         let cookie_prefix = r.string("BETTER_AUTH_COOKIE_PREFIX", "better-auth");
         let bearer_require_signature = r.flag("BEARER_REQUIRE_SIGNATURE", false);
@@ -226,10 +222,8 @@ impl Settings {
             .collect();
         let rate_limit_requests = r.parse("RATE_LIMIT_REQUESTS", 100u32, "a positive integer");
         let rate_limit_window = Duration::from_secs(r.parse("RATE_LIMIT_WINDOW", 60u64, "seconds"));
-        let max_request_size =
-            r.parse("MAX_REQUEST_SIZE", 10 * 1024 * 1024usize, "a size in bytes");
-        let session_cache_ttl =
-            Duration::from_secs(r.parse("SESSION_CACHE_TTL", 300u64, "seconds"));
+        let max_request_size = r.parse("MAX_REQUEST_SIZE", 10 * 1024 * 1024usize, "a size in bytes");
+        let session_cache_ttl = Duration::from_secs(r.parse("SESSION_CACHE_TTL", 300u64, "seconds"));
         let auto_migrate = r.flag("AUTO_MIGRATE", !production);
         let log_format = match r.get("LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
             None if production => LogFormat::Json,
@@ -237,9 +231,8 @@ impl Settings {
             Some("json") => LogFormat::Json,
             Some("pretty" | "text") => LogFormat::Pretty,
             Some(other) => {
-                r.errors.push(format!(
-                    "LOG_FORMAT: expected json or pretty, got {other:?}"
-                ));
+                r.errors
+                    .push(format!("LOG_FORMAT: expected json or pretty, got {other:?}"));
                 LogFormat::Pretty
             }
         };
@@ -248,6 +241,44 @@ impl Settings {
             .get("WORKERS")
             .is_some()
             .then(|| r.parse("WORKERS", 1usize, "a positive integer"));
+
+        let mut trusted_proxies = Vec::new();
+        for entry in r
+            .string("TRUSTED_PROXIES", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            // A bare address is a /32 (or /128).
+            let parsed = entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(net) => trusted_proxies.push(net),
+                Err(_) => r
+                    .errors
+                    .push(format!("TRUSTED_PROXIES: {entry:?} is not an IP address or CIDR")),
+            }
+        }
+        for origin in &frontend_origins {
+            if origin.contains('*') {
+                continue; // reported below, with the production rules
+            }
+            match url::Url::parse(origin) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" => {}
+                _ => r.errors.push(format!(
+                    "FRONTEND_URL: {origin:?} is not an origin like https://app.example.com"
+                )),
+            }
+        }
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://"))
+        {
+            r.errors.push(format!(
+                "REDIS_URL: expected redis:// or rediss://, got {:?}",
+                infra::db::redact(url)
+            ));
+        }
 
         let mut report = Report {
             errors: std::mem::take(&mut r.errors),
@@ -263,9 +294,7 @@ impl Settings {
 
         let mut better_auth_secrets = Vec::new();
         match r.get("BETTER_AUTH_SECRET") {
-            Some(secret) if secret.len() >= MIN_SECRET_BYTES => {
-                better_auth_secrets.push(Secret::new(secret))
-            }
+            Some(secret) if secret.len() >= MIN_SECRET_BYTES => better_auth_secrets.push(Secret::new(secret)),
             Some(secret) => {
                 problem(format!(
                     "BETTER_AUTH_SECRET: must be at least {MIN_SECRET_BYTES} bytes (has {})",
@@ -274,9 +303,7 @@ impl Settings {
                 better_auth_secrets.push(Secret::new(secret));
             }
             None => {
-                problem(
-                    "BETTER_AUTH_SECRET: not set; using the public development secret".to_owned(),
-                );
+                problem("BETTER_AUTH_SECRET: not set; using the public development secret".to_owned());
                 if !production {
                     better_auth_secrets.push(Secret::new(DEV_BETTER_AUTH_SECRET));
                 }
@@ -312,16 +339,15 @@ impl Settings {
             problem("DEBUG: must be false in production".to_owned());
         }
         if db_pool_max == 0 {
-            report
-                .errors
-                .push("DB_POOL_MAX: must be at least 1".to_owned());
+            report.errors.push("DB_POOL_MAX: must be at least 1".to_owned());
         }
         if rate_limit_requests == 0 || rate_limit_window.is_zero() {
             report
                 .errors
                 .push("RATE_LIMIT_REQUESTS / RATE_LIMIT_WINDOW: must be at least 1".to_owned());
         }
-        if !(database_url.contains("://") || database_url.starts_with("sqlite:")) {
+        let scheme = database_url.split([':', '+']).next().unwrap_or_default();
+        if !matches!(scheme, "postgres" | "postgresql" | "sqlite") {
             report
                 .errors
                 .push("DATABASE_URL: expected a postgres:// or sqlite:// URL".to_owned());
@@ -355,6 +381,7 @@ impl Settings {
             log_format,
             shutdown_timeout,
             workers,
+            trusted_proxies,
         };
         Ok((settings, report))
     }
@@ -370,10 +397,7 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -392,12 +416,7 @@ mod tests {
         );
         assert_eq!(s.frontend_origins, vec!["http://localhost:5173"]);
         assert!(s.auto_migrate && s.debug);
-        assert!(
-            report
-                .warnings
-                .iter()
-                .any(|w| w.starts_with("BETTER_AUTH_SECRET"))
-        );
+        assert!(report.warnings.iter().any(|w| w.starts_with("BETTER_AUTH_SECRET")));
     }
 
     #[test]
@@ -411,13 +430,7 @@ mod tests {
         ]))
         .unwrap_err();
         let joined = report.errors.join("\n");
-        for variable in [
-            "BETTER_AUTH_SECRET",
-            "SECRET_KEY",
-            "FRONTEND_URL",
-            "DEBUG",
-            "PORT",
-        ] {
+        for variable in ["BETTER_AUTH_SECRET", "SECRET_KEY", "FRONTEND_URL", "DEBUG", "PORT"] {
             assert!(
                 joined.lines().any(|l| l.starts_with(variable)),
                 "{variable} missing from:\n{joined}"
@@ -426,15 +439,35 @@ mod tests {
     }
 
     #[test]
+    fn malformed_urls_and_proxies_are_refused_even_in_development() {
+        let report = Settings::from_map(&vars(&[
+            ("DATABASE_URL", "mysql://h/db"),
+            ("REDIS_URL", "localhost:6379"),
+            (
+                "FRONTEND_URL",
+                "http://ok.example.com,not a url,https://x.example.com/path",
+            ),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, 300.1.1.1"),
+        ]))
+        .unwrap_err();
+        let joined = report.errors.join("\n");
+        assert_eq!(report.errors.len(), 5, "{joined}");
+        for variable in ["DATABASE_URL", "REDIS_URL", "FRONTEND_URL", "TRUSTED_PROXIES"] {
+            assert!(joined.contains(variable), "{variable} missing from:\n{joined}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_accept_cidrs_and_addresses() {
+        let (s, _) = Settings::from_map(&vars(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7, ::1")])).unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, vec!["10.0.0.0/8", "192.168.1.7/32", "::1/128"]);
+    }
+
+    #[test]
     fn production_refuses_a_missing_secret() {
-        let report = Settings::from_map(&vars(&[("APP_ENV", "production"), ("SECRET_KEY", "k")]))
-            .unwrap_err();
-        assert!(
-            report
-                .errors
-                .iter()
-                .any(|e| e.starts_with("BETTER_AUTH_SECRET"))
-        );
+        let report = Settings::from_map(&vars(&[("APP_ENV", "production"), ("SECRET_KEY", "k")])).unwrap_err();
+        assert!(report.errors.iter().any(|e| e.starts_with("BETTER_AUTH_SECRET")));
     }
 
     #[test]
@@ -445,10 +478,7 @@ mod tests {
             ("SECRET_KEY", "k"),
             ("DATABASE_URL", "postgresql+asyncpg://u:p@db:5432/app"),
             ("REDIS_URL", "redis://redis:6379/0"),
-            (
-                "FRONTEND_URL",
-                "https://app.example.com, https://admin.example.com/",
-            ),
+            ("FRONTEND_URL", "https://app.example.com, https://admin.example.com/"),
         ]))
         .unwrap();
         assert!(s.is_production() && !s.debug && !s.auto_migrate);
@@ -468,10 +498,7 @@ mod tests {
         )]))
         .unwrap();
         let values: Vec<&str> = s.better_auth_secrets.iter().map(Secret::expose).collect();
-        assert_eq!(
-            values,
-            vec!["new-secret-new-secret-new-secret-xx", "old-secret"]
-        );
+        assert_eq!(values, vec!["new-secret-new-secret-new-secret-xx", "old-secret"]);
     }
 
     #[test]

@@ -17,17 +17,19 @@ use domain::auth::{AuthService, AuthSettings, SessionCache, SignatureVerifier};
 use domain::clock::{Clock, SystemClock};
 use domain::health::DependencyProbe;
 use domain::item::ItemService;
+use domain::rate_limit::{RateLimitService, RateLimiter, RatePolicy};
 use infra::better_auth::dev::DevBetterAuth;
 use infra::better_auth::{BetterAuthSchema, NamingStyle, SqlSessionStore};
 use infra::cache::{MemorySessionCache, RedisSessionCache};
 use infra::db::DbOptions;
 use infra::probes::{DatabaseProbe, RedisProbe};
+use infra::rate_limit::{MemoryRateLimiter, RedisRateLimiter};
 use infra::redis::RedisClient;
 use infra::{Db, DbBackendKind, SeaOrmItemRepository};
 use migration::{Migrator, MigratorTrait};
 
 use crate::settings::Settings;
-use crate::state::{AppState, CookieNames};
+use crate::state::{AppState, CookieNames, SecurityPolicy};
 
 /// Entries the in-process session cache holds at most.
 const MEMORY_CACHE_ENTRIES: u64 = 100_000;
@@ -45,8 +47,7 @@ pub struct Application {
 /// When the database cannot be reached.
 pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
     if let Some(dir) = sqlite_parent_dir(&settings.database_url) {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     }
     let options = DbOptions {
         max_connections: settings.db_pool_max,
@@ -103,27 +104,37 @@ impl Application {
 
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut probes: Vec<Arc<dyn DependencyProbe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
-        let cache: Arc<dyn SessionCache> = match &settings.redis_url {
+        let redis = match &settings.redis_url {
             Some(url) => {
-                let client =
-                    RedisClient::new(url, &settings.redis_prefix, 64, settings.redis_timeout)?;
+                let client = RedisClient::new(url, &settings.redis_prefix, 64, settings.redis_timeout)?;
                 if let Err(error) = client.ping().await {
-                    tracing::warn!(error = %error, "Redis is not answering yet; sessions will be checked against the database until it does");
+                    tracing::warn!(error = %error, "Redis is not answering yet; sessions are checked against the database and rate limits kept in process until it does");
                 }
                 probes.push(Arc::new(RedisProbe(client.clone())));
-                tracing::info!("session cache: Redis");
-                Arc::new(RedisSessionCache::new(client))
+                tracing::info!("session cache and rate limits: Redis (shared by all instances)");
+                Some(client)
             }
             None => {
-                tracing::info!("session cache: in-process (no REDIS_URL)");
-                Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES))
+                tracing::info!("session cache and rate limits: in process (no REDIS_URL)");
+                None
             }
         };
-        let secrets: Vec<&str> = settings
-            .better_auth_secrets
-            .iter()
-            .map(|s| s.expose())
-            .collect();
+        let cache: Arc<dyn SessionCache> = match &redis {
+            Some(client) => Arc::new(RedisSessionCache::new(client.clone())),
+            None => Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES)),
+        };
+        let shared_limiter = redis
+            .as_ref()
+            .map(|c| Arc::new(RedisRateLimiter::new(c.clone())) as Arc<dyn RateLimiter>);
+        let rate_limit = RateLimitService::new(
+            shared_limiter,
+            Arc::new(MemoryRateLimiter::new()),
+            RatePolicy {
+                limit: settings.rate_limit_requests,
+                window: settings.rate_limit_window,
+            },
+        );
+        let secrets: Vec<&str> = settings.better_auth_secrets.iter().map(|s| s.expose()).collect();
         let auth = AuthService::new(
             SignatureVerifier::new(&secrets),
             Arc::new(SqlSessionStore::new(db.clone(), &schema)),
@@ -141,16 +152,21 @@ impl Application {
             probes,
             redis_configured: settings.redis_url.is_some(),
             cookies: CookieNames::new(&settings.cookie_prefix),
+            rate_limit,
+            security: SecurityPolicy {
+                frontend_origins: settings.frontend_origins.clone(),
+                trusted_proxies: settings.trusted_proxies.clone(),
+                production: settings.is_production(),
+            },
         });
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("could not bind {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
         let max_request_size = settings.max_request_size;
-        let mut server =
-            HttpServer::new(move || crate::app::build(state.clone(), max_request_size))
-                .listen(listener)?
-                .shutdown_timeout(settings.shutdown_timeout.as_secs());
+        let mut server = HttpServer::new(move || crate::app::build(state.clone(), max_request_size))
+            .listen(listener)?
+            .shutdown_timeout(settings.shutdown_timeout.as_secs());
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
@@ -190,10 +206,7 @@ mod tests {
 
     #[test]
     fn sqlite_directories_are_derived_from_the_url() {
-        assert_eq!(
-            sqlite_parent_dir("sqlite://data/saas.db"),
-            Some("data".into())
-        );
+        assert_eq!(sqlite_parent_dir("sqlite://data/saas.db"), Some("data".into()));
         assert_eq!(
             sqlite_parent_dir("sqlite+aiosqlite:///data/x.db?mode=rwc"),
             Some("data".into())

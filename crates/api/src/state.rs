@@ -5,6 +5,7 @@ use std::sync::Arc;
 use domain::auth::AuthService;
 use domain::health::DependencyProbe;
 use domain::item::ItemService;
+use domain::rate_limit::RateLimitService;
 
 /// Names of the cookies better-auth sets, derived once from the prefix.
 #[derive(Debug, Clone)]
@@ -37,4 +38,27 @@ pub struct AppState {
     pub redis_configured: bool,
     /// Session cookie names.
     pub cookies: CookieNames,
+    /// Per-client-IP limits on `/api/*`.
+    pub rate_limit: RateLimitService,
+    /// Origins, proxies and environment the security middleware needs.
+    pub security: SecurityPolicy,
+}
+
+/// What the security layer needs to know, derived once from the settings.
+#[derive(Debug, Clone, Default)]
+pub struct SecurityPolicy {
+    /// `FRONTEND_URL` origins: CORS and CSRF allow these only.
+    pub frontend_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Production mode (HSTS, no docs).
+    pub production: bool,
+}
+
+impl SecurityPolicy {
+    /// Whether `origin` (scheme://host[:port]) is one of the frontend's.
+    pub fn is_trusted_origin(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        self.frontend_origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    }
 }

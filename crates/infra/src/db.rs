@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use domain::Error;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
 
 /// Which SQL dialect a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,11 +181,7 @@ fn is_unavailable(error: &DbErr) -> bool {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
             e.as_ref(),
-            Sqlx::Io(_)
-                | Sqlx::Tls(_)
-                | Sqlx::PoolTimedOut
-                | Sqlx::PoolClosed
-                | Sqlx::WorkerCrashed
+            Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed
         ),
         _ => false,
     }
@@ -205,18 +199,9 @@ mod tests {
         );
         assert_eq!(normalize_url("postgresql://h/db"), "postgres://h/db");
         assert_eq!(normalize_url("postgres://h/db"), "postgres://h/db");
-        assert_eq!(
-            normalize_url("sqlite+aiosqlite:///data/app.db"),
-            "sqlite://data/app.db"
-        );
-        assert_eq!(
-            normalize_url("sqlite+aiosqlite:////abs/app.db"),
-            "sqlite:///abs/app.db"
-        );
-        assert_eq!(
-            normalize_url("sqlite:///abs/app.db"),
-            "sqlite:///abs/app.db"
-        );
+        assert_eq!(normalize_url("sqlite+aiosqlite:///data/app.db"), "sqlite://data/app.db");
+        assert_eq!(normalize_url("sqlite+aiosqlite:////abs/app.db"), "sqlite:///abs/app.db");
+        assert_eq!(normalize_url("sqlite:///abs/app.db"), "sqlite:///abs/app.db");
         assert_eq!(
             normalize_url("sqlite://data/app.db?mode=rwc"),
             "sqlite://data/app.db?mode=rwc"
@@ -225,10 +210,7 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://user:secret@host/db"),
-            "postgres://user:***@host/db"
-        );
+        assert_eq!(redact("postgres://user:secret@host/db"), "postgres://user:***@host/db");
         assert_eq!(redact("sqlite://data/app.db"), "sqlite://data/app.db");
     }
 }

@@ -81,12 +81,7 @@ impl ItemRepository for SeaOrmItemRepository {
         Ok(())
     }
 
-    async fn update(
-        &self,
-        owner_id: &str,
-        id: ItemId,
-        changes: &ItemChanges,
-    ) -> Result<Option<Item>, Error> {
+    async fn update(&self, owner_id: &str, id: ItemId, changes: &ItemChanges) -> Result<Option<Item>, Error> {
         let patch = &changes.patch;
         let mut update = Entity::update_many()
             .col_expr(Column::UpdatedAt, Expr::value(changes.updated_at))

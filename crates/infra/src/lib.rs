@@ -14,6 +14,7 @@ pub mod db;
 pub mod entities;
 pub mod item_repository;
 pub mod probes;
+pub mod rate_limit;
 pub mod redis;
 
 pub use db::{Db, DbBackendKind};

@@ -36,12 +36,7 @@ impl RedisClient {
     ///
     /// # Errors
     /// When the URL cannot be parsed.
-    pub fn new(
-        url: &str,
-        prefix: &str,
-        max_size: usize,
-        op_timeout: Duration,
-    ) -> anyhow::Result<Self> {
+    pub fn new(url: &str, prefix: &str, max_size: usize, op_timeout: Duration) -> anyhow::Result<Self> {
         let mut config = Config::from_url(url);
         let mut pool_config = deadpool_redis::PoolConfig::new(max_size);
         pool_config.timeouts = Timeouts {
@@ -79,14 +74,8 @@ impl RedisClient {
         Fut: Future<Output = Result<T, deadpool_redis::redis::RedisError>>,
     {
         let work = async {
-            let conn = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| unavailable(anyhow::Error::new(e)))?;
-            op(conn)
-                .await
-                .map_err(|e| unavailable(anyhow::Error::new(e)))
+            let conn = self.pool.get().await.map_err(|e| unavailable(anyhow::Error::new(e)))?;
+            op(conn).await.map_err(|e| unavailable(anyhow::Error::new(e)))
         };
         match tokio::time::timeout(self.op_timeout, work).await {
             Ok(result) => result,

@@ -75,15 +75,10 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
     }
     let token = generate_token();
     let expires_at = now + Duration::days(SESSION_DAYS);
-    dev.insert_session(DEMO_USER_ID, &token, expires_at, now)
-        .await?;
+    dev.insert_session(DEMO_USER_ID, &token, expires_at, now).await?;
     db.close().await;
 
-    let secrets: Vec<&str> = settings
-        .better_auth_secrets
-        .iter()
-        .map(|s| s.expose())
-        .collect();
+    let secrets: Vec<&str> = settings.better_auth_secrets.iter().map(|s| s.expose()).collect();
     let cookie = SignatureVerifier::new(&secrets)
         .signed_cookie_value(&token)
         .context("no BETTER_AUTH_SECRET to sign the cookie with")?;

@@ -20,30 +20,18 @@ pub async fn run(settings: &Settings, action: &str) -> anyhow::Result<()> {
     let db = connect_database(settings).await?;
     let conn = db.conn();
     match action {
-        "up" => Migrator::up(conn, None)
-            .await
-            .context("migrate up failed")?,
-        "down" => Migrator::down(conn, Some(1))
-            .await
-            .context("migrate down failed")?,
+        "up" => Migrator::up(conn, None).await.context("migrate up failed")?,
+        "down" => Migrator::down(conn, Some(1)).await.context("migrate down failed")?,
         "fresh" => {
-            Migrator::down(conn, None)
-                .await
-                .context("rolling back failed")?;
-            Migrator::up(conn, None)
-                .await
-                .context("re-applying failed")?;
+            Migrator::down(conn, None).await.context("rolling back failed")?;
+            Migrator::up(conn, None).await.context("re-applying failed")?;
         }
         "status" => {
             for migration in Migrator::get_migration_with_status(conn)
                 .await
                 .context("reading status failed")?
             {
-                println!(
-                    "{:<10} {}",
-                    migration.status().to_string(),
-                    migration.name()
-                );
+                println!("{:<10} {}", migration.status().to_string(), migration.name());
             }
         }
         other => bail!("unknown migrate action {other:?}: expected up, down, status or fresh"),

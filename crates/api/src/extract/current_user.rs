@@ -5,9 +5,15 @@
 //! better-auth does. The `__Secure-` cookie wins over the plain one, a cookie
 //! over `Authorization: Bearer`. better-auth's `session_data` cookie (its
 //! cookie cache) is deliberately ignored: it would keep revoked sessions alive.
+//!
+//! CSRF, as better-auth guards its own routes: a cookie-authenticated POST,
+//! PUT, PATCH or DELETE whose `Origin` (or, lacking it, `Referer`) names an
+//! origin outside `FRONTEND_URL` is refused with 403 before the session is
+//! even looked up. Bearer-authenticated calls (no ambient credential) and
+//! requests with neither header (non-browser clients) are not affected.
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use domain::auth::Credential;
 use domain::error::AuthFailure;
@@ -15,7 +21,7 @@ use domain::user::User;
 use futures_util::future::LocalBoxFuture;
 
 use crate::error::ApiError;
-use crate::state::{AppState, CookieNames};
+use crate::state::{AppState, CookieNames, SecurityPolicy};
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -51,8 +57,26 @@ fn presented(req: &HttpRequest, names: &CookieNames) -> Option<Presented> {
     let authorization = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = authorization.trim().split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
-        .then(|| Presented::Bearer(token.to_owned()))
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| Presented::Bearer(token.to_owned()))
+}
+
+/// The origin a browser says the request comes from: `Origin`, else the
+/// scheme://host[:port] of `Referer`.
+fn request_origin(req: &HttpRequest) -> Option<String> {
+    if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        return Some(origin.to_owned());
+    }
+    let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
+    let url = url::Url::parse(referer).ok()?;
+    Some(url.origin().ascii_serialization())
+}
+
+fn cross_site_write(req: &HttpRequest, security: &SecurityPolicy) -> bool {
+    let unsafe_method = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    unsafe_method && request_origin(req).is_some_and(|origin| !security.is_trusted_origin(&origin))
 }
 
 impl FromRequest for CurrentUser {
@@ -65,18 +89,16 @@ impl FromRequest for CurrentUser {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;
-            let credential = presented(&req, &state.cookies)
-                .ok_or_else(|| ApiError::unauthorized(AuthFailure::Missing.as_str()))?;
+            let credential =
+                presented(&req, &state.cookies).ok_or_else(|| ApiError::unauthorized(AuthFailure::Missing.as_str()))?;
+            if matches!(credential, Presented::Cookie(_)) && cross_site_write(&req, &state.security) {
+                return Err(ApiError::forbidden("cross-site request with a session cookie"));
+            }
             let user = match &credential {
-                Presented::Cookie(value) => {
-                    state.auth.authenticate(Credential::Cookie(value)).await
-                }
-                Presented::Bearer(value) => {
-                    state.auth.authenticate(Credential::Bearer(value)).await
-                }
+                Presented::Cookie(value) => state.auth.authenticate(Credential::Cookie(value)).await,
+                Presented::Bearer(value) => state.auth.authenticate(Credential::Bearer(value)).await,
             }?;
-            req.extensions_mut()
-                .insert(AuthenticatedUserId(user.id.clone()));
+            req.extensions_mut().insert(AuthenticatedUserId(user.id.clone()));
             Ok(CurrentUser(user))
         })
     }
@@ -100,10 +122,7 @@ mod tests {
             ))
             .insert_header((header::AUTHORIZATION, "Bearer tok"))
             .to_http_request();
-        assert_eq!(
-            presented(&req, &names()),
-            Some(Presented::Cookie("secure".into()))
-        );
+        assert_eq!(presented(&req, &names()), Some(Presented::Cookie("secure".into())));
 
         let req = TestRequest::default()
             .insert_header((header::COOKIE, "better-auth.session_token=plain%3D"))
@@ -117,10 +136,7 @@ mod tests {
         let req = TestRequest::default()
             .insert_header((header::AUTHORIZATION, "bearer tok"))
             .to_http_request();
-        assert_eq!(
-            presented(&req, &names()),
-            Some(Presented::Bearer("tok".into()))
-        );
+        assert_eq!(presented(&req, &names()), Some(Presented::Bearer("tok".into())));
     }
 
     #[test]
@@ -130,6 +146,37 @@ mod tests {
             .insert_header((header::AUTHORIZATION, "Basic dXNlcjpwYXNz"))
             .to_http_request();
         assert_eq!(presented(&req, &names()), None);
+    }
+
+    #[test]
+    fn only_unsafe_methods_from_foreign_origins_are_cross_site_writes() {
+        let policy = SecurityPolicy {
+            frontend_origins: vec!["https://app.example.com".into()],
+            ..SecurityPolicy::default()
+        };
+        let check = |method: Method, headers: &[(&str, &str)]| {
+            let mut req = TestRequest::default().method(method);
+            for (k, v) in headers {
+                req = req.insert_header((*k, *v));
+            }
+            cross_site_write(&req.to_http_request(), &policy)
+        };
+        assert!(check(Method::POST, &[("origin", "https://evil.example")]));
+        assert!(check(Method::DELETE, &[("referer", "https://evil.example/page?x=1")]));
+        assert!(!check(Method::POST, &[("origin", "https://app.example.com")]));
+        assert!(!check(Method::PATCH, &[("referer", "https://app.example.com/items/1")]));
+        assert!(
+            !check(Method::POST, &[]),
+            "no Origin and no Referer: not a browser form post"
+        );
+        assert!(
+            !check(Method::GET, &[("origin", "https://evil.example")]),
+            "reads are left to CORS"
+        );
+        assert!(
+            check(Method::POST, &[("origin", "null")]),
+            "an opaque origin is not trusted"
+        );
     }
 
     #[test]

@@ -14,6 +14,5 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 
 /// A handler answering 405 with `Allow: <allow>`.
 pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
-    actix_web::web::route()
-        .to(move || async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(allow)) })
+    actix_web::web::route().to(move || async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(allow)) })
 }

@@ -15,8 +15,9 @@ use crate::state::AppState;
 /// Bound on each dependency check.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Serialize)]
-struct Health {
+/// Health of the service and each dependency.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
     status: &'static str,
     database: &'static str,
     redis: &'static str,
@@ -24,12 +25,14 @@ struct Health {
 }
 
 /// `GET /health`: 200 when every configured dependency answers, 503 naming the one that does not.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses(
+        (status = 200, description = "All configured dependencies answer", body = Health),
+        (status = 503, description = "A dependency is down (named in the body)", body = Health),
+    ))]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let checks = state.probes.iter().map(|probe| async move {
-        let ok = matches!(
-            tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await,
-            Ok(Ok(()))
-        );
+        let ok = matches!(tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await, Ok(Ok(())));
         if !ok {
             tracing::warn!(dependency = probe.name(), "health check failed");
         }
@@ -43,11 +46,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             .map(|(_, ok)| if *ok { "ok" } else { "error" })
     };
     let database = status_of("database").unwrap_or("error");
-    let redis = status_of("redis").unwrap_or(if state.redis_configured {
-        "error"
-    } else {
-        "disabled"
-    });
+    let redis = status_of("redis").unwrap_or(if state.redis_configured { "error" } else { "disabled" });
     let healthy = results.iter().all(|(_, ok)| *ok);
     let body = Health {
         status: if healthy { "healthy" } else { "unhealthy" },

@@ -12,12 +12,40 @@ use serde_json::{Map, Value};
 
 const FIELDS: [&str; 3] = ["name", "description", "is_active"];
 
+/// The body of `POST /api/v1/items`, for the OpenAPI description (bodies are
+/// parsed by [`new_item`], which reports every field problem at once).
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = CreateItem)]
+pub struct CreateItemRequest {
+    /// 1–255 characters once trimmed; stored trimmed.
+    #[schema(min_length = 1, max_length = 255, example = "Desk lamp")]
+    pub name: String,
+    /// At most 65,535 characters.
+    #[schema(max_length = 65535)]
+    pub description: Option<String>,
+    /// Defaults to true.
+    #[schema(default = true)]
+    pub is_active: Option<bool>,
+}
+
+/// The body of `PATCH /api/v1/items/{id}`: absent fields are left alone;
+/// `description: null` clears the description.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = UpdateItem)]
+pub struct UpdateItemRequest {
+    /// 1–255 characters once trimmed; not null.
+    #[schema(min_length = 1, max_length = 255)]
+    pub name: Option<String>,
+    /// At most 65,535 characters, or null to clear.
+    #[schema(max_length = 65535, nullable)]
+    pub description: Option<String>,
+    /// Not null.
+    pub is_active: Option<bool>,
+}
+
 fn reject_unknown(body: &Map<String, Value>, errors: &mut FieldErrors) {
     for key in body.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
-        let message = if matches!(
-            key.as_str(),
-            "id" | "owner_id" | "created_at" | "updated_at"
-        ) {
+        let message = if matches!(key.as_str(), "id" | "owner_id" | "created_at" | "updated_at") {
             "is set by the server and cannot be given"
         } else {
             "unknown field"
@@ -30,11 +58,7 @@ fn name(value: &Value) -> Result<ItemName, FieldErrors> {
     match value {
         Value::String(s) => ItemName::parse(s),
         Value::Null => Err(FieldErrors::single("name", "null", "must not be null")),
-        _ => Err(FieldErrors::single(
-            "name",
-            "type_error",
-            "must be a string",
-        )),
+        _ => Err(FieldErrors::single("name", "type_error", "must be a string")),
     }
 }
 
@@ -54,11 +78,7 @@ fn is_active(value: &Value) -> Result<bool, FieldErrors> {
     match value {
         Value::Bool(b) => Ok(*b),
         Value::Null => Err(FieldErrors::single("is_active", "null", "must not be null")),
-        _ => Err(FieldErrors::single(
-            "is_active",
-            "type_error",
-            "must be a boolean",
-        )),
+        _ => Err(FieldErrors::single("is_active", "type_error", "must be a boolean")),
     }
 }
 
@@ -101,12 +121,8 @@ pub fn item_patch(body: &Map<String, Value>) -> Result<ItemPatch, FieldErrors> {
     reject_unknown(body, &mut errors);
     let patch = ItemPatch {
         name: body.get("name").and_then(|v| errors.collect(name(v))),
-        description: body
-            .get("description")
-            .and_then(|v| errors.collect(description(v))),
-        is_active: body
-            .get("is_active")
-            .and_then(|v| errors.collect(is_active(v))),
+        description: body.get("description").and_then(|v| errors.collect(description(v))),
+        is_active: body.get("is_active").and_then(|v| errors.collect(is_active(v))),
     };
     errors.into_result().map(|()| patch)
 }
@@ -164,16 +180,12 @@ mod tests {
         let patch = item_patch(&obj(json!({}))).unwrap();
         assert_eq!(patch, ItemPatch::default());
         let errors = item_patch(&obj(json!({"name": null, "is_active": null}))).unwrap_err();
-        assert_eq!(
-            fields(&errors),
-            vec![("name", "null"), ("is_active", "null")]
-        );
+        assert_eq!(fields(&errors), vec![("name", "null"), ("is_active", "null")]);
     }
 
     #[test]
     fn the_id_cannot_be_patched() {
-        let errors =
-            item_patch(&obj(json!({"id": "00000000-0000-0000-0000-000000000000"}))).unwrap_err();
+        let errors = item_patch(&obj(json!({"id": "00000000-0000-0000-0000-000000000000"}))).unwrap_err();
         assert_eq!(fields(&errors), vec![("id", "unknown_field")]);
     }
 }

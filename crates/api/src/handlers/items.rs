@@ -15,7 +15,8 @@ use crate::extract::{CurrentUser, JsonObject};
 use crate::state::AppState;
 
 /// An item as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Item)]
 pub struct ItemResponse {
     id: Uuid,
     name: String,
@@ -64,6 +65,18 @@ fn page(query: &str) -> Result<Page, FieldErrors> {
 ///
 /// # Errors
 /// 422 for bad pagination, 401, 503.
+#[utoipa::path(get, path = "/api/v1/items", tag = "items",
+    params(
+        ("skip" = Option<i64>, Query, minimum = 0, description = "Items to pass over (default 0)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "The caller's items, newest first", body = [ItemResponse]),
+        (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
+        (status = 422, description = "Bad pagination", body = crate::docs::ErrorResponse),
+        (status = 429, description = "Rate limited", body = crate::docs::ErrorResponse),
+    ),
+    security(("cookieAuth" = []), ("bearerAuth" = [])))]
 #[tracing::instrument(name = "items.list", skip_all, fields(user_id = %user.0.id))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -79,12 +92,20 @@ pub async fn list(
 ///
 /// # Errors
 /// 422 for an invalid body, 401, 503.
+#[utoipa::path(post, path = "/api/v1/items", tag = "items",
+    request_body = item_body::CreateItemRequest,
+    responses(
+        (status = 201, description = "Created", body = ItemResponse),
+        (status = 400, description = "Malformed JSON", body = crate::docs::ErrorResponse),
+        (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
+        (status = 403, description = "Cross-site request with a session cookie", body = crate::docs::ErrorResponse),
+        (status = 413, description = "Body larger than MAX_REQUEST_SIZE", body = crate::docs::ErrorResponse),
+        (status = 415, description = "Not JSON", body = crate::docs::ErrorResponse),
+        (status = 422, description = "Invalid fields", body = crate::docs::ErrorResponse),
+    ),
+    security(("cookieAuth" = []), ("bearerAuth" = [])))]
 #[tracing::instrument(name = "items.create", skip_all, fields(user_id = %user.0.id))]
-pub async fn create(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: web::Data<AppState>, user: CurrentUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let new = item_body::new_item(&body.0)?;
     let item = state.items.create(&user.0, new).await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(ItemResponse::from(item)))
@@ -94,6 +115,14 @@ pub async fn create(
 ///
 /// # Errors
 /// 404 for a missing, foreign or malformed id; 401; 503.
+#[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items",
+    params(("id" = String, Path, description = "The item's UUID")),
+    responses(
+        (status = 200, description = "The item", body = ItemResponse),
+        (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
+        (status = 404, description = "No such item of the caller's", body = crate::docs::ErrorResponse),
+    ),
+    security(("cookieAuth" = []), ("bearerAuth" = [])))]
 #[tracing::instrument(name = "items.get", skip_all, fields(user_id = %user.0.id))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -107,6 +136,17 @@ pub async fn get(
 ///
 /// # Errors
 /// As `get`, plus 422 for an invalid body.
+#[utoipa::path(patch, path = "/api/v1/items/{id}", tag = "items",
+    params(("id" = String, Path, description = "The item's UUID")),
+    request_body = item_body::UpdateItemRequest,
+    responses(
+        (status = 200, description = "The updated item", body = ItemResponse),
+        (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
+        (status = 403, description = "Cross-site request with a session cookie", body = crate::docs::ErrorResponse),
+        (status = 404, description = "No such item of the caller's", body = crate::docs::ErrorResponse),
+        (status = 422, description = "Invalid fields", body = crate::docs::ErrorResponse),
+    ),
+    security(("cookieAuth" = []), ("bearerAuth" = [])))]
 #[tracing::instrument(name = "items.update", skip_all, fields(user_id = %user.0.id))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -122,6 +162,15 @@ pub async fn update(
 ///
 /// # Errors
 /// As `get`.
+#[utoipa::path(delete, path = "/api/v1/items/{id}", tag = "items",
+    params(("id" = String, Path, description = "The item's UUID")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
+        (status = 403, description = "Cross-site request with a session cookie", body = crate::docs::ErrorResponse),
+        (status = 404, description = "No such item of the caller's", body = crate::docs::ErrorResponse),
+    ),
+    security(("cookieAuth" = []), ("bearerAuth" = [])))]
 #[tracing::instrument(name = "items.delete", skip_all, fields(user_id = %user.0.id))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -149,22 +198,10 @@ mod tests {
                 .map(|e| (e.field.clone(), e.kind.clone()))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(
-            kinds("skip=-1"),
-            vec![("skip".into(), "out_of_range".into())]
-        );
-        assert_eq!(
-            kinds("limit=0"),
-            vec![("limit".into(), "out_of_range".into())]
-        );
-        assert_eq!(
-            kinds("limit=1001"),
-            vec![("limit".into(), "out_of_range".into())]
-        );
-        assert_eq!(
-            kinds("limit=abc"),
-            vec![("limit".into(), "type_error".into())]
-        );
+        assert_eq!(kinds("skip=-1"), vec![("skip".into(), "out_of_range".into())]);
+        assert_eq!(kinds("limit=0"), vec![("limit".into(), "out_of_range".into())]);
+        assert_eq!(kinds("limit=1001"), vec![("limit".into(), "out_of_range".into())]);
+        assert_eq!(kinds("limit=abc"), vec![("limit".into(), "type_error".into())]);
         assert_eq!(
             kinds("skip=99999999999999999999999"),
             vec![("skip".into(), "type_error".into())]

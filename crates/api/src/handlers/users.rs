@@ -8,8 +8,9 @@ use serde::Serialize;
 use crate::extract::CurrentUser;
 
 /// The current user, with better-auth's field names.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = User)]
 pub struct UserResponse {
     id: String,
     email: String,
@@ -35,6 +36,12 @@ impl From<User> for UserResponse {
 }
 
 /// `GET /api/v1/users/me`: the signed-in user.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users",
+    responses(
+        (status = 200, description = "The signed-in user", body = UserResponse),
+        (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
+    ),
+    security(("cookieAuth" = []), ("bearerAuth" = [])))]
 #[tracing::instrument(name = "users.me", skip_all, fields(user_id = %user.0.id))]
 pub async fn me(user: CurrentUser) -> Json<UserResponse> {
     Json(user.0.into())

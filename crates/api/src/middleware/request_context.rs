@@ -78,16 +78,11 @@ pub async fn request_context(
     } else {
         response
     };
-    response
-        .headers_mut()
-        .insert(X_REQUEST_ID.clone(), request_id.0);
+    response.headers_mut().insert(X_REQUEST_ID.clone(), request_id.0);
     Ok(response)
 }
 
-fn into_envelope(
-    response: ServiceResponse<BoxBody>,
-    request_id: &RequestId,
-) -> ServiceResponse<BoxBody> {
+fn into_envelope(response: ServiceResponse<BoxBody>, request_id: &RequestId) -> ServiceResponse<BoxBody> {
     let (req, response) = response.into_parts();
     let status = response.status();
     let api_error = response.error().and_then(|e| e.as_error::<ApiError>());
@@ -95,9 +90,7 @@ fn into_envelope(
         Some(e) => e.message(),
         None => status.canonical_reason().unwrap_or("Error"),
     };
-    let details = api_error
-        .and_then(ApiError::details)
-        .map(|errors| Details { errors });
+    let details = api_error.and_then(ApiError::details).map(|errors| Details { errors });
 
     if status.is_server_error() {
         let cause = api_error
@@ -127,10 +120,9 @@ fn into_envelope(
     })
     .unwrap_or_default();
     let mut response = response.set_body(BoxBody::new(body));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     ServiceResponse::new(req, response)
 }
 
@@ -141,10 +133,7 @@ mod tests {
     #[test]
     fn client_ids_are_kept_only_when_short_and_printable() {
         let keep = HeaderValue::from_static("abc-123_x.y:z");
-        assert_eq!(
-            RequestId::from_client(Some(&keep)).as_str(),
-            "abc-123_x.y:z"
-        );
+        assert_eq!(RequestId::from_client(Some(&keep)).as_str(), "abc-123_x.y:z");
         for bad in ["", "has space", "semi;colon", "<script>"] {
             let value = HeaderValue::from_str(bad).unwrap();
             let id = RequestId::from_client(Some(&value));

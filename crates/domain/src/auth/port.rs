@@ -62,10 +62,5 @@ pub trait SessionCache: Send + Sync {
     /// # Errors
     /// [`Error::Unavailable`] when the cache cannot be reached; callers log it
     /// and carry on.
-    async fn put(
-        &self,
-        key: &TokenHash,
-        session: &CachedSession,
-        ttl: Duration,
-    ) -> Result<(), Error>;
+    async fn put(&self, key: &TokenHash, session: &CachedSession, ttl: Duration) -> Result<(), Error>;
 }

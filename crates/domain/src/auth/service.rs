@@ -112,9 +112,7 @@ impl AuthService {
             // better-auth's bearer plugin: a value with a dot is a signed
             // cookie value; a bare token is trusted unless signatures are required.
             Credential::Bearer(value) if value.contains('.') => self.verifier.verify(value),
-            Credential::Bearer(_) if self.settings.require_signed_bearer => {
-                Err(AuthFailure::UnsignedBearer)
-            }
+            Credential::Bearer(_) if self.settings.require_signed_bearer => Err(AuthFailure::UnsignedBearer),
             Credential::Bearer(value) => SessionToken::parse(value),
         }
     }
@@ -162,11 +160,7 @@ mod tests {
         Arc::new(clock)
     }
 
-    fn service(
-        store: MockSessionStore,
-        cache: MockSessionCache,
-        require_signed_bearer: bool,
-    ) -> AuthService {
+    fn service(store: MockSessionStore, cache: MockSessionCache, require_signed_bearer: bool) -> AuthService {
         AuthService::new(
             SignatureVerifier::new(&[SECRET]),
             Arc::new(store),
@@ -180,9 +174,7 @@ mod tests {
     }
 
     fn cookie() -> String {
-        SignatureVerifier::new(&[SECRET])
-            .signed_cookie_value(TOKEN)
-            .unwrap()
+        SignatureVerifier::new(&[SECRET]).signed_cookie_value(TOKEN).unwrap()
     }
 
     fn empty_cache() -> MockSessionCache {
@@ -237,9 +229,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_about_to_expire_is_cached_only_until_it_expires() {
         let mut store = MockSessionStore::new();
-        store
-            .expect_find_by_token()
-            .returning(|_| Ok(Some(record(42))));
+        store.expect_find_by_token().returning(|_| Ok(Some(record(42))));
         let mut cache = empty_cache();
         cache
             .expect_put()
@@ -271,10 +261,7 @@ mod tests {
             .authenticate(Credential::Cookie(&cookie()))
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, Error::Unauthenticated(AuthFailure::Expired)),
-            "{err:?}"
-        );
+        assert!(matches!(err, Error::Unauthenticated(AuthFailure::Expired)), "{err:?}");
     }
 
     #[tokio::test]
@@ -285,10 +272,7 @@ mod tests {
             .authenticate(Credential::Cookie(&cookie()))
             .await
             .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::Unauthenticated(AuthFailure::UnknownSession)
-        ));
+        assert!(matches!(err, Error::Unauthenticated(AuthFailure::UnknownSession)));
     }
 
     #[tokio::test]
@@ -332,10 +316,7 @@ mod tests {
             .authenticate(Credential::Cookie(&forged))
             .await
             .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::Unauthenticated(AuthFailure::BadSignature)
-        ));
+        assert!(matches!(err, Error::Unauthenticated(AuthFailure::BadSignature)));
     }
 
     #[tokio::test]
@@ -346,10 +327,7 @@ mod tests {
             .authenticate(Credential::Cookie(TOKEN))
             .await
             .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::Unauthenticated(AuthFailure::Malformed)
-        ));
+        assert!(matches!(err, Error::Unauthenticated(AuthFailure::Malformed)));
     }
 
     #[tokio::test]
@@ -372,10 +350,7 @@ mod tests {
             .authenticate(Credential::Bearer(TOKEN))
             .await
             .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::Unauthenticated(AuthFailure::UnsignedBearer)
-        ));
+        assert!(matches!(err, Error::Unauthenticated(AuthFailure::UnsignedBearer)));
     }
 
     #[tokio::test]

@@ -132,9 +132,7 @@ impl SignatureVerifier {
             return Err(AuthFailure::Malformed);
         }
         let token = SessionToken::parse(token)?;
-        let signature = STANDARD
-            .decode(signature)
-            .map_err(|_| AuthFailure::Malformed)?;
+        let signature = STANDARD.decode(signature).map_err(|_| AuthFailure::Malformed)?;
         // Every key is tried (no early exit) so timing does not reveal which
         // secret, if any, matched; `verify_slice` itself is constant-time.
         let mut valid = false;
@@ -175,10 +173,7 @@ mod tests {
     fn a_correctly_signed_cookie_yields_its_token() {
         let v = verifier();
         let cookie = v.signed_cookie_value(TOKEN).unwrap();
-        assert!(
-            cookie.contains("%3D"),
-            "cookie must be percent-encoded: {cookie}"
-        );
+        assert!(cookie.contains("%3D"), "cookie must be percent-encoded: {cookie}");
         assert_eq!(v.verify(&cookie).unwrap().expose(), TOKEN);
         // The raw (not encoded) form is accepted too.
         let raw = format!("{TOKEN}.{}", v.sign(TOKEN).unwrap());

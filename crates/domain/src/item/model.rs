@@ -209,11 +209,7 @@ impl Page {
         }
         let limit = limit.unwrap_or(LIMIT_DEFAULT as i64);
         if !(1..=LIMIT_MAX as i64).contains(&limit) {
-            errors.push(
-                "limit",
-                "out_of_range",
-                format!("must be between 1 and {LIMIT_MAX}"),
-            );
+            errors.push("limit", "out_of_range", format!("must be between 1 and {LIMIT_MAX}"));
         }
         errors.into_result()?;
         Ok(Self {
@@ -255,10 +251,7 @@ mod tests {
         assert_eq!(ItemName::parse("  Widget \n").unwrap().as_str(), "Widget");
         assert_eq!(kind(ItemName::parse("   ")), "too_short");
         assert_eq!(kind(ItemName::parse("")), "too_short");
-        assert!(
-            ItemName::parse(&"é".repeat(255)).is_ok(),
-            "255 two-byte characters fit"
-        );
+        assert!(ItemName::parse(&"é".repeat(255)).is_ok(), "255 two-byte characters fit");
         assert_eq!(kind(ItemName::parse(&"a".repeat(256))), "too_long");
         assert_eq!(kind(ItemName::parse("a\0b")), "nul_character");
     }
@@ -267,10 +260,7 @@ mod tests {
     fn descriptions_are_bounded_and_nul_free() {
         assert!(ItemDescription::parse("").is_ok());
         assert!(ItemDescription::parse(&"x".repeat(65_535)).is_ok());
-        assert_eq!(
-            kind(ItemDescription::parse(&"x".repeat(65_536))),
-            "too_long"
-        );
+        assert_eq!(kind(ItemDescription::parse(&"x".repeat(65_536))), "too_long");
         assert_eq!(kind(ItemDescription::parse("nul\0")), "nul_character");
     }
 
@@ -278,10 +268,7 @@ mod tests {
     fn pages_default_and_validate_both_bounds() {
         assert_eq!(Page::new(None, None).unwrap(), Page::default());
         assert_eq!(Page::new(Some(5), Some(1000)).unwrap().limit(), 1000);
-        assert_eq!(
-            Page::new(Some(-1), Some(0)).unwrap_err().as_slice().len(),
-            2
-        );
+        assert_eq!(Page::new(Some(-1), Some(0)).unwrap_err().as_slice().len(), 2);
         assert!(Page::new(None, Some(1001)).is_err());
         assert!(Page::new(Some(i64::MAX), Some(1)).is_ok());
     }

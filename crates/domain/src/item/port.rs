@@ -34,12 +34,7 @@ pub trait ItemRepository: Send + Sync {
     ///
     /// # Errors
     /// As [`ItemRepository::list`].
-    async fn update(
-        &self,
-        owner_id: &str,
-        id: ItemId,
-        changes: &ItemChanges,
-    ) -> Result<Option<Item>, Error>;
+    async fn update(&self, owner_id: &str, id: ItemId, changes: &ItemChanges) -> Result<Option<Item>, Error>;
 
     /// Deletes the item if `owner_id` owns it; returns whether one was deleted.
     ///

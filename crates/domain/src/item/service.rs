@@ -141,9 +141,7 @@ mod tests {
     async fn create_assigns_owner_id_and_timestamps() {
         let mut repo = MockItemRepository::new();
         repo.expect_insert()
-            .withf(|item| {
-                item.owner_id == "alice" && item.created_at == now() && item.updated_at == now()
-            })
+            .withf(|item| item.owner_id == "alice" && item.created_at == now() && item.updated_at == now())
             .times(1)
             .returning(|_| Ok(()));
         let new = NewItem {
@@ -164,18 +162,12 @@ mod tests {
         repo.expect_delete().never();
         let service = service(repo);
         let alice = user("alice");
-        assert!(matches!(
-            service.get(&alice, "nope").await,
-            Err(Error::NotFound)
-        ));
+        assert!(matches!(service.get(&alice, "nope").await, Err(Error::NotFound)));
         assert!(matches!(
             service.update(&alice, "nope", ItemPatch::default()).await,
             Err(Error::NotFound)
         ));
-        assert!(matches!(
-            service.delete(&alice, "nope").await,
-            Err(Error::NotFound)
-        ));
+        assert!(matches!(service.delete(&alice, "nope").await, Err(Error::NotFound)));
     }
 
     #[tokio::test]
@@ -184,17 +176,13 @@ mod tests {
         repo.expect_find()
             .withf(|owner, _| owner == "alice")
             .returning(|_, _| Ok(Some(item("mallory"))));
-        repo.expect_update()
-            .returning(|_, _, _| Ok(Some(item("mallory"))));
+        repo.expect_update().returning(|_, _, _| Ok(Some(item("mallory"))));
         repo.expect_list()
             .returning(|_, _| Ok(vec![item("mallory"), item("alice")]));
         let service = service(repo);
         let alice = user("alice");
         let id = ItemId::generate().to_string();
-        assert!(matches!(
-            service.get(&alice, &id).await,
-            Err(Error::NotFound)
-        ));
+        assert!(matches!(service.get(&alice, &id).await, Err(Error::NotFound)));
         assert!(matches!(
             service.update(&alice, &id, ItemPatch::default()).await,
             Err(Error::NotFound)
@@ -209,9 +197,7 @@ mod tests {
         let mut repo = MockItemRepository::new();
         repo.expect_update()
             .withf(|owner, _, changes| {
-                owner == "alice"
-                    && changes.updated_at == now()
-                    && changes.patch.is_active == Some(false)
+                owner == "alice" && changes.updated_at == now() && changes.patch.is_active == Some(false)
             })
             .times(1)
             .returning(|_, _, _| Ok(Some(item("alice"))));
@@ -241,10 +227,7 @@ mod tests {
         let mut repo = MockItemRepository::new();
         repo.expect_list()
             .returning(|_, _| Err(Error::Unavailable(anyhow::anyhow!("down"))));
-        let err = service(repo)
-            .list(&user("alice"), Page::default())
-            .await
-            .unwrap_err();
+        let err = service(repo).list(&user("alice"), Page::default()).await.unwrap_err();
         assert!(matches!(err, Error::Unavailable(_)));
     }
 }

@@ -195,9 +195,7 @@ impl DevBetterAuth {
             self.ts(now),
             self.ts(now),
         ];
-        self.exec(sql, values)
-            .await
-            .context("could not insert the user")?;
+        self.exec(sql, values).await.context("could not insert the user")?;
         Ok(())
     }
 
@@ -228,9 +226,7 @@ impl DevBetterAuth {
             self.ts(now),
             self.ts(now),
         ];
-        self.exec(sql, values)
-            .await
-            .context("could not insert the session")?;
+        self.exec(sql, values).await.context("could not insert the session")?;
         Ok(())
     }
 
@@ -239,10 +235,7 @@ impl DevBetterAuth {
     /// # Errors
     /// Any database error.
     pub async fn delete_session(&self, token: &str) -> anyhow::Result<bool> {
-        let sql = format!(
-            "DELETE FROM \"session\" WHERE \"token\" = {}",
-            self.placeholders(1)
-        );
+        let sql = format!("DELETE FROM \"session\" WHERE \"token\" = {}", self.placeholders(1));
         Ok(self.exec(sql, vec![token.to_owned().into()]).await? > 0)
     }
 
@@ -250,12 +243,7 @@ impl DevBetterAuth {
     ///
     /// # Errors
     /// Any database error.
-    pub async fn set_ban(
-        &self,
-        user_id: &str,
-        banned: bool,
-        until: Option<DateTime<Utc>>,
-    ) -> anyhow::Result<()> {
+    pub async fn set_ban(&self, user_id: &str, banned: bool, until: Option<DateTime<Utc>>) -> anyhow::Result<()> {
         let p = match self.db.kind() {
             DbBackendKind::Postgres => ("$1", "$2", "$3"),
             DbBackendKind::Sqlite => ("?", "?", "?"),

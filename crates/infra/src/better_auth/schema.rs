@@ -91,9 +91,7 @@ impl BetterAuthSchema {
         } else if session.contains_key("expires_at") {
             NamingStyle::SnakeCase
         } else {
-            bail!(
-                "better-auth `session` table has neither \"expiresAt\" nor expires_at: unknown schema"
-            );
+            bail!("better-auth `session` table has neither \"expiresAt\" nor expires_at: unknown schema");
         };
         let mut missing = Vec::new();
         for field in USER_FIELDS {
@@ -113,8 +111,8 @@ impl BetterAuthSchema {
                 missing.join(", ")
             );
         }
-        let has_ban_columns = user.contains_key(&style.column("banned"))
-            && user.contains_key(&style.column("banExpires"));
+        let has_ban_columns =
+            user.contains_key(&style.column("banned")) && user.contains_key(&style.column("banExpires"));
         let mut naive_timestamps = Vec::new();
         for (table, cols, fields) in [
             ("user", &user, &["createdAt", "updatedAt", "banExpires"][..]),
@@ -122,10 +120,7 @@ impl BetterAuthSchema {
         ] {
             for field in fields {
                 let col = style.column(field);
-                if cols
-                    .get(&col)
-                    .is_some_and(|t| t == "timestamp without time zone")
-                {
+                if cols.get(&col).is_some_and(|t| t == "timestamp without time zone") {
                     naive_timestamps.push(format!("{table}.{col}"));
                 }
             }
@@ -146,11 +141,7 @@ impl BetterAuthSchema {
     /// A timestamp column as a UTC instant: naive columns are declared UTC.
     fn timestamp(&self, table: &str, alias: &str, field: &str) -> String {
         let col = self.style.column(field);
-        if self
-            .naive_timestamps
-            .iter()
-            .any(|c| *c == format!("{table}.{col}"))
-        {
+        if self.naive_timestamps.iter().any(|c| *c == format!("{table}.{col}")) {
             format!("({alias}.\"{col}\" AT TIME ZONE 'UTC')")
         } else {
             format!("{alias}.\"{col}\"")
@@ -205,10 +196,11 @@ async fn columns(db: &Db, table: &str) -> anyhow::Result<HashMap<String, String>
             [table.into()],
         ),
     };
-    let rows =
-        db.conn().query_all_raw(stmt).await.with_context(|| {
-            format!("could not read the columns of better-auth's `{table}` table")
-        })?;
+    let rows = db
+        .conn()
+        .query_all_raw(stmt)
+        .await
+        .with_context(|| format!("could not read the columns of better-auth's `{table}` table"))?;
     rows.iter()
         .map(|row| {
             Ok((
@@ -226,10 +218,7 @@ mod tests {
 
     #[test]
     fn camel_fields_map_to_snake_columns() {
-        assert_eq!(
-            NamingStyle::SnakeCase.column("emailVerified"),
-            "email_verified"
-        );
+        assert_eq!(NamingStyle::SnakeCase.column("emailVerified"), "email_verified");
         assert_eq!(NamingStyle::SnakeCase.column("banExpires"), "ban_expires");
         assert_eq!(NamingStyle::SnakeCase.column("token"), "token");
         assert_eq!(NamingStyle::CamelCase.column("userId"), "userId");

@@ -58,22 +58,12 @@ impl SqlSessionStore {
 #[async_trait]
 impl SessionStore for SqlSessionStore {
     async fn find_by_token(&self, token: &SessionToken) -> Result<Option<SessionRecord>, Error> {
-        let stmt = Statement::from_sql_and_values(
-            self.db.backend(),
-            self.sql.as_str(),
-            [token.expose().into()],
-        );
-        let Some(row) = self
-            .db
-            .conn()
-            .query_one_raw(stmt)
-            .await
-            .map_err(translate)?
-        else {
+        let stmt = Statement::from_sql_and_values(self.db.backend(), self.sql.as_str(), [token.expose().into()]);
+        let Some(row) = self.db.conn().query_one_raw(stmt).await.map_err(translate)? else {
             return Ok(None);
         };
-        self.decode(&row).map(Some).map_err(|e| {
-            Error::Unexpected(anyhow::Error::new(e).context("unexpected better-auth session row"))
-        })
+        self.decode(&row)
+            .map(Some)
+            .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("unexpected better-auth session row")))
     }
 }

@@ -17,12 +17,7 @@ struct Entry {
 struct PerEntryTtl;
 
 impl Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        value: &Entry,
-        _created_at: Instant,
-    ) -> Option<Duration> {
+    fn expire_after_create(&self, _key: &String, value: &Entry, _created_at: Instant) -> Option<Duration> {
         Some(value.ttl)
     }
 
@@ -67,19 +62,10 @@ impl MemorySessionCache {
 #[async_trait]
 impl SessionCache for MemorySessionCache {
     async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, Error> {
-        Ok(self
-            .cache
-            .get(key.as_str())
-            .await
-            .map(|entry| entry.session))
+        Ok(self.cache.get(key.as_str()).await.map(|entry| entry.session))
     }
 
-    async fn put(
-        &self,
-        key: &TokenHash,
-        session: &CachedSession,
-        ttl: Duration,
-    ) -> Result<(), Error> {
+    async fn put(&self, key: &TokenHash, session: &CachedSession, ttl: Duration) -> Result<(), Error> {
         self.cache
             .insert(
                 key.as_str().to_owned(),
@@ -118,31 +104,14 @@ mod tests {
     #[tokio::test]
     async fn entries_are_returned_until_their_own_ttl_passes() {
         let cache = MemorySessionCache::new(100);
-        let short = SessionToken::parse("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
-            .unwrap()
-            .hash();
-        let long = SessionToken::parse("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
-            .unwrap()
-            .hash();
+        let short = SessionToken::parse("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").unwrap().hash();
+        let long = SessionToken::parse("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").unwrap().hash();
         let entry = session();
-        cache
-            .put(&short, &entry, Duration::from_millis(50))
-            .await
-            .unwrap();
-        cache
-            .put(&long, &entry, Duration::from_secs(60))
-            .await
-            .unwrap();
+        cache.put(&short, &entry, Duration::from_millis(50)).await.unwrap();
+        cache.put(&long, &entry, Duration::from_secs(60)).await.unwrap();
         assert!(cache.get(&short).await.unwrap().is_some());
         tokio::time::sleep(Duration::from_millis(120)).await;
-        assert!(
-            cache.get(&short).await.unwrap().is_none(),
-            "short entry must expire"
-        );
-        assert_eq!(
-            cache.get(&long).await.unwrap(),
-            Some(entry),
-            "long entry must survive"
-        );
+        assert!(cache.get(&short).await.unwrap().is_none(), "short entry must expire");
+        assert_eq!(cache.get(&long).await.unwrap(), Some(entry), "long entry must survive");
     }
 }

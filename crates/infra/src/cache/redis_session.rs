@@ -33,10 +33,7 @@ impl RedisSessionCache {
 impl SessionCache for RedisSessionCache {
     async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, Error> {
         let key = self.key(key);
-        let raw: Option<Vec<u8>> = self
-            .client
-            .run(|mut conn| async move { conn.get(key).await })
-            .await?;
+        let raw: Option<Vec<u8>> = self.client.run(|mut conn| async move { conn.get(key).await }).await?;
         match raw {
             None => Ok(None),
             Some(bytes) => match serde_json::from_slice(&bytes) {
@@ -50,12 +47,7 @@ impl SessionCache for RedisSessionCache {
         }
     }
 
-    async fn put(
-        &self,
-        key: &TokenHash,
-        session: &CachedSession,
-        ttl: Duration,
-    ) -> Result<(), Error> {
+    async fn put(&self, key: &TokenHash, session: &CachedSession, ttl: Duration) -> Result<(), Error> {
         let key = self.key(key);
         let body = serde_json::to_vec(session).map_err(|e| Error::Unexpected(e.into()))?;
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);

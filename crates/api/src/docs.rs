@@ -1,0 +1,128 @@
+//! OpenAPI 3.1, generated from the handlers' annotations (utoipa), and the
+//! pages that show it: `/openapi.json`, `/docs` (Swagger UI, every asset
+//! served from this binary so it renders on closed networks) and `/redoc`
+//! (its script comes from the ReDoc CDN). Mounted only outside production.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::handlers::{health, items, users};
+
+/// The error envelope every non-2xx answer uses.
+#[derive(Debug, ToSchema)]
+pub struct ErrorResponse {
+    /// The error.
+    pub error: ErrorBody,
+}
+
+/// Inside the envelope.
+#[derive(Debug, ToSchema)]
+pub struct ErrorBody {
+    /// The HTTP status, repeated.
+    #[schema(example = 422)]
+    pub code: u16,
+    /// A short message; never internal details.
+    #[schema(example = "Validation error")]
+    pub message: String,
+    /// The request path.
+    #[schema(example = "/api/v1/items")]
+    pub path: String,
+    /// The request id, also in `X-Request-Id`.
+    pub request_id: String,
+    /// Field errors (validation failures only).
+    pub details: Option<ErrorDetails>,
+}
+
+/// `details` of a validation error.
+#[derive(Debug, ToSchema)]
+pub struct ErrorDetails {
+    /// One entry per invalid field.
+    pub errors: Vec<FieldErrorDoc>,
+}
+
+/// One invalid field.
+#[derive(Debug, ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldErrorDoc {
+    /// The field, as sent.
+    #[schema(example = "name")]
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    /// A stable kind: `missing`, `too_short`, `too_long`, `type_error`, `null`,
+    /// `nul_character`, `unknown_field`, `out_of_range`.
+    #[schema(rename = "type", example = "too_short")]
+    pub kind: String,
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "cookieAuth",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "better-auth.session_token",
+                "better-auth's signed session cookie (`<token>.<signature>`); `__Secure-` prefixed over HTTPS",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "better-auth bearer plugin: the signed value, or the bare token unless signatures are required",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "SaaS Starter API", description = "Authenticated REST API trusting better-auth sessions."),
+    paths(health::health, users::me, items::list, items::create, items::get, items::update, items::delete),
+    components(schemas(ErrorResponse, ErrorBody, ErrorDetails, FieldErrorDoc)),
+    modifiers(&Security),
+    tags(
+        (name = "health", description = "Liveness of the service and its dependencies"),
+        (name = "users", description = "The signed-in user"),
+        (name = "items", description = "The caller's items"),
+    )
+)]
+pub struct ApiDoc;
+
+const REDOC_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>SaaS Starter API — ReDoc</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><redoc spec-url="/openapi.json"></redoc>
+<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body>
+</html>"#;
+
+async fn redoc() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(REDOC_PAGE)
+}
+
+async fn docs_redirect() -> HttpResponse {
+    // Swagger UI's page loads its assets by relative URL: it must live at `/docs/`.
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
+}
+
+/// Mounts `/openapi.json`, `/docs` and `/redoc`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/docs").route(web::get().to(docs_redirect)))
+        .service(web::resource("/redoc").route(web::get().to(redoc)))
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+}
