@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod browser;
 mod dev_seed;
 mod health;
 mod interop;

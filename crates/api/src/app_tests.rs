@@ -319,3 +319,17 @@ async fn health_names_the_dependency_that_is_down() {
         json!({"status": "unhealthy", "database": "ok", "redis": "error", "version": env!("CARGO_PKG_VERSION")})
     );
 }
+
+#[actix_web::test]
+async fn a_panicking_handler_answers_500_in_the_envelope_without_detail() {
+    let mut repo = MockItemRepository::new();
+    repo.expect_list().returning(|_, _| panic!("secret internal detail"));
+    let (status, headers, body) =
+        call(state(signed_in_store(), repo), TestRequest::get().uri("/api/v1/items").insert_header(cookie()), 1024).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"]["code"], 500);
+    assert_eq!(body["error"]["message"], "Internal server error");
+    assert!(!body.to_string().contains("secret internal detail"), "{body}");
+    assert!(headers.contains_key("x-request-id"));
+    assert_eq!(headers.get("x-frame-options").unwrap(), "DENY", "security headers on errors too");
+}

@@ -1,0 +1,155 @@
+//! The `saas-api` binary itself: configuration refusals and the access log.
+//! Each run gets an empty working directory (no `.env`) and a clean environment.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_saas-api");
+
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("saas-api-bin-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[test]
+fn production_refuses_to_start_with_one_line_per_problem() {
+    let dir = scratch_dir();
+    let output = command(
+        &dir,
+        &[("APP_ENV", "production"), ("BETTER_AUTH_SECRET", "too-short"), ("FRONTEND_URL", "*"), ("DEBUG", "true"), ("PORT", "http")],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for variable in ["BETTER_AUTH_SECRET", "SECRET_KEY", "FRONTEND_URL", "DEBUG", "PORT"] {
+        assert_eq!(
+            stderr.lines().filter(|l| l.trim_start().starts_with(variable)).count(),
+            1,
+            "one line for {variable} in:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("too-short"), "secrets are never echoed:\n{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn development_starts_with_warnings_instead() {
+    let dir = scratch_dir();
+    let mut child = command(&dir, &[("PORT", "0"), ("LOG_FORMAT", "json"), ("FRONTEND_URL", "*")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, _) = follow(&mut child);
+    let port = wait_for_port(&lines);
+    assert!(port > 0);
+    let logged = lines.lock().unwrap().join("\n");
+    assert!(logged.contains("FRONTEND_URL: wildcard origins"), "{logged}");
+    assert!(logged.contains("\"level\":\"WARN\""), "{logged}");
+    child.kill().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Collects the child's stderr lines as they come.
+fn follow(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, std::thread::JoinHandle<()>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().unwrap();
+    let sink = lines.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (lines, reader)
+}
+
+fn wait_for_port(lines: &Arc<Mutex<Vec<String>>>) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        for line in lines.lock().unwrap().iter() {
+            if let Ok(v) = serde_json::from_str::<Value>(line)
+                && v["message"] == "listening"
+            {
+                return u16::try_from(v["port"].as_u64().unwrap()).unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("server did not start: {:?}", lines.lock().unwrap());
+}
+
+#[tokio::test]
+async fn each_request_is_one_json_log_line_without_credentials() {
+    let dir = scratch_dir();
+    let secret = "log-test-secret-log-test-secret-0123456789";
+    let vars = [("PORT", "0"), ("LOG_FORMAT", "json"), ("BETTER_AUTH_SECRET", secret), ("RUST_LOG", "info")];
+    let seeded = command(&dir, &vars).args(["dev", "seed"]).output().unwrap();
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    let stdout = String::from_utf8(seeded.stdout).unwrap();
+    let curl = stdout.lines().find(|l| l.starts_with("curl ")).expect("a curl line");
+    let cookie = curl.split("Cookie: ").nth(1).unwrap().split('\'').next().unwrap().to_owned();
+    let signed = cookie.split_once('=').unwrap().1.to_owned();
+    let token = signed.split('.').next().unwrap().to_owned();
+
+    let mut child = command(&dir, &vars).stderr(Stdio::piped()).spawn().unwrap();
+    let (lines, reader) = follow(&mut child);
+    let port = wait_for_port(&lines);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let me = client.get(format!("{base}/api/v1/users/me")).header("Cookie", &cookie).header("X-Request-Id", "log-test-1");
+    assert_eq!(me.send().await.unwrap().status(), 200);
+    let bearer = client.get(format!("{base}/api/v1/items?limit=5")).header("Authorization", format!("Bearer {token}"));
+    assert_eq!(bearer.header("X-Request-Id", "log-test-2").send().await.unwrap().status(), 200);
+    let refused = client.get(format!("{base}/api/v1/items")).header("Cookie", "better-auth.session_token=forged.value");
+    assert_eq!(refused.header("X-Request-Id", "log-test-3").send().await.unwrap().status(), 401);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+
+    let lines = lines.lock().unwrap();
+    let access: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "access")
+        .collect();
+    let line = |id: &str| {
+        let matching: Vec<&Value> = access.iter().filter(|v| v["request_id"] == id).collect();
+        assert_eq!(matching.len(), 1, "exactly one access line for {id}: {access:?}");
+        matching[0].clone()
+    };
+    let first = line("log-test-1");
+    assert_eq!(first["method"], "GET");
+    assert_eq!(first["route"], "/api/v1/users/me");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["client_ip"], "127.0.0.1");
+    assert_eq!(first["user_id"], "demo-user");
+    assert_eq!(first["level"], "INFO");
+    assert!(first["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert!(first["timestamp"].is_string());
+    assert_eq!(line("log-test-2")["user_id"], "demo-user");
+    assert_eq!(line("log-test-3")["status"], 401);
+    assert!(line("log-test-3")["user_id"].is_null(), "no user for a refused request");
+
+    let everything = lines.join("\n");
+    for secret_value in [token.as_str(), signed.as_str(), cookie.as_str(), "forged.value", "Bearer"] {
+        assert!(!everything.contains(secret_value), "{secret_value} leaked into the log");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
