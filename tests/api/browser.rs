@@ -12,11 +12,19 @@ use crate::helpers::{Backend, Options, sign, spawn_app, spawn_app_with};
 const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/browser");
 
 fn browser_ready(test: &str) -> bool {
-    let installed = Path::new(BROWSER_DIR).join("node_modules/playwright-core/package.json").exists();
+    let installed = Path::new(BROWSER_DIR)
+        .join("node_modules/playwright-core/package.json")
+        .exists();
     let chromium = Path::new(&std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into())).exists();
-    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        assert!(node && installed && chromium, "CI=true but the browser test cannot run (node {node}, playwright-core {installed}, chromium {chromium})");
+        assert!(
+            node && installed && chromium,
+            "CI=true but the browser test cannot run (node {node}, playwright-core {installed}, chromium {chromium})"
+        );
     }
     if !(node && installed && chromium) {
         eprintln!("SKIPPED {test}: needs node, `npm ci` in tests/browser and /usr/bin/chromium");
@@ -25,13 +33,26 @@ fn browser_ready(test: &str) -> bool {
 }
 
 fn run_browser(args: &[&str]) -> Value {
-    let output = Command::new("node").arg("browser.mjs").args(args).current_dir(BROWSER_DIR).output().expect("node runs");
-    assert!(output.status.success(), "browser.mjs {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new("node")
+        .arg("browser.mjs")
+        .args(args)
+        .current_dir(BROWSER_DIR)
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "browser.mjs {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("browser.mjs printed JSON")
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,19 +62,37 @@ async fn a_browser_on_the_frontend_origin_reads_the_api_with_cookies_and_another
         return;
     }
     let (allowed, other) = (free_port(), free_port());
-    let options = Options { extra: vec![("FRONTEND_URL".into(), format!("http://127.0.0.1:{allowed}"))], ..Options::default() };
-    let Some(app) = spawn_app_with(Backend::Sqlite, test, options).await else { return };
+    let options = Options {
+        extra: vec![("FRONTEND_URL".into(), format!("http://127.0.0.1:{allowed}"))],
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(Backend::Sqlite, test, options).await else {
+        return;
+    };
     let user = app.signed_in_user("browser").await;
     let (address, value) = (app.address.clone(), sign(&user.token));
     let result = tokio::task::spawn_blocking(move || {
-        run_browser(&["cors", &address, "better-auth.session_token", &value, &allowed.to_string(), &other.to_string()])
+        run_browser(&[
+            "cors",
+            &address,
+            "better-auth.session_token",
+            &value,
+            &allowed.to_string(),
+            &other.to_string(),
+        ])
     })
     .await
     .unwrap();
     assert_eq!(result["allowed"]["outcome"], "response", "{result}");
     assert_eq!(result["allowed"]["status"], 200, "{result}");
-    assert_eq!(result["allowed"]["body"]["id"], user.id, "the cookie went along: {result}");
-    assert_eq!(result["other"]["outcome"], "blocked", "the browser withholds the answer from a foreign origin: {result}");
+    assert_eq!(
+        result["allowed"]["body"]["id"], user.id,
+        "the cookie went along: {result}"
+    );
+    assert_eq!(
+        result["other"]["outcome"], "blocked",
+        "the browser withholds the answer from a foreign origin: {result}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,9 +101,13 @@ async fn swagger_ui_renders_every_operation_without_internet() {
     if !browser_ready(test) {
         return;
     }
-    let Some(app) = spawn_app(Backend::Sqlite, test).await else { return };
+    let Some(app) = spawn_app(Backend::Sqlite, test).await else {
+        return;
+    };
     let address = app.address.clone();
-    let result = tokio::task::spawn_blocking(move || run_browser(&["docs", &address])).await.unwrap();
+    let result = tokio::task::spawn_blocking(move || run_browser(&["docs", &address]))
+        .await
+        .unwrap();
     let operations: Vec<String> = result["operations"]
         .as_array()
         .unwrap()
@@ -80,7 +123,10 @@ async fn swagger_ui_renders_every_operation_without_internet() {
         "PATCH /api/v1/items/{id}",
         "DELETE /api/v1/items/{id}",
     ] {
-        assert!(operations.iter().any(|o| o == expected), "{expected} not rendered: {operations:?}");
+        assert!(
+            operations.iter().any(|o| o == expected),
+            "{expected} not rendered: {operations:?}"
+        );
     }
     assert_eq!(result["errors"], serde_json::json!([]), "no script errors: {result}");
 }

@@ -9,6 +9,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::handlers::fallback::{method_not_allowed, not_found};
 use crate::handlers::{health, items, users};
+use crate::metrics::{Metrics, record, scrape};
 use crate::middleware::access_log::AccessLog;
 use crate::middleware::catch_panic::catch_panic;
 use crate::middleware::cors::{cors, strip_unmatched};
@@ -17,11 +18,22 @@ use crate::middleware::request_context::request_context;
 use crate::middleware::security_headers::security_headers;
 use crate::state::AppState;
 
+/// What the factory needs besides the state.
+#[derive(Clone)]
+pub struct AppOptions {
+    /// Bound on every body read.
+    pub max_request_size: usize,
+    /// Request metrics (always recorded).
+    pub metrics: web::Data<Metrics>,
+    /// Serve `/metrics` on this listener (false when `METRICS_ADDR` moves it elsewhere, or disabled).
+    pub serve_metrics: bool,
+}
+
 /// Builds the app. Each resource answers with and without a trailing slash
-/// (`/api/v1/items/`). `max_request_size` bounds every body actually read.
+/// (`/api/v1/items/`).
 pub fn build(
     state: web::Data<AppState>,
-    max_request_size: usize,
+    options: AppOptions,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -35,10 +47,21 @@ pub fn build(
     let docs = !state.security.production;
     App::new()
         .app_data(state)
-        .app_data(web::PayloadConfig::new(max_request_size))
+        .app_data(options.metrics)
+        .app_data(web::PayloadConfig::new(options.max_request_size))
         .service(
             web::resource(["/health", "/health/"])
                 .route(web::get().to(health::health))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource(["/health/live", "/health/live/"])
+                .route(web::get().to(health::live))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource(["/health/ready", "/health/ready/"])
+                .route(web::get().to(health::ready))
                 .default_service(method_not_allowed("GET")),
         )
         .service(
@@ -69,12 +92,16 @@ pub fn build(
             if docs {
                 crate::docs::configure(cfg);
             }
+            if options.serve_metrics {
+                cfg.service(web::resource("/metrics").route(web::get().to(scrape)));
+            }
         })
         .default_service(web::to(not_found))
         // Innermost first: each `wrap` encloses everything above it.
         .wrap(from_fn(rate_limit))
         .wrap(cors)
         .wrap(from_fn(strip_unmatched))
+        .wrap(from_fn(record))
         .wrap(TracingLogger::<AccessLog>::new())
         .wrap(from_fn(security_headers))
         // Outermost: sees every answer, including the framework's own errors.

@@ -92,6 +92,7 @@ fn state(store: MockSessionStore, repo: MockItemRepository) -> web::Data<AppStat
             frontend_origins: vec!["http://localhost:5173".into()],
             ..SecurityPolicy::default()
         },
+        lifecycle: crate::lifecycle::Lifecycle::new(),
     })
 }
 
@@ -112,7 +113,12 @@ fn cookie() -> (header::HeaderName, String) {
 }
 
 async fn call(state: web::Data<AppState>, req: TestRequest, max: usize) -> (StatusCode, header::HeaderMap, Value) {
-    let app = test::init_service(crate::app::build(state, max)).await;
+    let options = crate::app::AppOptions {
+        max_request_size: max,
+        metrics: web::Data::from(crate::metrics::Metrics::new(None)),
+        serve_metrics: true,
+    };
+    let app = test::init_service(crate::app::build(state, options)).await;
     let res = test::call_service(&app, req.to_request()).await;
     let status = res.status();
     let headers = res.headers().clone();
@@ -311,6 +317,7 @@ async fn health_names_the_dependency_that_is_down() {
         cookies: state.cookies.clone(),
         rate_limit: generous_limits(),
         security: SecurityPolicy::default(),
+        lifecycle: crate::lifecycle::Lifecycle::new(),
     });
     let (status, _, body) = call(state, TestRequest::get().uri("/health"), 1024).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -324,12 +331,66 @@ async fn health_names_the_dependency_that_is_down() {
 async fn a_panicking_handler_answers_500_in_the_envelope_without_detail() {
     let mut repo = MockItemRepository::new();
     repo.expect_list().returning(|_, _| panic!("secret internal detail"));
-    let (status, headers, body) =
-        call(state(signed_in_store(), repo), TestRequest::get().uri("/api/v1/items").insert_header(cookie()), 1024).await;
+    let (status, headers, body) = call(
+        state(signed_in_store(), repo),
+        TestRequest::get().uri("/api/v1/items").insert_header(cookie()),
+        1024,
+    )
+    .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["error"]["code"], 500);
     assert_eq!(body["error"]["message"], "Internal server error");
     assert!(!body.to_string().contains("secret internal detail"), "{body}");
     assert!(headers.contains_key("x-request-id"));
-    assert_eq!(headers.get("x-frame-options").unwrap(), "DENY", "security headers on errors too");
+    assert_eq!(
+        headers.get("x-frame-options").unwrap(),
+        "DENY",
+        "security headers on errors too"
+    );
+}
+
+#[actix_web::test]
+async fn readiness_turns_503_once_shutdown_begins_while_liveness_stays_200() {
+    let state = state(MockSessionStore::new(), MockItemRepository::new());
+    let (status, _, body) = call(state.clone(), TestRequest::get().uri("/health/ready"), 1024).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ready")));
+    state.lifecycle.begin_shutdown();
+    let (status, _, body) = call(state.clone(), TestRequest::get().uri("/health/ready"), 1024).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("shutting_down"))
+    );
+    let (status, _, _) = call(state, TestRequest::get().uri("/health/live"), 1024).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_by_route_template_and_status() {
+    let metrics = web::Data::from(crate::metrics::Metrics::new(None));
+    let options = crate::app::AppOptions {
+        max_request_size: 1024,
+        metrics: metrics.clone(),
+        serve_metrics: true,
+    };
+    let app = test::init_service(crate::app::build(
+        state(MockSessionStore::new(), MockItemRepository::new()),
+        options,
+    ))
+    .await;
+    for uri in ["/api/v1/items/one", "/api/v1/items/two", "/health/live"] {
+        test::call_service(&app, TestRequest::get().uri(uri).to_request()).await;
+    }
+    let res = test::call_service(&app, TestRequest::get().uri("/metrics").to_request()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/api/v1/items/{id}",status="401"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/health/live",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
+    assert!(!text.contains("/api/v1/items/one"), "raw paths never become labels");
 }

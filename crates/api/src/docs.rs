@@ -88,7 +88,7 @@ impl Modify for Security {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "SaaS Starter API", description = "Authenticated REST API trusting better-auth sessions."),
-    paths(health::health, users::me, items::list, items::create, items::get, items::update, items::delete),
+    paths(health::health, health::live, health::ready, users::me, items::list, items::create, items::get, items::update, items::delete),
     components(schemas(ErrorResponse, ErrorBody, ErrorDetails, FieldErrorDoc)),
     modifiers(&Security),
     tags(

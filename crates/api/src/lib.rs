@@ -8,6 +8,8 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod lifecycle;
+pub mod metrics;
 pub mod middleware;
 pub mod settings;
 pub mod startup;

@@ -111,6 +111,14 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// `TRUSTED_PROXIES`: CIDRs whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `SHUTDOWN_DELAY_MS`: readiness is 503 this long before listeners close.
+    pub shutdown_delay: Duration,
+    /// `DB_STARTUP_TIMEOUT` (seconds): how long start-up retries an unreachable database.
+    pub db_startup_timeout: Duration,
+    /// `METRICS_ADDR`: serve `/metrics` there instead of on the main listener.
+    pub metrics_addr: Option<String>,
+    /// `METRICS_ENABLED`: serve `/metrics` at all (default true).
+    pub metrics_enabled: bool,
 }
 
 /// What validation found: fatal problems and warnings, one line each.
@@ -237,6 +245,17 @@ impl Settings {
             }
         };
         let shutdown_timeout = Duration::from_secs(r.parse("SHUTDOWN_TIMEOUT", 30u64, "seconds"));
+        let shutdown_delay = Duration::from_millis(r.parse("SHUTDOWN_DELAY_MS", 0u64, "milliseconds"));
+        let db_startup_timeout = Duration::from_secs(r.parse("DB_STARTUP_TIMEOUT", 30u64, "seconds"));
+        let metrics_addr = r.get("METRICS_ADDR").map(str::to_owned);
+        if let Some(addr) = &metrics_addr
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            r.errors.push(format!(
+                "METRICS_ADDR: expected host:port like 127.0.0.1:9100, got {addr:?}"
+            ));
+        }
+        let metrics_enabled = r.flag("METRICS_ENABLED", true);
         let workers = r
             .get("WORKERS")
             .is_some()
@@ -382,6 +401,10 @@ impl Settings {
             shutdown_timeout,
             workers,
             trusted_proxies,
+            shutdown_delay,
+            db_startup_timeout,
+            metrics_addr,
+            metrics_enabled,
         };
         Ok((settings, report))
     }

@@ -9,6 +9,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{HttpServer, web};
@@ -28,6 +29,9 @@ use infra::redis::RedisClient;
 use infra::{Db, DbBackendKind, SeaOrmItemRepository};
 use migration::{Migrator, MigratorTrait};
 
+use crate::app::AppOptions;
+use crate::lifecycle::{Lifecycle, shutdown_on_signal};
+use crate::metrics::{CountingSessionCache, Metrics, scrape};
 use crate::settings::Settings;
 use crate::state::{AppState, CookieNames, SecurityPolicy};
 
@@ -38,10 +42,13 @@ const MEMORY_CACHE_ENTRIES: u64 = 100_000;
 pub struct Application {
     port: u16,
     server: Server,
+    metrics_server: Option<Server>,
     db: Db,
+    lifecycle: Arc<Lifecycle>,
+    shutdown_delay: Duration,
 }
 
-/// Connects to the configured database.
+/// Connects to the configured database once.
 ///
 /// # Errors
 /// When the database cannot be reached.
@@ -54,6 +61,43 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
         acquire_timeout: settings.db_timeout,
     };
     Db::connect(&settings.database_url, &options).await
+}
+
+/// Connects, retrying with exponential backoff (250 ms doubling to 5 s) for up
+/// to `DB_STARTUP_TIMEOUT`, logging each failed attempt: in a fresh deployment
+/// the database often comes up after the service.
+///
+/// # Errors
+/// When the database is still unreachable at the deadline.
+pub async fn connect_database_with_retry(settings: &Settings) -> anyhow::Result<Db> {
+    let started = tokio::time::Instant::now();
+    let deadline = started + settings.db_startup_timeout;
+    let mut backoff = Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        match connect_database(settings).await {
+            Ok(db) => return Ok(db),
+            Err(error) => {
+                let now = tokio::time::Instant::now();
+                if now + backoff > deadline {
+                    return Err(error.context(format!(
+                        "database unreachable after {attempt} attempt(s) over {:.1} s (DB_STARTUP_TIMEOUT={} s)",
+                        (now - started).as_secs_f64(),
+                        settings.db_startup_timeout.as_secs()
+                    )));
+                }
+                tracing::warn!(
+                    attempt,
+                    retry_in_ms = backoff.as_millis(),
+                    error = format!("{error:#}"),
+                    "database not reachable yet"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+        }
+    }
 }
 
 /// The directory a relative or absolute SQLite file lives in, to create it.
@@ -78,7 +122,7 @@ impl Application {
     /// # Errors
     /// Any start-up failure, with context saying which step failed.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = connect_database(&settings).await?;
+        let db = connect_database_with_retry(&settings).await?;
         if !settings.is_production() && db.kind() == DbBackendKind::Sqlite {
             let dev = DevBetterAuth::new(db.clone(), NamingStyle::CamelCase);
             if !dev.tables_exist().await? {
@@ -119,10 +163,12 @@ impl Application {
                 None
             }
         };
+        let metrics = Metrics::new(Some(db.clone()));
         let cache: Arc<dyn SessionCache> = match &redis {
             Some(client) => Arc::new(RedisSessionCache::new(client.clone())),
             None => Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES)),
         };
+        let cache: Arc<dyn SessionCache> = Arc::new(CountingSessionCache::new(cache, metrics.clone()));
         let shared_limiter = redis
             .as_ref()
             .map(|c| Arc::new(RedisRateLimiter::new(c.clone())) as Arc<dyn RateLimiter>);
@@ -146,6 +192,7 @@ impl Application {
             },
         );
         let items = ItemService::new(Arc::new(SeaOrmItemRepository::new(db.clone())), clock);
+        let lifecycle = Lifecycle::new();
         let state = web::Data::new(AppState {
             auth,
             items,
@@ -158,23 +205,51 @@ impl Application {
                 trusted_proxies: settings.trusted_proxies.clone(),
                 production: settings.is_production(),
             },
+            lifecycle: lifecycle.clone(),
         });
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("could not bind {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
-        let max_request_size = settings.max_request_size;
-        let mut server = HttpServer::new(move || crate::app::build(state.clone(), max_request_size))
+        let metrics = web::Data::from(metrics);
+        let options = AppOptions {
+            max_request_size: settings.max_request_size,
+            metrics: metrics.clone(),
+            serve_metrics: settings.metrics_enabled && settings.metrics_addr.is_none(),
+        };
+        let mut server = HttpServer::new(move || crate::app::build(state.clone(), options.clone()))
             .listen(listener)?
+            // Signals are handled by `lifecycle` so readiness can turn first.
+            .disable_signals()
             .shutdown_timeout(settings.shutdown_timeout.as_secs());
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
         tracing::info!(host = %settings.host, port, "listening");
+        let metrics_server = match (&settings.metrics_addr, settings.metrics_enabled) {
+            (Some(addr), true) => {
+                let server = HttpServer::new(move || {
+                    actix_web::App::new()
+                        .app_data(metrics.clone())
+                        .route("/metrics", web::get().to(scrape))
+                })
+                .bind(addr.as_str())
+                .with_context(|| format!("could not bind METRICS_ADDR {addr}"))?
+                .workers(1)
+                .disable_signals()
+                .run();
+                tracing::info!(addr = %addr, "metrics listening");
+                Some(server)
+            }
+            _ => None,
+        };
         Ok(Self {
             port,
             server: server.run(),
+            metrics_server,
             db,
+            lifecycle,
+            shutdown_delay: settings.shutdown_delay,
         })
     }
 
@@ -188,14 +263,25 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM, or a handle), then
-    /// closes the database pool.
+    /// Serves until SIGTERM/SIGINT (or a handle's `stop`), then drains
+    /// in-flight requests and closes the database pool.
     ///
     /// # Errors
     /// I/O errors of the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let signals = tokio::spawn(shutdown_on_signal(self.lifecycle.clone(), handle, self.shutdown_delay));
+        let metrics_handle = self.metrics_server.as_ref().map(Server::handle);
+        if let Some(metrics) = self.metrics_server {
+            tokio::spawn(metrics);
+        }
         let result = self.server.await;
+        signals.abort();
+        if let Some(metrics) = metrics_handle {
+            metrics.stop(false).await;
+        }
         self.db.close().await;
+        tracing::info!("database pool closed");
         result
     }
 }

@@ -42,6 +42,8 @@ pub struct AppState {
     pub rate_limit: RateLimitService,
     /// Origins, proxies and environment the security middleware needs.
     pub security: SecurityPolicy,
+    /// Readiness during shutdown.
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
 }
 
 /// What the security layer needs to know, derived once from the settings.

@@ -20,7 +20,9 @@ fn scratch_dir() -> PathBuf {
 
 fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in vars {
         cmd.env(k, v);
     }
@@ -32,7 +34,13 @@ fn production_refuses_to_start_with_one_line_per_problem() {
     let dir = scratch_dir();
     let output = command(
         &dir,
-        &[("APP_ENV", "production"), ("BETTER_AUTH_SECRET", "too-short"), ("FRONTEND_URL", "*"), ("DEBUG", "true"), ("PORT", "http")],
+        &[
+            ("APP_ENV", "production"),
+            ("BETTER_AUTH_SECRET", "too-short"),
+            ("FRONTEND_URL", "*"),
+            ("DEBUG", "true"),
+            ("PORT", "http"),
+        ],
     )
     .output()
     .unwrap();
@@ -98,12 +106,24 @@ fn wait_for_port(lines: &Arc<Mutex<Vec<String>>>) -> u16 {
 async fn each_request_is_one_json_log_line_without_credentials() {
     let dir = scratch_dir();
     let secret = "log-test-secret-log-test-secret-0123456789";
-    let vars = [("PORT", "0"), ("LOG_FORMAT", "json"), ("BETTER_AUTH_SECRET", secret), ("RUST_LOG", "info")];
+    let vars = [
+        ("PORT", "0"),
+        ("LOG_FORMAT", "json"),
+        ("BETTER_AUTH_SECRET", secret),
+        ("RUST_LOG", "info"),
+    ];
     let seeded = command(&dir, &vars).args(["dev", "seed"]).output().unwrap();
     assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
     let stdout = String::from_utf8(seeded.stdout).unwrap();
     let curl = stdout.lines().find(|l| l.starts_with("curl ")).expect("a curl line");
-    let cookie = curl.split("Cookie: ").nth(1).unwrap().split('\'').next().unwrap().to_owned();
+    let cookie = curl
+        .split("Cookie: ")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_owned();
     let signed = cookie.split_once('=').unwrap().1.to_owned();
     let token = signed.split('.').next().unwrap().to_owned();
 
@@ -112,12 +132,35 @@ async fn each_request_is_one_json_log_line_without_credentials() {
     let port = wait_for_port(&lines);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let me = client.get(format!("{base}/api/v1/users/me")).header("Cookie", &cookie).header("X-Request-Id", "log-test-1");
+    let me = client
+        .get(format!("{base}/api/v1/users/me"))
+        .header("Cookie", &cookie)
+        .header("X-Request-Id", "log-test-1");
     assert_eq!(me.send().await.unwrap().status(), 200);
-    let bearer = client.get(format!("{base}/api/v1/items?limit=5")).header("Authorization", format!("Bearer {token}"));
-    assert_eq!(bearer.header("X-Request-Id", "log-test-2").send().await.unwrap().status(), 200);
-    let refused = client.get(format!("{base}/api/v1/items")).header("Cookie", "better-auth.session_token=forged.value");
-    assert_eq!(refused.header("X-Request-Id", "log-test-3").send().await.unwrap().status(), 401);
+    let bearer = client
+        .get(format!("{base}/api/v1/items?limit=5"))
+        .header("Authorization", format!("Bearer {token}"));
+    assert_eq!(
+        bearer
+            .header("X-Request-Id", "log-test-2")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let refused = client
+        .get(format!("{base}/api/v1/items"))
+        .header("Cookie", "better-auth.session_token=forged.value");
+    assert_eq!(
+        refused
+            .header("X-Request-Id", "log-test-3")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     child.kill().unwrap();
     child.wait().unwrap();
@@ -148,7 +191,13 @@ async fn each_request_is_one_json_log_line_without_credentials() {
     assert!(line("log-test-3")["user_id"].is_null(), "no user for a refused request");
 
     let everything = lines.join("\n");
-    for secret_value in [token.as_str(), signed.as_str(), cookie.as_str(), "forged.value", "Bearer"] {
+    for secret_value in [
+        token.as_str(),
+        signed.as_str(),
+        cookie.as_str(),
+        "forged.value",
+        "Bearer",
+    ] {
         assert!(!everything.contains(secret_value), "{secret_value} leaked into the log");
     }
     let _ = std::fs::remove_dir_all(dir);

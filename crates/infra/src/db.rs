@@ -116,6 +116,20 @@ impl Db {
         self.conn.ping().await.map_err(translate)
     }
 
+    /// `(open connections, idle connections)` of the pool, for metrics.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        match self.kind {
+            DbBackendKind::Postgres => {
+                let pool = self.conn.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackendKind::Sqlite => {
+                let pool = self.conn.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        }
+    }
+
     /// Closes the pool, waiting for checked-out connections to return.
     pub async fn close(self) {
         if let Err(error) = self.conn.close().await {

@@ -24,13 +24,7 @@ pub struct Health {
     version: &'static str,
 }
 
-/// `GET /health`: 200 when every configured dependency answers, 503 naming the one that does not.
-#[utoipa::path(get, path = "/health", tag = "health",
-    responses(
-        (status = 200, description = "All configured dependencies answer", body = Health),
-        (status = 503, description = "A dependency is down (named in the body)", body = Health),
-    ))]
-pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+async fn check_all(state: &AppState) -> Vec<(&'static str, bool)> {
     let checks = state.probes.iter().map(|probe| async move {
         let ok = matches!(tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await, Ok(Ok(())));
         if !ok {
@@ -38,7 +32,56 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         }
         (probe.name(), ok)
     });
-    let results = join_all(checks).await;
+    join_all(checks).await
+}
+
+/// `GET /health/live`: the process is up and serving (no dependency is checked).
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "The process is alive")))]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({"status": "alive"}))
+}
+
+/// `GET /health/ready`: whether this instance should receive traffic: 503
+/// from the moment shutdown begins, or while the database (the one
+/// dependency it cannot serve without) is down. A Redis outage does not make
+/// an instance unready: it degrades to the database and in-process limits.
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses(
+    (status = 200, description = "Ready for traffic"),
+    (status = 503, description = "Shutting down, or the database is unreachable"),
+))]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let (status, body) = if state.lifecycle.is_shutting_down() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "shutting_down"}),
+        )
+    } else {
+        let results = check_all(&state).await;
+        let database_ok = results.iter().any(|(name, ok)| *name == "database" && *ok);
+        if database_ok {
+            (StatusCode::OK, serde_json::json!({"status": "ready"}))
+        } else {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"status": "not_ready", "database": "error"}),
+            )
+        }
+    };
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(body)
+}
+
+/// `GET /health`: 200 when every configured dependency answers, 503 naming the one that does not.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses(
+        (status = 200, description = "All configured dependencies answer", body = Health),
+        (status = 503, description = "A dependency is down (named in the body)", body = Health),
+    ))]
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let results = check_all(&state).await;
     let status_of = |name: &str| {
         results
             .iter()
