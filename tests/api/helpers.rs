@@ -188,6 +188,8 @@ impl Drop for ScratchDb {
 /// Options for one test app.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Reach the database through this local proxy port (see [`TcpProxy`]).
+    pub database_proxy_port: Option<u16>,
     pub use_redis: bool,
     pub session_cache_ttl_secs: u64,
     pub extra: Vec<(String, String)>,
@@ -196,6 +198,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            database_proxy_port: None,
             use_redis: true,
             session_cache_ttl_secs: 300,
             extra: Vec::new(),
@@ -238,6 +241,7 @@ pub fn settings_map(
         ("DB_POOL_MAX", "5"),
         ("WORKERS", "2"),
         ("SHUTDOWN_TIMEOUT", "1"),
+        ("DB_STARTUP_TIMEOUT", "5"),
         ("REDIS_PREFIX", prefix),
         // High enough that only the rate-limit tests ever meet it.
         ("RATE_LIMIT_REQUESTS", "100000"),
@@ -279,7 +283,11 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
         _ => None,
     };
     let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
-    let vars = settings_map(&scratch.url, &options, redis.as_deref(), &prefix);
+    let server_url = match options.database_proxy_port {
+        Some(port) => via(&scratch.url, &host_port(&scratch.url), port),
+        None => scratch.url.clone(),
+    };
+    let vars = settings_map(&server_url, &options, redis.as_deref(), &prefix);
     let (settings, _) = api::Settings::from_map(&vars).expect("valid test settings");
     let app = Application::build(settings).await.expect("application starts");
     let redis = vars.get("REDIS_URL").cloned();
@@ -491,4 +499,82 @@ impl Drop for OwnRedis {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A TCP proxy in front of a real server, which the test can cut (every
+/// connection reset, new ones refused: the server looks dead) and restore on
+/// the same port.
+pub struct TcpProxy {
+    pub port: u16,
+    target: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: String) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut proxy = Self {
+            port,
+            target,
+            task: None,
+        };
+        proxy.restore().await;
+        proxy
+    }
+
+    /// Starts forwarding again (after [`TcpProxy::cut`]).
+    pub async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("proxy port free again");
+        let target = self.target.clone();
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Drops the listener and every proxied connection.
+    pub async fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// `host:port` of a PostgreSQL URL.
+pub fn host_port(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let after_credentials = after_scheme.rsplit_once('@').map_or(after_scheme, |(_, rest)| rest);
+    let authority = after_credentials.split(['/', '?']).next().unwrap_or_default();
+    if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:5432")
+    }
+}
+
+/// `url` with its `host:port` replaced.
+pub fn via(url: &str, host_port_now: &str, proxy_port: u16) -> String {
+    url.replacen(host_port_now, &format!("127.0.0.1:{proxy_port}"), 1)
 }

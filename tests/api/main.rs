@@ -12,5 +12,6 @@ mod health;
 mod interop;
 mod items;
 mod migrations;
+mod resilience;
 mod security;
 mod session_cache;

@@ -202,3 +202,180 @@ async fn each_request_is_one_json_log_line_without_credentials() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn test_database_url(test: &str) -> Option<String> {
+    let url = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty());
+    assert!(url.is_some() || !ci(), "CI=true but TEST_DATABASE_URL is not set");
+    if url.is_none() {
+        eprintln!("SKIPPED {test}: no TEST_DATABASE_URL");
+    }
+    url
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (server, _) = url.split('?').next().unwrap().rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
+#[test]
+fn start_up_retries_an_unreachable_database_then_exits_non_zero_with_a_clear_message() {
+    let dir = scratch_dir();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{closed}/nothing");
+    let started = Instant::now();
+    let output = command(
+        &dir,
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("DB_STARTUP_TIMEOUT", "2"),
+            ("DB_TIMEOUT_MS", "500"),
+            ("LOG_FORMAT", "json"),
+        ],
+    )
+    .output()
+    .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(elapsed < Duration::from_secs(10), "bounded: {elapsed:?}");
+    assert!(elapsed >= Duration::from_millis(700), "it retried: {elapsed:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let attempts = stderr
+        .lines()
+        .filter(|l| l.contains("database not reachable yet"))
+        .count();
+    assert!(attempts >= 2, "each attempt is logged:\n{stderr}");
+    assert!(stderr.contains("database unreachable after"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_readiness_503_stops_accepting_and_lets_an_in_flight_request_finish() {
+    use infra::better_auth::NamingStyle;
+    use infra::better_auth::dev::{DevBetterAuth, DevUser, generate_token};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let Some(admin_url) = test_database_url("sigterm_graceful_shutdown") else {
+        return;
+    };
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = infra::Db::connect(&admin_url, &infra::db::DbOptions::default())
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .unwrap();
+    let url = with_database(&admin_url, &name);
+    let db = infra::Db::connect(&url, &infra::db::DbOptions::default())
+        .await
+        .unwrap();
+    let dev = DevBetterAuth::new(db.clone(), NamingStyle::CamelCase);
+    dev.create_tables(false).await.unwrap();
+    let now = chrono::Utc::now();
+    let user = DevUser {
+        id: "u1".into(),
+        email: "u1@example.com".into(),
+        name: "U".into(),
+        email_verified: true,
+    };
+    dev.insert_user(&user, now).await.unwrap();
+    let token = generate_token();
+    dev.insert_session("u1", &token, now + chrono::Duration::hours(1), now)
+        .await
+        .unwrap();
+    let secret = "shutdown-test-secret-shutdown-test-secret";
+    let cookie = format!(
+        "better-auth.session_token={}",
+        domain::auth::SignatureVerifier::new(&[secret])
+            .signed_cookie_value(&token)
+            .unwrap()
+    );
+
+    let dir = scratch_dir();
+    let vars = [
+        ("DATABASE_URL", url.as_str()),
+        ("PORT", "0"),
+        ("LOG_FORMAT", "json"),
+        ("BETTER_AUTH_SECRET", secret),
+        ("SHUTDOWN_DELAY_MS", "1500"),
+        ("SHUTDOWN_TIMEOUT", "20"),
+    ];
+    let mut child = command(&dir, &vars).stderr(Stdio::piped()).spawn().unwrap();
+    let (lines, reader) = follow(&mut child);
+    let port = wait_for_port(&lines);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{base}/api/v1/items"))
+        .header("Cookie", &cookie)
+        .json(&serde_json::json!({"name": "before"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // Hold a lock so the next write is in flight while the signal arrives.
+    let blocker = db.conn().begin().await.unwrap();
+    blocker
+        .execute_unprepared("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let in_flight = {
+        let (client, url, cookie) = (client.clone(), format!("{base}/api/v1/items/{id}"), cookie.clone());
+        tokio::spawn(async move {
+            client
+                .patch(url)
+                .header("Cookie", cookie)
+                .json(&serde_json::json!({"name": "after"}))
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let ready = client.get(format!("{base}/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "readiness turns at once");
+    assert_eq!(
+        client.get(format!("{base}/health/live")).send().await.unwrap().status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let refused = reqwest::Client::new().get(format!("{base}/health/live")).send().await;
+    assert!(refused.is_err(), "no longer accepting after the delay: {refused:?}");
+    assert!(!in_flight.is_finished(), "the write is still waiting on the lock");
+
+    blocker.rollback().await.unwrap();
+    let response = in_flight.await.unwrap().expect("the in-flight request got its answer");
+    assert_eq!(response.status(), 200);
+    let patched: Value = response.json().await.unwrap();
+    assert_eq!(patched["name"], "after");
+
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit 0 after draining: {status:?}");
+    reader.join().unwrap();
+    assert!(lines.lock().unwrap().iter().any(|l| l.contains("database pool closed")));
+
+    db.close().await;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}

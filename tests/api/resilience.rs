@@ -1,0 +1,171 @@
+//! Surviving dependency failures under a steady stream of requests: Redis
+//! killed and restarted, PostgreSQL cut off and restored.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use infra::better_auth::NamingStyle;
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+
+use crate::helpers::{Backend, Options, OwnRedis, TcpProxy, host_port, postgres_or_skip, send, spawn_app_with};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_dying_under_load_causes_no_5xx_and_is_used_again_when_it_returns() {
+    let test = "redis_dying_under_load_causes_no_5xx";
+    let Some(mut redis) = OwnRedis::start(test) else { return };
+    let options = Options {
+        use_redis: false,
+        extra: vec![("REDIS_URL".into(), redis.url())],
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(Backend::Postgres(NamingStyle::CamelCase), test, options).await else {
+        return;
+    };
+    let user = app.signed_in_user("steady").await;
+
+    let mut statuses = Vec::new();
+    for round in 0..40 {
+        if round == 10 {
+            redis.stop();
+        }
+        let (read, _) = app.get("/api/v1/items?limit=5", &user).await;
+        let (write, _) = app
+            .post("/api/v1/items", &user, json!({"name": format!("item {round}")}))
+            .await;
+        statuses.extend([read.as_u16(), write.as_u16()]);
+        if round == 20 {
+            let (status, body) = send(app.request(Method::GET, "/health")).await;
+            assert_eq!(
+                (status, body["redis"].as_str()),
+                (StatusCode::SERVICE_UNAVAILABLE, Some("error"))
+            );
+            assert_eq!(body["database"], "ok");
+            let (ready, _) = send(app.request(Method::GET, "/health/ready")).await;
+            assert_eq!(
+                ready,
+                StatusCode::OK,
+                "a Redis outage does not take the instance out of rotation"
+            );
+        }
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 201),
+        "no 5xx (nor anything else): {statuses:?}"
+    );
+
+    redis.restart().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _) = send(app.request(Method::GET, "/health")).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Redis not used again within 5 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A new session is cached in the restarted Redis: it is really used again.
+    let newcomer = app.signed_in_user("newcomer").await;
+    assert_eq!(app.get("/api/v1/users/me", &newcomer).await.0, StatusCode::OK);
+    let client = deadpool_redis::Config::from_url(redis.url())
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .unwrap();
+    let mut conn = client.get().await.unwrap();
+    let keys: Vec<String> = deadpool_redis::redis::cmd("KEYS")
+        .arg(format!("{}session:*", app.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty(), "sessions are cached in Redis again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cut_off_answers_503_quickly_and_service_resumes_by_itself() {
+    let test = "postgres_cut_off_answers_503_quickly";
+    let Some(admin_url) = postgres_or_skip(test) else {
+        return;
+    };
+    let target = host_port(&admin_url);
+    let mut proxy = TcpProxy::start(target.clone()).await;
+    // The test sets up its database directly; the server reaches it through the proxy.
+    let options = Options {
+        database_proxy_port: Some(proxy.port),
+        extra: vec![("DB_TIMEOUT_MS".into(), "1000".into())],
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(Backend::Postgres(NamingStyle::CamelCase), test, options).await else {
+        return;
+    };
+    let user = app.signed_in_user("survivor").await;
+
+    let mut created = HashSet::new();
+    let mut post = async |i: u32| {
+        let (status, body) = app.post("/api/v1/items", &user, json!({"name": format!("n{i}")})).await;
+        if status == StatusCode::CREATED {
+            created.insert(body["id"].as_str().unwrap().to_owned());
+        }
+        (status, body)
+    };
+    for i in 0..5 {
+        assert_eq!(post(i).await.0, StatusCode::CREATED);
+    }
+
+    proxy.cut().await;
+    for i in 5..10 {
+        let started = Instant::now();
+        let (status, body) = post(i).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["error"]["code"], 503);
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "answered quickly: {:?}",
+            started.elapsed()
+        );
+    }
+    let started = Instant::now();
+    let (status, body) = send(app.request(Method::GET, "/health")).await;
+    assert_eq!(
+        (status, body["database"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("error"))
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "health is bounded: {:?}",
+        started.elapsed()
+    );
+
+    proxy.restore().await;
+    let restored = Instant::now();
+    let mut i = 10;
+    loop {
+        let (status, _) = post(i).await;
+        i += 1;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert!(
+            restored.elapsed() < Duration::from_secs(5),
+            "service resumes within 5 s (last {status})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for j in i..i + 5 {
+        assert_eq!(post(j).await.0, StatusCode::CREATED);
+    }
+
+    // Every 201 is really stored.
+    let rows = app
+        .db
+        .conn()
+        .query_all_raw(Statement::from_string(
+            app.db.backend(),
+            "SELECT id::text AS id FROM items".to_owned(),
+        ))
+        .await
+        .unwrap();
+    let stored: HashSet<String> = rows.iter().map(|r| r.try_get::<String>("", "id").unwrap()).collect();
+    let missing: Vec<_> = created.difference(&stored).collect();
+    assert!(missing.is_empty(), "answered 201 but missing: {missing:?}");
+    assert_eq!(created.len(), 11, "5 before the cut, 1 on recovery, 5 after");
+}
