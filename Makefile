@@ -7,7 +7,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 COMPOSE := docker compose -f docker/compose.yaml
 
-.PHONY: help run dev test test-all lint fmt migrate-up migrate-down migrate-status seed clean
+.PHONY: help run dev test test-all lint fmt migrate-up migrate-down migrate-status seed docker-up docker-down docker-logs docker-lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -15,8 +15,8 @@ help: ## List the targets
 run: ## Serve on the embedded default (or whatever .env says)
 	$(CARGO) run
 
-dev: ## Serve and restart on every change (needs cargo-watch)
-	@command -v cargo-watch >/dev/null || { echo "install it once: cargo install cargo-watch --locked"; exit 1; }
+dev: ## Serve and restart on every change (installs cargo-watch on first use)
+	@command -v cargo-watch >/dev/null || { echo "installing cargo-watch (once)"; $(CARGO) install cargo-watch --locked; }
 	cargo watch -w crates -w migration -x run
 
 test: ## Run the tests (PostgreSQL/Redis tests skip without TEST_DATABASE_URL/TEST_REDIS_URL)
@@ -44,6 +44,19 @@ migrate-status: ## List migrations and whether each is applied
 
 seed: ## Create a demo user and session; prints a curl command (development only)
 	$(CARGO) run -- dev seed
+
+docker-up: ## Build and start PostgreSQL, Redis, the migration and the API (needs a Docker engine)
+	$(COMPOSE) up -d --build
+
+docker-down: ## Stop the stack (volumes are kept; add -v by hand to drop them)
+	$(COMPOSE) down
+
+docker-logs: ## Follow the stack's logs
+	$(COMPOSE) logs -f --tail=100
+
+docker-lint: ## Lint the Dockerfiles (hadolint) and check the compose file renders
+	hadolint docker/Dockerfile docker/Dockerfile.dev
+	$(COMPOSE) config -q
 
 clean: ## Remove build output and the embedded database
 	$(CARGO) clean

@@ -379,3 +379,28 @@ async fn sigterm_turns_readiness_503_stops_accepting_and_lets_an_in_flight_reque
         .unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_healthcheck_command_reports_readiness_of_the_local_server() {
+    let dir = scratch_dir();
+    let mut child = command(&dir, &[("PORT", "0"), ("LOG_FORMAT", "json")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, _) = follow(&mut child);
+    let port = wait_for_port(&lines).to_string();
+    let ok = command(&dir, &[("PORT", port.as_str())])
+        .arg("healthcheck")
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let down = command(&dir, &[("PORT", port.as_str())])
+        .arg("healthcheck")
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
+    let _ = std::fs::remove_dir_all(dir);
+}

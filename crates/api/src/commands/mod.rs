@@ -1,6 +1,7 @@
 //! The `saas-api` command line: `serve` (default), `migrate …`, `dev seed`.
 
 pub mod dev_seed;
+pub mod healthcheck;
 pub mod migrate;
 
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use crate::settings::Settings;
 use crate::startup::Application;
 
-const USAGE: &str = "usage: saas-api [serve | migrate up|down|status|fresh | dev seed]";
+const USAGE: &str = "usage: saas-api [serve | migrate up|down|status|fresh | dev seed | healthcheck]";
 
 /// Runs the command named by `args` (without the program name).
 pub async fn run(args: &[String]) -> ExitCode {
@@ -16,6 +17,21 @@ pub async fn run(args: &[String]) -> ExitCode {
     if matches!(words.as_slice(), ["help" | "--help" | "-h"]) {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
+    }
+    if matches!(words.as_slice(), ["healthcheck"]) {
+        // Needs only the port, and must stay quiet and quick.
+        let _ = dotenvy::dotenv();
+        let port = std::env::var("PORT")
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(8000);
+        return match healthcheck::check(port) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("unhealthy: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let settings = match Settings::from_env() {
         Ok((settings, report)) => {
