@@ -6,8 +6,9 @@ CARGO ?= cargo
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 COMPOSE := docker compose -f docker/compose.yaml
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help run dev test test-all lint fmt migrate-up migrate-down migrate-status seed docker-up docker-down docker-logs docker-lint clean
+.PHONY: help run dev test test-all lint fmt migrate-up migrate-down migrate-status seed bench docker-up docker-down docker-logs docker-lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -44,6 +45,11 @@ migrate-status: ## List migrations and whether each is applied
 
 seed: ## Create a demo user and session; prints a curl command (development only)
 	$(CARGO) run -- dev seed
+
+bench: ## Load-test a release build on the local PostgreSQL + Redis (about 7 minutes; see README)
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk; }
+	$(CARGO) build --release -p api --bin saas-api
+	SAAS_API_BIN=$(TARGET_DIR)/release/saas-api python3 bench/bench.py
 
 docker-up: ## Build and start PostgreSQL, Redis, the migration and the API (needs a Docker engine)
 	$(COMPOSE) up -d --build

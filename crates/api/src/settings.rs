@@ -101,6 +101,9 @@ pub struct Settings {
     pub max_request_size: usize,
     /// `SESSION_CACHE_TTL` (seconds).
     pub session_cache_ttl: Duration,
+    /// `SESSION_L1_TTL_MS`: with Redis, how long a session may be served from
+    /// this process's memory (at most 5 s: it bounds extra revocation lag).
+    pub session_l1_ttl: Duration,
     /// `AUTO_MIGRATE`: run migrations at start-up (default: in development).
     pub auto_migrate: bool,
     /// `LOG_FORMAT`.
@@ -232,6 +235,10 @@ impl Settings {
         let rate_limit_window = Duration::from_secs(r.parse("RATE_LIMIT_WINDOW", 60u64, "seconds"));
         let max_request_size = r.parse("MAX_REQUEST_SIZE", 10 * 1024 * 1024usize, "a size in bytes");
         let session_cache_ttl = Duration::from_secs(r.parse("SESSION_CACHE_TTL", 300u64, "seconds"));
+        let session_l1_ttl = Duration::from_millis(r.parse("SESSION_L1_TTL_MS", 5000u64, "milliseconds"));
+        if session_l1_ttl > Duration::from_secs(5) {
+            r.errors.push("SESSION_L1_TTL_MS: at most 5000 (it bounds how long a revoked session lingers)".to_owned());
+        }
         let auto_migrate = r.flag("AUTO_MIGRATE", !production);
         let log_format = match r.get("LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
             None if production => LogFormat::Json,
@@ -396,6 +403,7 @@ impl Settings {
             rate_limit_window,
             max_request_size,
             session_cache_ttl,
+            session_l1_ttl,
             auto_migrate,
             log_format,
             shutdown_timeout,

@@ -21,7 +21,7 @@ use domain::item::ItemService;
 use domain::rate_limit::{RateLimitService, RateLimiter, RatePolicy};
 use infra::better_auth::dev::DevBetterAuth;
 use infra::better_auth::{BetterAuthSchema, NamingStyle, SqlSessionStore};
-use infra::cache::{MemorySessionCache, RedisSessionCache};
+use infra::cache::{MemorySessionCache, RedisSessionCache, TieredSessionCache};
 use infra::db::DbOptions;
 use infra::probes::{DatabaseProbe, RedisProbe};
 use infra::rate_limit::{MemoryRateLimiter, RedisRateLimiter};
@@ -165,7 +165,11 @@ impl Application {
         };
         let metrics = Metrics::new(Some(db.clone()));
         let cache: Arc<dyn SessionCache> = match &redis {
-            Some(client) => Arc::new(RedisSessionCache::new(client.clone())),
+            Some(client) => Arc::new(TieredSessionCache::new(
+                RedisSessionCache::new(client.clone()),
+                settings.session_l1_ttl.min(settings.session_cache_ttl),
+                MEMORY_CACHE_ENTRIES,
+            )),
             None => Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES)),
         };
         let cache: Arc<dyn SessionCache> = Arc::new(CountingSessionCache::new(cache, metrics.clone()));

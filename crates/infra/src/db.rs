@@ -60,6 +60,10 @@ impl Db {
             .connect_timeout(options.acquire_timeout)
             .acquire_timeout(options.acquire_timeout)
             .idle_timeout(Duration::from_secs(300))
+            // Pinging on every checkout costs a round trip per query; only a
+            // connection idle long enough to have been dropped is checked.
+            // A connection that breaks mid-use errors once (503) and is discarded.
+            .test_before_acquire_if_idle_for(Duration::from_secs(10))
             .sqlx_logging(false);
         if url.starts_with("sqlite:") {
             // WAL lets readers proceed while a writer commits; foreign keys

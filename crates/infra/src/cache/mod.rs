@@ -1,8 +1,11 @@
-//! Session caches: [`RedisSessionCache`] when `REDIS_URL` is set (shared by all
-//! instances), [`MemorySessionCache`] otherwise (one per process).
+//! Session caches: with `REDIS_URL`, [`TieredSessionCache`] (a ≤ 5 s
+//! in-process level in front of [`RedisSessionCache`], shared by all
+//! instances); otherwise [`MemorySessionCache`] (one per process).
 
 mod memory;
 mod redis_session;
+mod tiered;
 
 pub use memory::MemorySessionCache;
 pub use redis_session::RedisSessionCache;
+pub use tiered::TieredSessionCache;

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::redis::AsyncCommands;
 use domain::Error;
 use domain::auth::{CachedSession, SessionCache, TokenHash};
 
@@ -29,22 +28,36 @@ impl RedisSessionCache {
     }
 }
 
+impl RedisSessionCache {
+    /// The entry and its remaining time to live, in one round trip (`GET` and
+    /// `PTTL` pipelined).
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when Redis cannot be reached.
+    pub async fn get_with_ttl(&self, key: &TokenHash) -> Result<Option<(CachedSession, Duration)>, Error> {
+        let key = self.key(key);
+        let (raw, pttl): (Option<Vec<u8>>, i64) = self
+            .client
+            .run(|mut conn| async move {
+                deadpool_redis::redis::pipe().get(&key).pttl(&key).query_async(&mut conn).await
+            })
+            .await?;
+        let Some(bytes) = raw else { return Ok(None) };
+        match serde_json::from_slice(&bytes) {
+            Ok(session) => Ok(Some((session, Duration::from_millis(u64::try_from(pttl).unwrap_or(0))))),
+            Err(error) => {
+                // An entry written by an incompatible version: a miss, not a failure.
+                tracing::warn!(error = %error, "undecodable session cache entry ignored");
+                Ok(None)
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl SessionCache for RedisSessionCache {
     async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, Error> {
-        let key = self.key(key);
-        let raw: Option<Vec<u8>> = self.client.run(|mut conn| async move { conn.get(key).await }).await?;
-        match raw {
-            None => Ok(None),
-            Some(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(session) => Ok(Some(session)),
-                Err(error) => {
-                    // An entry written by an incompatible version: a miss, not a failure.
-                    tracing::warn!(error = %error, "undecodable session cache entry ignored");
-                    Ok(None)
-                }
-            },
-        }
+        Ok(self.get_with_ttl(key).await?.map(|(session, _)| session))
     }
 
     async fn put(&self, key: &TokenHash, session: &CachedSession, ttl: Duration) -> Result<(), Error> {

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""`make bench`: load a release build of saas-api on PostgreSQL + Redis.
+
+Seeds 1,000 better-auth users (real better-auth schema), each with a live
+session and 20 items, starts the server with production settings, and drives
+it with wrk at 64 connections, every request carrying a random user's signed
+cookie (HMAC-SHA256, base64, percent-encoded: as better-auth signs it).
+Alongside, pgbench runs the exact SQL of list_items and create_item, and
+redis-benchmark measures a GET, so ratios are taken within one run.
+
+Everything talks to 127.0.0.1 only and every run is bounded in time.
+Environment (defaults): BENCH_DURATION=15 BENCH_RUNS=3 BENCH_CONNECTIONS=64
+BENCH_SCENARIOS=all BENCH_PG=postgres://postgres@127.0.0.1:5432 BENCH_DB=saas_bench
+BENCH_REDIS=redis://127.0.0.1:6379/15 BENCH_PORT=18080 SAAS_API_BIN=target/release/saas-api
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+DURATION = int(os.environ.get("BENCH_DURATION", "15"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB = os.environ.get("BENCH_DB", "saas_bench")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/15")
+PORT = int(os.environ.get("BENCH_PORT", "18080"))
+BIN = Path(os.environ.get("SAAS_API_BIN", ROOT / "target" / "release" / "saas-api"))
+SECRET = "bench-better-auth-secret-0123456789abcdef"
+USERS, ITEMS_PER_USER = 1000, 20
+ALL = ["health", "users_me", "list_items", "get_item", "create_item", "mixed"]
+SCENARIOS = ALL if os.environ.get("BENCH_SCENARIOS", "all") == "all" else os.environ["BENCH_SCENARIOS"].split(",")
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, text=True, capture_output=True, **kw).stdout
+
+
+def psql(db, sql):
+    return sh("psql", f"{PG}/{db}", "-v", "ON_ERROR_STOP=1", "-qAtc", sql)
+
+
+def redis_db():
+    return urllib.parse.urlparse(REDIS).path.strip("/") or "0"
+
+
+def signed_cookie(token):
+    signature = base64.b64encode(hmac.new(SECRET.encode(), token.encode(), hashlib.sha256).digest()).decode()
+    return "better-auth.session_token=" + urllib.parse.quote(f"{token}.{signature}", safe="")
+
+
+def server_env(database_url, extra=None):
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "APP_ENV": "production",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-secret-key",
+        "BETTER_AUTH_SECRET": SECRET,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS,
+        "HOST": "127.0.0.1",
+        "PORT": str(PORT),
+        "RATE_LIMIT_REQUESTS": "1000000000",
+        "RATE_LIMIT_WINDOW": "60",
+        "LOG_FORMAT": "json",
+    }
+    env.update(extra or {})
+    return env
+
+
+def seed():
+    print(f"seeding {USERS} users x {ITEMS_PER_USER} items into {DB} …", flush=True)
+    sh("psql", f"{PG}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+    sh("psql", f"{PG}/postgres", "-qc", f'CREATE DATABASE "{DB}"')
+    sh("psql", f"{PG}/{DB}", "-v", "ON_ERROR_STOP=1", "-qf", str(ROOT / "docker" / "better-auth-schema.sql"))
+    env = server_env(f"{PG}/{DB}")
+    sh(str(BIN), "migrate", "up", env=env)
+    psql(DB, f"""
+        INSERT INTO "user" (id, name, email, "emailVerified", "createdAt", "updatedAt")
+          SELECT 'bench-user-' || g, 'Bench ' || g, 'bench' || g || '@example.com', true, now(), now()
+          FROM generate_series(1, {USERS}) g;
+        INSERT INTO session (id, "expiresAt", token, "createdAt", "updatedAt", "userId")
+          SELECT 'bench-session-' || g, now() + interval '1 day', md5('bench-token-' || g), now(), now(), 'bench-user-' || g
+          FROM generate_series(1, {USERS}) g;
+        INSERT INTO items (id, name, description, owner_id, is_active, created_at, updated_at)
+          SELECT gen_random_uuid(), 'item ' || i, 'description ' || i, 'bench-user-' || g, true,
+                 now() - (i || ' seconds')::interval, now()
+          FROM generate_series(1, {USERS}) g, generate_series(1, {ITEMS_PER_USER}) i;
+        ANALYZE;""")
+    rows = psql(DB, "SELECT owner_id, string_agg(id::text, ',') FROM items GROUP BY owner_id")
+    ids = dict(line.split("|") for line in rows.splitlines())
+    data = BENCH / "results" / "users.tsv"
+    with data.open("w") as f:
+        for g in range(1, USERS + 1):
+            token = hashlib.md5(f"bench-token-{g}".encode()).hexdigest()
+            f.write(f"{signed_cookie(token)}\t{ids[f'bench-user-{g}']}\n")
+    return data
+
+
+def rss_kb(pid, field):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def reset_peak(pid):
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def wait_healthy(base, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/health", timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except Exception:
+            time.sleep(0.005)
+    return False
+
+
+def wrk(scenario, data, duration):
+    env = dict(os.environ, BENCH_DATA=str(data), BENCH_SCENARIO=scenario)
+    out = sh("wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "5s", "--latency",
+             "-s", str(BENCH / "wrk.lua"), f"http://127.0.0.1:{PORT}", env=env)
+    result = json.loads(next(l for l in out.splitlines() if l.startswith("BENCH_RESULT")).split(" ", 1)[1])
+    seconds = result["duration_us"] / 1e6
+    return {
+        "rps": result["requests"] / seconds,
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "non2xx": result["non2xx"] + result["socket_errors"],
+    }
+
+
+def pgbench(script):
+    out = sh("pgbench", "-n", "-M", "prepared", "-c", str(CONNECTIONS), "-j", "2", "-T", str(DURATION),
+             "-f", str(BENCH / script), f"{PG}/{DB}")
+    line = next(l for l in out.splitlines() if l.startswith("tps"))
+    return float(line.split("=")[1].split()[0])
+
+
+def redis_get():
+    host = urllib.parse.urlparse(REDIS)
+    out = sh("redis-benchmark", "-h", host.hostname, "-p", str(host.port or 6379), "-c", str(CONNECTIONS),
+             "-n", "300000", "-t", "get", "-q", "--csv")
+    row = [l for l in out.splitlines() if l.startswith('"GET"')][0]
+    return float(row.split(",")[1].strip('"'))
+
+
+def startup_on_sqlite():
+    """Milliseconds from exec to the first healthy answer, and idle RSS, on the embedded default."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"PATH": os.environ.get("PATH", ""), "PORT": str(PORT + 1), "LOG_FORMAT": "json", "RUST_LOG": "warn"}
+        started = time.monotonic()
+        proc = subprocess.Popen([str(BIN)], cwd=tmp, env=env, stderr=subprocess.DEVNULL)
+        try:
+            ok = wait_healthy(f"http://127.0.0.1:{PORT + 1}", timeout=20)
+            elapsed = (time.monotonic() - started) * 1000
+            time.sleep(1)
+            idle = rss_kb(proc.pid, "VmRSS") / 1024
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+        return (elapsed if ok else None), idle
+
+
+def main():
+    for tool in ("wrk", "pgbench", "redis-benchmark", "psql", "redis-cli"):
+        if subprocess.run(["which", tool], capture_output=True).returncode:
+            sys.exit(f"bench: `{tool}` is missing (apt-get install wrk postgresql-client redis-tools)")
+    if not BIN.exists():
+        sys.exit(f"bench: {BIN} not found: build it with `cargo build --release -p api`")
+    (BENCH / "results").mkdir(exist_ok=True)
+    data = seed()
+    host = urllib.parse.urlparse(REDIS)
+    sh("redis-cli", "-h", host.hostname, "-p", str(host.port or 6379), "-n", redis_db(), "FLUSHDB")
+
+    startups, idles = zip(*(startup_on_sqlite() for _ in range(3)))
+    log = open(BENCH / "results" / "server.log", "w")
+    server = subprocess.Popen([str(BIN)], env=server_env(f"{PG}/{DB}"), stderr=log, cwd=ROOT)
+    runs = []
+    try:
+        if not wait_healthy(f"http://127.0.0.1:{PORT}"):
+            sys.exit("bench: server did not become healthy (see bench/results/server.log)")
+        time.sleep(0.5)
+        idle_pg = rss_kb(server.pid, "VmRSS") / 1024
+        wrk("users_me", data, 3)  # warm the session cache for every user
+        for run in range(1, RUNS + 1):
+            results = {}
+            for scenario in SCENARIOS:
+                reset_peak(server.pid)
+                r = wrk(scenario, data, DURATION)
+                r["peak_rss_mb"] = rss_kb(server.pid, "VmHWM") / 1024
+                results[scenario] = r
+                print(f"run {run} {scenario:<12} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+                      f"p99 {r['p99_ms']:7.2f} ms  non-2xx {r['non2xx']}  peak RSS {r['peak_rss_mb']:.1f} MB", flush=True)
+            results["pgbench_list_tps"] = pgbench("list_items.sql")
+            results["pgbench_insert_tps"] = pgbench("create_item.sql")
+            results["redis_get_ops"] = redis_get()
+            print(f"run {run} pgbench list {results['pgbench_list_tps']:.0f} tps, insert {results['pgbench_insert_tps']:.0f} tps, "
+                  f"redis GET {results['redis_get_ops']:.0f} ops/s", flush=True)
+            runs.append(results)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+
+    def median(key, field=None):
+        return statistics.median(r[key][field] if field else r[key] for r in runs)
+
+    peer = {"mixed": 81}  # FastAPI original, 2 workers (shared/bench/PEER_BASELINE.md)
+    summary = {s: {f: median(s, f) for f in ("rps", "p50_ms", "p99_ms", "non2xx", "peak_rss_mb")} for s in SCENARIOS}
+    reference = {k: median(k) for k in ("pgbench_list_tps", "pgbench_insert_tps", "redis_get_ops")}
+    ratios = {}
+    if "list_items" in summary:
+        ratios["list_items / pgbench list"] = summary["list_items"]["rps"] / reference["pgbench_list_tps"]
+    if "create_item" in summary:
+        ratios["create_item / pgbench insert"] = summary["create_item"]["rps"] / reference["pgbench_insert_tps"]
+    if "users_me" in summary:
+        ratios["users_me / redis GET"] = summary["users_me"]["rps"] / reference["redis_get_ops"]
+    if "mixed" in summary:
+        ratios["mixed / FastAPI (2 workers)"] = summary["mixed"]["rps"] / peer["mixed"]
+
+    print(f"\nmedians of {RUNS} run(s), {DURATION} s per scenario, {CONNECTIONS} connections")
+    print("| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for s, r in summary.items():
+        print(f"| {s} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non2xx']:.0f} | {r['peak_rss_mb']:.1f} |")
+    print(f"\npgbench list_items SQL: {reference['pgbench_list_tps']:.0f} tps; INSERT: {reference['pgbench_insert_tps']:.0f} tps; "
+          f"redis-benchmark GET: {reference['redis_get_ops']:.0f} ops/s")
+    for name, value in ratios.items():
+        print(f"{name}: {value:.2f}")
+    startup_ms = statistics.median([s for s in startups if s is not None]) if any(startups) else None
+    print(f"start-up to first healthy answer (SQLite): {startup_ms:.0f} ms; idle RSS: SQLite {statistics.median(idles):.1f} MB, "
+          f"PostgreSQL+Redis {idle_pg:.1f} MB")
+
+    out = BENCH / "results" / f"bench-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps({
+        "when": datetime.now(timezone.utc).isoformat(), "duration_s": DURATION, "connections": CONNECTIONS,
+        "runs": runs, "median": summary, "reference": reference, "ratios": ratios,
+        "startup_ms": startup_ms, "idle_rss_mb": {"sqlite": statistics.median(idles), "postgres_redis": idle_pg},
+    }, indent=2))
+    print(f"results: {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
