@@ -13,5 +13,6 @@ mod interop;
 mod items;
 mod migrations;
 mod resilience;
+mod response_cache;
 mod security;
 mod session_cache;

@@ -93,6 +93,7 @@ fn state(store: MockSessionStore, repo: MockItemRepository) -> web::Data<AppStat
             ..SecurityPolicy::default()
         },
         lifecycle: crate::lifecycle::Lifecycle::new(),
+        list_cache: None,
     })
 }
 
@@ -318,6 +319,7 @@ async fn health_names_the_dependency_that_is_down() {
         rate_limit: generous_limits(),
         security: SecurityPolicy::default(),
         lifecycle: crate::lifecycle::Lifecycle::new(),
+        list_cache: None,
     });
     let (status, _, body) = call(state, TestRequest::get().uri("/health"), 1024).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod lifecycle;
 pub mod metrics;
 pub mod middleware;
+pub mod response_cache;
 pub mod settings;
 pub mod startup;
 pub mod state;

@@ -104,6 +104,8 @@ pub struct Settings {
     /// `SESSION_L1_TTL_MS`: with Redis, how long a session may be served from
     /// this process's memory (at most 5 s: it bounds extra revocation lag).
     pub session_l1_ttl: Duration,
+    /// `RESPONSE_CACHE_TTL` (seconds, ≤ 60, default 30; 0 = off): cache item lists in Redis.
+    pub response_cache_ttl: Duration,
     /// `AUTO_MIGRATE`: run migrations at start-up (default: in development).
     pub auto_migrate: bool,
     /// `LOG_FORMAT`.
@@ -237,7 +239,12 @@ impl Settings {
         let session_cache_ttl = Duration::from_secs(r.parse("SESSION_CACHE_TTL", 300u64, "seconds"));
         let session_l1_ttl = Duration::from_millis(r.parse("SESSION_L1_TTL_MS", 5000u64, "milliseconds"));
         if session_l1_ttl > Duration::from_secs(5) {
-            r.errors.push("SESSION_L1_TTL_MS: at most 5000 (it bounds how long a revoked session lingers)".to_owned());
+            r.errors
+                .push("SESSION_L1_TTL_MS: at most 5000 (it bounds how long a revoked session lingers)".to_owned());
+        }
+        let response_cache_ttl = Duration::from_secs(r.parse("RESPONSE_CACHE_TTL", 30u64, "seconds"));
+        if response_cache_ttl > Duration::from_secs(60) {
+            r.errors.push("RESPONSE_CACHE_TTL: at most 60 seconds".to_owned());
         }
         let auto_migrate = r.flag("AUTO_MIGRATE", !production);
         let log_format = match r.get("LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
@@ -404,6 +411,7 @@ impl Settings {
             max_request_size,
             session_cache_ttl,
             session_l1_ttl,
+            response_cache_ttl,
             auto_migrate,
             log_format,
             shutdown_timeout,

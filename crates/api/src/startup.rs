@@ -21,7 +21,7 @@ use domain::item::ItemService;
 use domain::rate_limit::{RateLimitService, RateLimiter, RatePolicy};
 use infra::better_auth::dev::DevBetterAuth;
 use infra::better_auth::{BetterAuthSchema, NamingStyle, SqlSessionStore};
-use infra::cache::{MemorySessionCache, RedisSessionCache, TieredSessionCache};
+use infra::cache::{MemorySessionCache, RedisSessionCache, RedisVersionedCache, TieredSessionCache};
 use infra::db::DbOptions;
 use infra::probes::{DatabaseProbe, RedisProbe};
 use infra::rate_limit::{MemoryRateLimiter, RedisRateLimiter};
@@ -32,6 +32,7 @@ use migration::{Migrator, MigratorTrait};
 use crate::app::AppOptions;
 use crate::lifecycle::{Lifecycle, shutdown_on_signal};
 use crate::metrics::{CountingSessionCache, Metrics, scrape};
+use crate::response_cache::ListCache;
 use crate::settings::Settings;
 use crate::state::{AppState, CookieNames, SecurityPolicy};
 
@@ -196,6 +197,19 @@ impl Application {
             },
         );
         let items = ItemService::new(Arc::new(SeaOrmItemRepository::new(db.clone())), clock);
+        let list_cache = match (&redis, settings.response_cache_ttl.is_zero()) {
+            (Some(client), false) => {
+                tracing::info!(
+                    ttl_s = settings.response_cache_ttl.as_secs(),
+                    "response cache of item lists: on"
+                );
+                Some(ListCache::new(
+                    Arc::new(RedisVersionedCache::new(client.clone())),
+                    settings.response_cache_ttl,
+                ))
+            }
+            _ => None,
+        };
         let lifecycle = Lifecycle::new();
         let state = web::Data::new(AppState {
             auth,
@@ -210,6 +224,7 @@ impl Application {
                 production: settings.is_production(),
             },
             lifecycle: lifecycle.clone(),
+            list_cache,
         });
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))

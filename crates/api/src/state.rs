@@ -44,6 +44,8 @@ pub struct AppState {
     pub security: SecurityPolicy,
     /// Readiness during shutdown.
     pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
+    /// Response cache of item lists (with Redis and `RESPONSE_CACHE_TTL` > 0).
+    pub list_cache: Option<crate::response_cache::ListCache>,
 }
 
 /// What the security layer needs to know, derived once from the settings.

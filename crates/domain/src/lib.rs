@@ -5,6 +5,7 @@
 //! the HTTP layer in `api`; both depend on this crate, never the reverse.
 
 pub mod auth;
+pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod health;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::item_body;
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, JsonObject};
+use crate::response_cache::Lookup;
 use crate::state::AppState;
 
 /// An item as the API shows it.
@@ -78,14 +79,35 @@ fn page(query: &str) -> Result<Page, FieldErrors> {
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
 #[tracing::instrument(name = "items.list", skip_all, fields(user_id = %user.0.id))]
-pub async fn list(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    req: HttpRequest,
-) -> Result<Json<Vec<ItemResponse>>, ApiError> {
+pub async fn list(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let page = page(req.query_string())?;
+    let lookup = match &state.list_cache {
+        Some(cache) => cache.lookup(&user.0.id, page).await,
+        None => Lookup::Bypass,
+    };
+    if let Lookup::Hit(body) = lookup {
+        return Ok(json_body(body));
+    }
     let items = state.items.list(&user.0, page).await?;
-    Ok(Json(items.into_iter().map(ItemResponse::from).collect()))
+    let listed: Vec<ItemResponse> = items.into_iter().map(ItemResponse::from).collect();
+    let body = serde_json::to_vec(&listed).map_err(|e| ApiError::internal(e.into()))?;
+    if let (Some(cache), Lookup::Miss(version)) = (&state.list_cache, lookup) {
+        cache.store(&user.0.id, version, page, body.clone()).await;
+    }
+    Ok(json_body(body))
+}
+
+fn json_body(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
+}
+
+/// After a write: the caller's cached lists must not be served again.
+async fn invalidate_lists(state: &AppState, owner: &str) {
+    if let Some(cache) = &state.list_cache {
+        cache.invalidate(owner).await;
+    }
 }
 
 /// `POST /api/v1/items`: 201 and the new item.
@@ -108,6 +130,7 @@ pub async fn list(
 pub async fn create(state: web::Data<AppState>, user: CurrentUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let new = item_body::new_item(&body.0)?;
     let item = state.items.create(&user.0, new).await?;
+    invalidate_lists(&state, &user.0.id).await;
     Ok(HttpResponse::build(StatusCode::CREATED).json(ItemResponse::from(item)))
 }
 
@@ -155,7 +178,9 @@ pub async fn update(
     body: JsonObject,
 ) -> Result<Json<ItemResponse>, ApiError> {
     let patch = item_body::item_patch(&body.0)?;
-    Ok(Json(state.items.update(&user.0, &id, patch).await?.into()))
+    let item = state.items.update(&user.0, &id, patch).await?;
+    invalidate_lists(&state, &user.0.id).await;
+    Ok(Json(item.into()))
 }
 
 /// `DELETE /api/v1/items/{id}`: 204.
@@ -178,6 +203,7 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     state.items.delete(&user.0, &id).await?;
+    invalidate_lists(&state, &user.0.id).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -5,7 +5,9 @@
 mod memory;
 mod redis_session;
 mod tiered;
+mod versioned;
 
 pub use memory::MemorySessionCache;
 pub use redis_session::RedisSessionCache;
 pub use tiered::TieredSessionCache;
+pub use versioned::RedisVersionedCache;

@@ -39,7 +39,11 @@ impl RedisSessionCache {
         let (raw, pttl): (Option<Vec<u8>>, i64) = self
             .client
             .run(|mut conn| async move {
-                deadpool_redis::redis::pipe().get(&key).pttl(&key).query_async(&mut conn).await
+                deadpool_redis::redis::pipe()
+                    .get(&key)
+                    .pttl(&key)
+                    .query_async(&mut conn)
+                    .await
             })
             .await?;
         let Some(bytes) = raw else { return Ok(None) };

@@ -26,7 +26,11 @@ pub struct TieredSessionCache {
 impl TieredSessionCache {
     /// `l1_ttl` bounds how long an entry lives in memory.
     pub fn new(l2: RedisSessionCache, l1_ttl: Duration, l1_entries: u64) -> Self {
-        Self { l1: MemorySessionCache::new(l1_entries), l1_ttl, l2 }
+        Self {
+            l1: MemorySessionCache::new(l1_entries),
+            l1_ttl,
+            l2,
+        }
     }
 }
 

@@ -1,0 +1,87 @@
+//! The response cache of `GET /api/v1/items` (the seed's Redis response
+//! cache, kept where it is safe).
+//!
+//! The serialized list is cached per (user, skip, limit) in a per-user
+//! namespace; every write by that user (create, update, delete) bumps the
+//! namespace's version before its answer is sent, so the very next read
+//! misses and sees the write. Entries live at most `RESPONSE_CACHE_TTL`
+//! (≤ 60 s), which also bounds staleness from changes made outside this API
+//! (better-auth deleting a user cascades to their items); a write made while
+//! Redis is unreachable keeps retrying its invalidation in the background. Never shared across users: the user id is the
+//! namespace. Only used with Redis, so all instances invalidate together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::cache::VersionedCache;
+use domain::item::Page;
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The cached JSON body.
+    Hit(Vec<u8>),
+    /// Nothing cached at this version; store the fresh answer under it.
+    Miss(u64),
+    /// No cache (disabled or unreachable): just answer.
+    Bypass,
+}
+
+/// The list cache and its TTL.
+pub struct ListCache {
+    cache: Arc<dyn VersionedCache>,
+    ttl: Duration,
+}
+
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+fn key(page: Page) -> String {
+    format!("items:{}:{}", page.skip(), page.limit())
+}
+
+impl ListCache {
+    /// A cache keeping entries for `ttl`.
+    pub fn new(cache: Arc<dyn VersionedCache>, ttl: Duration) -> Self {
+        Self { cache, ttl }
+    }
+
+    /// Looks up `owner`'s list page.
+    pub async fn lookup(&self, owner: &str, page: Page) -> Lookup {
+        match self.cache.get(owner, &key(page)).await {
+            Ok((_, Some(body))) => Lookup::Hit(body),
+            Ok((version, None)) => Lookup::Miss(version),
+            Err(error) => {
+                tracing::warn!(error = %error, "response cache unavailable; reading the database");
+                Lookup::Bypass
+            }
+        }
+    }
+
+    /// Stores a fresh answer under the version the lookup saw.
+    pub async fn store(&self, owner: &str, version: u64, page: Page, body: Vec<u8>) {
+        if let Err(error) = self.cache.put(owner, version, &key(page), body, self.ttl).await {
+            tracing::warn!(error = %error, "could not store a list in the response cache");
+        }
+    }
+
+    /// Makes `owner`'s cached lists unreachable (after each of their writes).
+    /// If Redis cannot be reached now, keeps retrying in the background for
+    /// one TTL, so lists cached before the outage stop being served soon after
+    /// Redis returns rather than when they expire.
+    pub async fn invalidate(&self, owner: &str) {
+        let Err(error) = self.cache.invalidate(owner).await else {
+            return;
+        };
+        tracing::warn!(error = %error, "could not invalidate the response cache; retrying in the background");
+        let (cache, owner, ttl) = (self.cache.clone(), owner.to_owned(), self.ttl);
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + ttl;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(RETRY_EVERY).await;
+                if cache.invalidate(&owner).await.is_ok() {
+                    return;
+                }
+            }
+        });
+    }
+}
