@@ -151,7 +151,7 @@ impl Application {
         let mut probes: Vec<Arc<dyn DependencyProbe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
         let redis = match &settings.redis_url {
             Some(url) => {
-                let client = RedisClient::new(url, &settings.redis_prefix, 64, settings.redis_timeout)?;
+                let client = RedisClient::new(url, &settings.redis_prefix, settings.redis_timeout)?;
                 if let Err(error) = client.ping().await {
                     tracing::warn!(error = %error, "Redis is not answering yet; sessions are checked against the database and rate limits kept in process until it does");
                 }

@@ -1,25 +1,56 @@
-//! The Redis connection pool and a guard that bounds every Redis call in time.
+//! Redis connections, and a guard that bounds every Redis call in time.
 //!
 //! Redis is an accelerator here, never a source of truth: every caller treats
 //! [`domain::Error::Unavailable`] from it as "carry on without the cache". The
 //! timeouts keep a dead or wedged Redis from stalling requests.
+//!
+//! Each worker thread keeps its own multiplexed connection (redis-rs'
+//! `ConnectionManager`, which reconnects by itself after Redis restarts).
+//! Concurrent commands on one thread share it and are pipelined; no pool
+//! check-out, and no health-check round trip before each use (a pool's
+//! recycle `PING` would double every Redis round trip). Keeping the
+//! connection on the thread that uses it also avoids cross-thread wake-ups.
+//!
+//! After a failure the client stops trying for [`BACKOFF`] (callers get an
+//! immediate `Unavailable` and fall back), so an outage costs requests
+//! nothing in latency; `PING` (the health check) always tries, and any
+//! success closes the breaker again.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use deadpool_redis::{Config, Connection, Pool, Runtime, Timeouts};
 use domain::Error;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-/// Default bound on a single Redis operation, pool wait included.
+/// Default bound on a single Redis operation, connecting included.
 pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// A Redis pool plus the key prefix and per-operation timeout every adapter uses.
+/// How long Redis is left alone after a failure.
+pub const BACKOFF: Duration = Duration::from_secs(1);
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's connection to each Redis client (by client id).
+    static CONNECTIONS: RefCell<HashMap<u64, ConnectionManager>> = RefCell::new(HashMap::new());
+}
+
+/// A Redis endpoint plus the key prefix and per-operation timeout every adapter uses.
 #[derive(Clone)]
 pub struct RedisClient {
-    pool: Pool,
+    id: u64,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
     prefix: String,
     op_timeout: Duration,
+    /// Microseconds since `epoch` until which Redis is not tried (0: closed).
+    open_until: Arc<AtomicU64>,
+    epoch: Instant,
 }
 
 impl std::fmt::Debug for RedisClient {
@@ -31,27 +62,28 @@ impl std::fmt::Debug for RedisClient {
 }
 
 impl RedisClient {
-    /// Builds a pool for `url` (connections are opened lazily). `prefix`
-    /// namespaces every key, so several deployments or test runs can share one Redis.
+    /// A client for `url` (connections are opened on first use, per thread).
+    /// `prefix` namespaces every key, so several deployments or test runs can
+    /// share one Redis.
     ///
     /// # Errors
     /// When the URL cannot be parsed.
-    pub fn new(url: &str, prefix: &str, max_size: usize, op_timeout: Duration) -> anyhow::Result<Self> {
-        let mut config = Config::from_url(url);
-        let mut pool_config = deadpool_redis::PoolConfig::new(max_size);
-        pool_config.timeouts = Timeouts {
-            wait: Some(op_timeout),
-            create: Some(op_timeout),
-            recycle: Some(op_timeout),
-        };
-        config.pool = Some(pool_config);
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
-            .with_context(|| format!("invalid REDIS_URL {}", crate::db::redact(url)))?;
+    pub fn new(url: &str, prefix: &str, op_timeout: Duration) -> anyhow::Result<Self> {
+        let client =
+            redis::Client::open(url).with_context(|| format!("invalid REDIS_URL {}", crate::db::redact(url)))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(op_timeout))
+            .set_response_timeout(Some(op_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
         Ok(Self {
-            pool,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            client,
+            config,
             prefix: prefix.to_owned(),
             op_timeout,
+            open_until: Arc::new(AtomicU64::new(0)),
+            epoch: Instant::now(),
         })
     }
 
@@ -63,18 +95,59 @@ impl RedisClient {
         full
     }
 
-    /// Runs `op` on a pooled connection, within the operation timeout.
+    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+        if let Some(conn) = CONNECTIONS.with(|c| c.borrow().get(&self.id).cloned()) {
+            return Ok(conn);
+        }
+        let conn = ConnectionManager::new_with_config(self.client.clone(), self.config.clone()).await?;
+        CONNECTIONS.with(|c| c.borrow_mut().insert(self.id, conn.clone()));
+        Ok(conn)
+    }
+
+    /// Runs `op` on this thread's connection, within the operation timeout.
     ///
     /// # Errors
     /// [`Error::Unavailable`] when no connection can be had, the command fails,
     /// or the whole thing takes longer than the timeout.
     pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, Error>
     where
-        F: FnOnce(Connection) -> Fut,
-        Fut: Future<Output = Result<T, deadpool_redis::redis::RedisError>>,
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, redis::RedisError>>,
+    {
+        if self.now_micros() < self.open_until.load(Ordering::Relaxed) {
+            return Err(unavailable(anyhow::anyhow!("redis recently failed; not retried yet")));
+        }
+        self.attempt(op).await
+    }
+
+    fn now_micros(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    async fn attempt<T, F, Fut>(&self, op: F) -> Result<T, Error>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, redis::RedisError>>,
+    {
+        let result = self.attempt_once(op).await;
+        let open_until = match &result {
+            Ok(_) => 0,
+            Err(_) => self.now_micros() + u64::try_from(BACKOFF.as_micros()).unwrap_or(u64::MAX),
+        };
+        self.open_until.store(open_until, Ordering::Relaxed);
+        result
+    }
+
+    async fn attempt_once<T, F, Fut>(&self, op: F) -> Result<T, Error>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, redis::RedisError>>,
     {
         let work = async {
-            let conn = self.pool.get().await.map_err(|e| unavailable(anyhow::Error::new(e)))?;
+            let conn = self
+                .connection()
+                .await
+                .map_err(|e| unavailable(anyhow::Error::new(e)))?;
             op(conn).await.map_err(|e| unavailable(anyhow::Error::new(e)))
         };
         match tokio::time::timeout(self.op_timeout, work).await {
@@ -91,13 +164,10 @@ impl RedisClient {
     /// # Errors
     /// [`Error::Unavailable`] when Redis does not answer `PONG` in time.
     pub async fn ping(&self) -> Result<(), Error> {
-        self.run(|mut conn| async move {
-            deadpool_redis::redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-        })
-        .await
-        .map(|_| ())
+        // Always tried, even while the breaker is open: this is how it closes.
+        self.attempt(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
+            .await
+            .map(|_| ())
     }
 }
 

@@ -38,13 +38,7 @@ impl RedisSessionCache {
         let key = self.key(key);
         let (raw, pttl): (Option<Vec<u8>>, i64) = self
             .client
-            .run(|mut conn| async move {
-                deadpool_redis::redis::pipe()
-                    .get(&key)
-                    .pttl(&key)
-                    .query_async(&mut conn)
-                    .await
-            })
+            .run(|mut conn| async move { redis::pipe().get(&key).pttl(&key).query_async(&mut conn).await })
             .await?;
         let Some(bytes) = raw else { return Ok(None) };
         match serde_json::from_slice(&bytes) {
@@ -70,7 +64,7 @@ impl SessionCache for RedisSessionCache {
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.client
             .run(|mut conn| async move {
-                deadpool_redis::redis::cmd("SET")
+                redis::cmd("SET")
                     .arg(key)
                     .arg(body)
                     .arg("PX")

@@ -11,9 +11,9 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::redis::{Script, Value};
 use domain::Error;
 use domain::cache::VersionedCache;
+use redis::{Script, Value};
 
 use crate::redis::RedisClient;
 
@@ -96,7 +96,7 @@ impl VersionedCache for RedisVersionedCache {
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.client
             .run(|mut conn| async move {
-                deadpool_redis::redis::cmd("SET")
+                redis::cmd("SET")
                     .arg(entry)
                     .arg(value)
                     .arg("PX")
@@ -111,7 +111,7 @@ impl VersionedCache for RedisVersionedCache {
         let key = self.version_key(namespace);
         self.client
             .run(|mut conn| async move {
-                deadpool_redis::redis::pipe()
+                redis::pipe()
                     .incr(&key, 1)
                     .ignore()
                     .expire(&key, VERSION_TTL_SECS as i64)

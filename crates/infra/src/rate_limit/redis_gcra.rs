@@ -6,9 +6,9 @@
 //! arrival time in microseconds, expiring when the budget is whole again.
 
 use async_trait::async_trait;
-use deadpool_redis::redis::Script;
 use domain::Error;
 use domain::rate_limit::{RateDecision, RateLimiter, RatePolicy};
+use redis::Script;
 use std::sync::LazyLock;
 use std::time::Duration;
 
