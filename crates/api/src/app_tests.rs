@@ -71,8 +71,17 @@ fn probe(name: &'static str, ok: bool) -> Arc<MockDependencyProbe> {
 }
 
 fn state(store: MockSessionStore, repo: MockItemRepository) -> web::Data<AppState> {
+    state_with(store, repo, |_| {})
+}
+
+/// The default test state, adjusted by `adjust`.
+fn state_with(
+    store: MockSessionStore,
+    repo: MockItemRepository,
+    adjust: impl FnOnce(&mut AppState),
+) -> web::Data<AppState> {
     let clock = Arc::new(SystemClock);
-    web::Data::new(AppState {
+    let mut state = AppState {
         auth: AuthService::new(
             SignatureVerifier::new(&[SECRET]),
             Arc::new(store),
@@ -94,7 +103,9 @@ fn state(store: MockSessionStore, repo: MockItemRepository) -> web::Data<AppStat
         },
         lifecycle: crate::lifecycle::Lifecycle::new(),
         list_cache: None,
-    })
+    };
+    adjust(&mut state);
+    web::Data::new(state)
 }
 
 fn generous_limits() -> RateLimitService {
@@ -300,26 +311,9 @@ async fn a_well_formed_client_request_id_is_echoed() {
 
 #[actix_web::test]
 async fn health_names_the_dependency_that_is_down() {
-    let state = state(MockSessionStore::new(), MockItemRepository::new());
-    let state = web::Data::new(AppState {
-        auth: AuthService::new(
-            SignatureVerifier::new(&[SECRET]),
-            Arc::new(MockSessionStore::new()),
-            Arc::new(MockSessionCache::new()),
-            Arc::new(SystemClock),
-            AuthSettings {
-                cache_ttl: Duration::from_secs(1),
-                require_signed_bearer: false,
-            },
-        ),
-        items: ItemService::new(Arc::new(MockItemRepository::new()), Arc::new(SystemClock)),
-        probes: vec![probe("database", true), probe("redis", false)],
-        redis_configured: true,
-        cookies: state.cookies.clone(),
-        rate_limit: generous_limits(),
-        security: SecurityPolicy::default(),
-        lifecycle: crate::lifecycle::Lifecycle::new(),
-        list_cache: None,
+    let state = state_with(MockSessionStore::new(), MockItemRepository::new(), |state| {
+        state.probes = vec![probe("database", true), probe("redis", false)];
+        state.redis_configured = true;
     });
     let (status, _, body) = call(state, TestRequest::get().uri("/health"), 1024).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

@@ -185,11 +185,6 @@ impl RateLimitService {
             }
         }
     }
-
-    /// The policy in force.
-    pub fn policy(&self) -> RatePolicy {
-        self.policy
-    }
 }
 
 #[cfg(test)]

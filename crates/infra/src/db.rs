@@ -88,15 +88,6 @@ impl Db {
         Ok(Self { conn, kind })
     }
 
-    /// Wraps an existing connection (tests, migrations).
-    pub fn from_connection(conn: DatabaseConnection) -> Self {
-        let kind = match conn.get_database_backend() {
-            DbBackend::Sqlite => DbBackendKind::Sqlite,
-            _ => DbBackendKind::Postgres,
-        };
-        Self { conn, kind }
-    }
-
     /// The sea-orm connection.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn

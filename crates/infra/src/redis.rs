@@ -27,9 +27,6 @@ use anyhow::Context as _;
 use domain::Error;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-/// Default bound on a single Redis operation, connecting included.
-pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(250);
-
 /// How long Redis is left alone after a failure.
 pub const BACKOFF: Duration = Duration::from_secs(1);
 
