@@ -156,6 +156,24 @@ impl RedisClient {
         }
     }
 
+    /// `SET key value PX ttl` (at least 1 ms).
+    ///
+    /// # Errors
+    /// As [`RedisClient::run`].
+    pub async fn set_with_ttl(&self, key: String, value: Vec<u8>, ttl: Duration) -> Result<(), Error> {
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.run(|mut conn| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(millis)
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
     /// Sends `PING`.
     ///
     /// # Errors

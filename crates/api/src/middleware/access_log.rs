@@ -31,11 +31,9 @@ pub struct AccessLog;
 
 impl RootSpanBuilder for AccessLog {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let proxies = request
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.security.trusted_proxies.clone())
-            .unwrap_or_default();
-        let ip = client_ip(request.request(), &proxies)
+        let state = request.app_data::<web::Data<AppState>>();
+        let proxies = state.map_or(&[][..], |s| s.security.trusted_proxies.as_slice());
+        let ip = client_ip(request.request(), proxies)
             .map(|ip| ip.to_string())
             .unwrap_or_default();
         let request_id = request

@@ -61,17 +61,6 @@ impl SessionCache for RedisSessionCache {
     async fn put(&self, key: &TokenHash, session: &CachedSession, ttl: Duration) -> Result<(), Error> {
         let key = self.key(key);
         let body = serde_json::to_vec(session).map_err(|e| Error::Unexpected(e.into()))?;
-        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.client
-            .run(|mut conn| async move {
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(body)
-                    .arg("PX")
-                    .arg(millis)
-                    .query_async::<()>(&mut conn)
-                    .await
-            })
-            .await
+        self.client.set_with_ttl(key, body, ttl).await
     }
 }

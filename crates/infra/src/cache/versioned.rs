@@ -93,18 +93,7 @@ impl VersionedCache for RedisVersionedCache {
 
     async fn put(&self, namespace: &str, version: u64, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), Error> {
         let entry = format!("{}{version}:{key}", self.entry_prefix(namespace));
-        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.client
-            .run(|mut conn| async move {
-                redis::cmd("SET")
-                    .arg(entry)
-                    .arg(value)
-                    .arg("PX")
-                    .arg(millis)
-                    .query_async::<()>(&mut conn)
-                    .await
-            })
-            .await
+        self.client.set_with_ttl(entry, value, ttl).await
     }
 
     async fn invalidate(&self, namespace: &str) -> Result<(), Error> {
