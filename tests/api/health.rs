@@ -56,3 +56,44 @@ on_every_backend!(
     health_reports_each_dependency,
     an_unreachable_redis_degrades_to_the_database_and_health_says_so
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_move_to_their_own_address_and_count_cache_lookups() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let options = Options {
+        extra: vec![("METRICS_ADDR".into(), format!("127.0.0.1:{port}"))],
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(Backend::Sqlite, "metrics_can_move_to_their_own_address", options).await else {
+        return;
+    };
+    let user = app.signed_in_user("counted").await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/v1/users/me", &user).await.0, StatusCode::OK);
+    }
+    let (status, _) = send(app.request(Method::GET, "/metrics")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not on the public listener");
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"session_cache_lookups_total{outcome="miss"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"session_cache_lookups_total{outcome="hit"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/api/v1/users/me",status="200"} 3"#),
+        "{text}"
+    );
+    assert!(text.contains("db_pool_connections"), "{text}");
+}
