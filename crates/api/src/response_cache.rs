@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use domain::cache::VersionedCache;
 use domain::item::Page;
+use domain::log_throttle::Throttle;
 
 /// What a lookup found.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ pub enum Lookup {
 pub struct ListCache {
     cache: Arc<dyn VersionedCache>,
     ttl: Duration,
+    warnings: Throttle,
 }
 
 const RETRY_EVERY: Duration = Duration::from_millis(500);
@@ -42,7 +44,11 @@ fn key(page: Page) -> String {
 impl ListCache {
     /// A cache keeping entries for `ttl`.
     pub fn new(cache: Arc<dyn VersionedCache>, ttl: Duration) -> Self {
-        Self { cache, ttl }
+        Self {
+            cache,
+            ttl,
+            warnings: Throttle::default(),
+        }
     }
 
     /// Looks up `owner`'s list page.
@@ -51,7 +57,9 @@ impl ListCache {
             Ok((_, Some(body))) => Lookup::Hit(body),
             Ok((version, None)) => Lookup::Miss(version),
             Err(error) => {
-                tracing::warn!(error = %error, "response cache unavailable; reading the database");
+                if let Some(suppressed) = self.warnings.admit() {
+                    tracing::warn!(error = %error, suppressed, "response cache unavailable; reading the database");
+                }
                 Lookup::Bypass
             }
         }
@@ -59,8 +67,10 @@ impl ListCache {
 
     /// Stores a fresh answer under the version the lookup saw.
     pub async fn store(&self, owner: &str, version: u64, page: Page, body: Vec<u8>) {
-        if let Err(error) = self.cache.put(owner, version, &key(page), body, self.ttl).await {
-            tracing::warn!(error = %error, "could not store a list in the response cache");
+        if let Err(error) = self.cache.put(owner, version, &key(page), body, self.ttl).await
+            && let Some(suppressed) = self.warnings.admit()
+        {
+            tracing::warn!(error = %error, suppressed, "could not store a list in the response cache");
         }
     }
 

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod health;
 pub mod item;
+pub mod log_throttle;
 pub mod rate_limit;
 pub mod user;
 pub mod validation;

@@ -147,6 +147,7 @@ pub struct RateLimitService {
     shared: Option<std::sync::Arc<dyn RateLimiter>>,
     local: std::sync::Arc<dyn RateLimiter>,
     policy: RatePolicy,
+    warnings: crate::log_throttle::Throttle,
 }
 
 impl RateLimitService {
@@ -156,7 +157,12 @@ impl RateLimitService {
         local: std::sync::Arc<dyn RateLimiter>,
         policy: RatePolicy,
     ) -> Self {
-        Self { shared, local, policy }
+        Self {
+            shared,
+            local,
+            policy,
+            warnings: crate::log_throttle::Throttle::default(),
+        }
     }
 
     /// Counts one request from `client` and decides. Never fails: a shared
@@ -167,7 +173,11 @@ impl RateLimitService {
         if let Some(shared) = &self.shared {
             match shared.hit(client, self.policy).await {
                 Ok(decision) => return decision,
-                Err(error) => tracing::warn!(error = %error, "shared rate limiter unavailable; limiting in process"),
+                Err(error) => {
+                    if let Some(suppressed) = self.warnings.admit() {
+                        tracing::warn!(error = %error, suppressed, "shared rate limiter unavailable; limiting in process");
+                    }
+                }
             }
         }
         match self.local.hit(client, self.policy).await {

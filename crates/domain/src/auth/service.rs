@@ -41,6 +41,7 @@ pub struct AuthService {
     cache: Arc<dyn SessionCache>,
     clock: Arc<dyn Clock>,
     settings: AuthSettings,
+    cache_warnings: crate::log_throttle::Throttle,
 }
 
 impl AuthService {
@@ -58,6 +59,7 @@ impl AuthService {
             cache,
             clock,
             settings,
+            cache_warnings: crate::log_throttle::Throttle::default(),
         }
     }
 
@@ -75,7 +77,9 @@ impl AuthService {
             Ok(Some(hit)) if hit.expires_at > now => return Ok(hit.user),
             Ok(_) => {}
             Err(error) => {
-                tracing::warn!(error = %error, "session cache unavailable; asking the database")
+                if let Some(suppressed) = self.cache_warnings.admit() {
+                    tracing::warn!(error = %error, suppressed, "session cache unavailable; asking the database");
+                }
             }
         }
 
@@ -98,8 +102,10 @@ impl AuthService {
                 user: record.user,
                 expires_at: record.expires_at,
             };
-            if let Err(error) = self.cache.put(&key, &entry, ttl).await {
-                tracing::warn!(error = %error, "could not cache the session");
+            if let Err(error) = self.cache.put(&key, &entry, ttl).await
+                && let Some(suppressed) = self.cache_warnings.admit()
+            {
+                tracing::warn!(error = %error, suppressed, "could not cache the session");
             }
             return Ok(entry.user);
         }
