@@ -49,19 +49,26 @@ fn containers() -> Option<&'static (String, String)> {
     static STARTED: OnceLock<Option<(String, String)>> = OnceLock::new();
     STARTED
         .get_or_init(|| {
-            use testcontainers::runners::SyncRunner;
             if !docker_available() {
                 return None;
             }
-            let pg = testcontainers_modules::postgres::Postgres::default().start().ok()?;
-            let redis = testcontainers_modules::redis::Redis::default().start().ok()?;
-            let pg_url = format!(
-                "postgres://postgres:postgres@127.0.0.1:{}/postgres",
-                pg.get_host_port_ipv4(5432).ok()?
-            );
-            let redis_url = format!("redis://127.0.0.1:{}", redis.get_host_port_ipv4(6379).ok()?);
-            Box::leak(Box::new((pg, redis)));
-            Some((pg_url, redis_url))
+            // testcontainers' blocking runner drives its own runtime, which must
+            // not be nested inside the test's: start the containers on a plain thread.
+            std::thread::spawn(|| {
+                use testcontainers::runners::SyncRunner;
+                let pg = testcontainers_modules::postgres::Postgres::default().start().ok()?;
+                let redis = testcontainers_modules::redis::Redis::default().start().ok()?;
+                let pg_url = format!(
+                    "postgres://postgres:postgres@127.0.0.1:{}/postgres",
+                    pg.get_host_port_ipv4(5432).ok()?
+                );
+                let redis_url = format!("redis://127.0.0.1:{}", redis.get_host_port_ipv4(6379).ok()?);
+                Box::leak(Box::new((pg, redis)));
+                Some((pg_url, redis_url))
+            })
+            .join()
+            .ok()
+            .flatten()
         })
         .as_ref()
 }
