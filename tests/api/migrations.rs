@@ -98,3 +98,33 @@ async fn start_up_refuses_a_postgres_database_without_better_auth_tables() {
     assert!(message.contains("better-auth tables not found"), "{message}");
     assert!(message.contains("storeSessionInDatabase"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_without_auto_migrate_refuses_pending_migrations_by_name() {
+    let Some(scratch) = ScratchDb::create(Backend::Postgres(NamingStyle::SnakeCase), "start_up_refuses_pending").await
+    else {
+        return;
+    };
+    let db = Db::connect(&scratch.url, &DbOptions::default()).await.unwrap();
+    DevBetterAuth::new(db.clone(), NamingStyle::SnakeCase)
+        .create_tables(false)
+        .await
+        .unwrap();
+    let options = Options {
+        extra: vec![("AUTO_MIGRATE".into(), "false".into())],
+        ..Options::default()
+    };
+    let vars = settings_map(&scratch.url, &options, None, "unused:");
+    let (settings, _) = api::Settings::from_map(&vars).unwrap();
+    let message = format!(
+        "{:#}",
+        api::Application::build(settings.clone()).await.err().expect("refused")
+    );
+    assert!(message.contains("m20260101_000001_create_items"), "{message}");
+    assert!(message.contains("saas-api migrate up"), "{message}");
+
+    Migrator::up(db.conn(), None).await.unwrap();
+    let app = api::Application::build(settings).await.expect("starts once migrated");
+    drop(app);
+    db.close().await;
+}

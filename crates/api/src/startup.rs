@@ -140,6 +140,20 @@ impl Application {
             tracing::info!("migrations applied");
         }
         let schema = BetterAuthSchema::detect(&db).await?;
+        if !settings.auto_migrate {
+            // Serving without the app's tables would only produce 500s.
+            let pending = Migrator::get_pending_migrations(db.conn())
+                .await
+                .context("reading migration status failed")?;
+            if !pending.is_empty() {
+                let names: Vec<&str> = pending.iter().map(|m| m.name()).collect();
+                anyhow::bail!(
+                    "{} migration(s) pending ({}): run `saas-api migrate up` (or set AUTO_MIGRATE=true) before serving",
+                    names.len(),
+                    names.join(", ")
+                );
+            }
+        }
         tracing::info!(
             style = schema.style.as_str(),
             ban_columns = schema.has_ban_columns,
