@@ -10,20 +10,16 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::{Error, HttpMessage, web};
+use actix_web::{Error, HttpMessage};
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 
-use super::client_ip::client_ip;
+use super::client_ip::ClientIp;
 use super::request_context::RequestId;
 use crate::extract::current_user::AuthenticatedUserId;
-use crate::state::AppState;
 
 #[derive(Clone, Copy)]
 struct Started(Instant);
-
-#[derive(Clone)]
-struct ClientIp(String);
 
 /// The root-span builder of `TracingLogger<AccessLog>`.
 #[derive(Debug, Clone, Copy)]
@@ -31,11 +27,6 @@ pub struct AccessLog;
 
 impl RootSpanBuilder for AccessLog {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let state = request.app_data::<web::Data<AppState>>();
-        let proxies = state.map_or(&[][..], |s| s.security.trusted_proxies.as_slice());
-        let ip = client_ip(request.request(), proxies)
-            .map(|ip| ip.to_string())
-            .unwrap_or_default();
         let request_id = request
             .extensions()
             .get::<RequestId>()
@@ -44,7 +35,6 @@ impl RootSpanBuilder for AccessLog {
         let span = tracing::info_span!("request", request_id = %request_id, method = %request.method());
         let mut extensions = request.extensions_mut();
         extensions.insert(Started(Instant::now()));
-        extensions.insert(ClientIp(ip));
         span
     }
 

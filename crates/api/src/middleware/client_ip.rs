@@ -10,8 +10,23 @@
 
 use std::net::IpAddr;
 
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage, HttpRequest};
 use ipnet::IpNet;
+
+/// The client address of the current request, resolved once by
+/// `request_context` and kept in the request's extensions (as text: the
+/// rate-limit key and the log field).
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+impl ClientIp {
+    /// The address resolved for `req`, or `"unknown"` when there is no peer (in-process tests).
+    pub fn of(req: &HttpRequest) -> String {
+        req.extensions()
+            .get::<Self>()
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.0.clone())
+    }
+}
 
 fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     proxies.iter().any(|net| net.contains(&ip))

@@ -14,7 +14,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, web};
 use domain::rate_limit::RateDecision;
 
-use super::client_ip::client_ip;
+use super::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -51,9 +51,7 @@ pub async fn rate_limit(
     else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let client = client_ip(req.request(), &state.security.trusted_proxies);
-    let key = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    let decision = state.rate_limit.check(&key).await;
+    let decision = state.rate_limit.check(&ClientIp::of(req.request())).await;
     if !decision.allowed {
         let retry = ceil_secs(decision.retry_after).max(1);
         let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests")

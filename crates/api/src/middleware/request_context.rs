@@ -3,7 +3,8 @@
 //! - `X-Request-Id` from the client is kept when it is 1–128 characters of
 //!   `A-Za-z0-9-_.:` (safe to log and echo); anything else is replaced by a
 //!   new UUID. The id is echoed on every answer and stored in the request's
-//!   extensions for handlers and logs.
+//!   extensions for handlers and logs, with the client IP (resolved once,
+//!   see `client_ip`) for the rate limiter and the access log.
 //! - Every answer with status ≥ 400 leaves here as the JSON envelope with
 //!   `path` and `request_id` filled in, whether it came from a handler's
 //!   [`ApiError`] or from the framework itself (payload too large, …).
@@ -13,9 +14,11 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, web};
 
+use super::client_ip::{ClientIp, client_ip};
 use crate::error::{ApiError, Details, Envelope, EnvelopeBody};
+use crate::state::AppState;
 
 /// The `X-Request-Id` header.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -61,7 +64,12 @@ pub async fn request_context(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let request_id = RequestId::from_client(req.headers().get(&X_REQUEST_ID));
+    let proxies = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(&[][..], |s| s.security.trusted_proxies.as_slice());
+    let ip = client_ip(req.request(), proxies).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     req.extensions_mut().insert(request_id.clone());
+    req.extensions_mut().insert(ClientIp(ip));
     // Routing needs the only reference to the request, so none is kept here;
     // inner services turn their errors into responses, which arrive as `Ok`.
     let response = next.call(req).await?.map_into_boxed_body();
