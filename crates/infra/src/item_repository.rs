@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use domain::Error;
 use domain::item::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemRepository, Page};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::db::{Db, translate};
 use crate::entities::items::{self, Column, Entity};
@@ -96,7 +96,13 @@ impl ItemRepository for SeaOrmItemRepository {
         if let Some(is_active) = patch.is_active {
             update = update.col_expr(Column::IsActive, Expr::value(is_active));
         }
-        let result = update.exec(self.db.conn()).await.map_err(translate)?;
+        let conn = self.db.conn();
+        if conn.support_returning() {
+            // PostgreSQL: one statement, `UPDATE … RETURNING`.
+            let rows = update.exec_with_returning(conn).await.map_err(translate)?;
+            return Ok(rows.into_iter().next().map(to_domain));
+        }
+        let result = update.exec(conn).await.map_err(translate)?;
         if result.rows_affected == 0 {
             return Ok(None);
         }
