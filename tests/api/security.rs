@@ -68,6 +68,55 @@ async fn two_instances_share_one_rate_limit_budget_through_redis() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_client_is_served_from_reserved_slots_and_the_shared_budget_stays_exact() {
+    let test = "a_busy_client_is_served_from_reserved_slots";
+    if redis_or_skip(test).is_none() {
+        return;
+    }
+    // 64 an hour: nothing refills while the test runs.
+    let options = Options {
+        extra: vec![
+            ("RATE_LIMIT_REQUESTS".into(), "64".into()),
+            ("RATE_LIMIT_WINDOW".into(), "3600".into()),
+        ],
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(Backend::Postgres(NamingStyle::SnakeCase), test, options).await else {
+        return;
+    };
+    let other = second_instance(&app).await;
+    let remaining =
+        |response: &reqwest::Response| -> u32 { header(response, "ratelimit-remaining").unwrap().parse().unwrap() };
+    let first = reqwest::get(format!("{}/api/v1/users/me", app.address)).await.unwrap();
+    assert_eq!(remaining(&first), 63, "a lone request is counted alone");
+    let second = reqwest::get(format!("{}/api/v1/users/me", app.address)).await.unwrap();
+    assert_eq!(remaining(&second), 62);
+    let elsewhere = reqwest::get(format!("{}/api/v1/users/me", other.address))
+        .await
+        .unwrap();
+    assert_eq!(
+        remaining(&elsewhere),
+        59,
+        "the busy client's second request reserved 3 slots (63 / 16) in Redis, so the other instance sees them spent"
+    );
+
+    let mut allowed = 3;
+    for i in 0..150 {
+        let address = if i % 2 == 0 { &app.address } else { &other.address };
+        let response = reqwest::get(format!("{address}/api/v1/users/me")).await.unwrap();
+        match response.status() {
+            StatusCode::UNAUTHORIZED => allowed += 1,
+            StatusCode::TOO_MANY_REQUESTS => assert!(header(&response, "retry-after").is_some()),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        allowed, 64,
+        "two instances with reservations let through exactly the budget"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_stopped_mid_test_requests_fall_back_to_in_process_limits_never_500() {
     let test = "with_redis_stopped_mid_test_requests_fall_back";
     let Some(mut redis) = OwnRedis::start(test) else { return };

@@ -6,9 +6,11 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use domain::Error;
-use domain::rate_limit::{RateDecision, RateLimiter, RatePolicy, gcra};
+use domain::rate_limit::{Grant, RateLimiter, RatePolicy, gcra};
 
-/// Above this many tracked clients, entries whose budget is whole again are dropped.
+/// Above this many tracked clients, entries whose budget is whole again are
+/// dropped; the threshold then grows with what is left, so that many active
+/// clients do not make every request scan the table.
 const PRUNE_ABOVE: usize = 10_000;
 
 /// Per-process limiter: one theoretical arrival time per key behind a mutex
@@ -16,14 +18,23 @@ const PRUNE_ABOVE: usize = 10_000;
 #[derive(Debug)]
 pub struct MemoryRateLimiter {
     origin: Instant,
-    state: Mutex<HashMap<String, i64>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    tat_by_key: HashMap<String, i64>,
+    prune_above: usize,
 }
 
 impl Default for MemoryRateLimiter {
     fn default() -> Self {
         Self {
             origin: Instant::now(),
-            state: Mutex::new(HashMap::new()),
+            state: Mutex::new(State {
+                tat_by_key: HashMap::new(),
+                prune_above: PRUNE_ABOVE,
+            }),
         }
     }
 }
@@ -39,24 +50,29 @@ impl MemoryRateLimiter {
     }
 
     /// Decides synchronously (the async trait method delegates here).
-    pub fn hit_now(&self, key: &str, policy: RatePolicy) -> RateDecision {
+    pub fn hit_now(&self, key: &str, policy: RatePolicy, want: u32) -> Grant {
         let now = self.now_micros();
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if state.len() > PRUNE_ABOVE {
-            state.retain(|_, tat| *tat > now);
+        if state.tat_by_key.len() > state.prune_above {
+            state.tat_by_key.retain(|_, tat| *tat > now);
+            state.prune_above = PRUNE_ABOVE.max(2 * state.tat_by_key.len());
         }
-        let (decision, new_tat) = gcra(policy, state.get(key).copied(), now);
-        if let Some(tat) = new_tat {
-            state.insert(key.to_owned(), tat);
+        let (grant, new_tat) = gcra(policy, state.tat_by_key.get(key).copied(), now, want);
+        match (new_tat, state.tat_by_key.get_mut(key)) {
+            (Some(tat), Some(stored)) => *stored = tat,
+            (Some(tat), None) => {
+                state.tat_by_key.insert(key.to_owned(), tat);
+            }
+            (None, _) => {}
         }
-        decision
+        grant
     }
 }
 
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
-    async fn hit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, Error> {
-        Ok(self.hit_now(key, policy))
+    async fn hit(&self, key: &str, policy: RatePolicy, want: u32) -> Result<Grant, Error> {
+        Ok(self.hit_now(key, policy, want))
     }
 }
 
@@ -72,9 +88,33 @@ mod tests {
             limit: 2,
             window: Duration::from_secs(60),
         };
-        assert!(limiter.hit_now("a", policy).allowed);
-        assert!(limiter.hit_now("a", policy).allowed);
-        assert!(!limiter.hit_now("a", policy).allowed);
-        assert!(limiter.hit_now("b", policy).allowed);
+        assert!(limiter.hit_now("a", policy, 1).decision.allowed);
+        assert!(limiter.hit_now("a", policy, 1).decision.allowed);
+        assert!(!limiter.hit_now("a", policy, 1).decision.allowed);
+        assert!(limiter.hit_now("b", policy, 1).decision.allowed);
+    }
+
+    #[test]
+    fn pruning_keeps_every_client_still_limited_and_then_waits_for_the_table_to_double() {
+        let limiter = MemoryRateLimiter::new();
+        let policy = RatePolicy {
+            limit: 1,
+            window: Duration::from_secs(60),
+        };
+        for client in 0..=PRUNE_ABOVE {
+            assert!(limiter.hit_now(&client.to_string(), policy, 1).decision.allowed);
+        }
+        assert!(limiter.hit_now("new", policy, 1).decision.allowed, "this hit prunes");
+        assert!(
+            !limiter.hit_now("0", policy, 1).decision.allowed,
+            "a limited client was kept"
+        );
+        let state = limiter.state.lock().unwrap();
+        assert_eq!(state.tat_by_key.len(), PRUNE_ABOVE + 2);
+        assert_eq!(
+            state.prune_above,
+            2 * (PRUNE_ABOVE + 1),
+            "no scan again until the table doubles"
+        );
     }
 }

@@ -1,0 +1,450 @@
+//! The rate-limit policy for API calls: the shared limiter when there is one,
+//! with a few of a busy client's slots reserved per round trip; the
+//! in-process limiter when there is no shared one or when it fails.
+//!
+//! # Reservations
+//!
+//! Asking Redis on every request costs a round trip per request, which for a
+//! busy client (an office behind one NAT address, a script, an attacker) is
+//! most of the cost of a cheap request. So when a client sends a second
+//! request within [`LEASE_TTL`], the instance asks the shared limiter for
+//! more than one slot — at most [`LEASE_MAX`], and never more than 1/16 of
+//! what the client has left (see [`super::gcra`]) — and serves the client's
+//! next requests from those slots without a round trip, topping them up
+//! when half are used. The shared budget stays exact: every slot is counted
+//! in Redis when it is reserved, so all instances together never let more
+//! requests through than the budget holds. What changes is only *when* a
+//! request is counted: up to [`LEASE_TTL`] early. Reserved slots not used
+//! within [`LEASE_TTL`] are dropped (the client loses them: a stricter error,
+//! never a looser one). A client with less than 32 requests left is counted
+//! one request at a time, exactly as without reservations.
+//!
+//! A refusal is remembered until its `Retry-After`: the shared state cannot
+//! free a slot earlier (other instances can only use more), so a client that
+//! is over its limit is refused without a round trip too.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::{RateDecision, RateLimiter, RatePolicy};
+use crate::log_throttle::Throttle;
+
+/// How long reserved slots stay usable, and how close together two requests
+/// must be for a client to count as busy.
+pub const LEASE_TTL: Duration = Duration::from_secs(1);
+
+/// Most slots reserved for one client in one round trip.
+pub const LEASE_MAX: u32 = 256;
+
+/// Above this many tracked clients, entries that no longer matter are dropped
+/// (and the threshold grows with what is left, so pruning stays occasional).
+const PRUNE_ABOVE: usize = 10_000;
+
+/// What this instance knows of one client's shared budget.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    /// Reserved (already counted) slots not used yet.
+    slots: u32,
+    /// The size of the last reservation; a refill starts when `slots` falls to half of it.
+    batch: u32,
+    /// The shared `remaining` when the last grant was made.
+    remaining: u32,
+    /// When the shared budget is whole again, as of the last grant.
+    reset_at: Instant,
+    /// The slots are not used after this; a request before it marks the client busy.
+    expires: Instant,
+    /// The shared limiter refused until then.
+    refused_until: Option<Instant>,
+    /// A reservation is on its way.
+    refilling: bool,
+}
+
+/// What the reservations say about one request.
+enum Local {
+    /// Decided here, nothing to ask.
+    Decided(RateDecision),
+    /// Allowed from a reservation that should be topped up now.
+    DecidedRefill(RateDecision),
+    /// Ask the shared limiter for this many slots.
+    Ask(u32),
+}
+
+type Now = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// The leases by client, and the size at which they are pruned next.
+struct Leases {
+    by_client: HashMap<String, Lease>,
+    prune_above: usize,
+}
+
+/// The rate-limit policy for API calls.
+pub struct RateLimitService {
+    shared: Option<Arc<dyn RateLimiter>>,
+    local: Arc<dyn RateLimiter>,
+    policy: RatePolicy,
+    leases: Mutex<Leases>,
+    now: Now,
+    warnings: Throttle,
+}
+
+impl RateLimitService {
+    /// `shared` is Redis-backed (optional); `local` is always available.
+    pub fn new(shared: Option<Arc<dyn RateLimiter>>, local: Arc<dyn RateLimiter>, policy: RatePolicy) -> Self {
+        Self::with_clock(shared, local, policy, Arc::new(Instant::now))
+    }
+
+    fn with_clock(
+        shared: Option<Arc<dyn RateLimiter>>,
+        local: Arc<dyn RateLimiter>,
+        policy: RatePolicy,
+        now: Now,
+    ) -> Self {
+        Self {
+            shared,
+            local,
+            policy,
+            leases: Mutex::new(Leases {
+                by_client: HashMap::new(),
+                prune_above: PRUNE_ABOVE,
+            }),
+            now,
+            warnings: Throttle::default(),
+        }
+    }
+
+    /// Counts one request from `client` and decides. Never fails: a shared
+    /// limiter that errors is replaced by the local one for this request (a
+    /// warning is logged), so a Redis outage loosens the limit to per-instance
+    /// rather than refusing or failing requests.
+    pub async fn check(&self, client: &str) -> RateDecision {
+        let Some(shared) = &self.shared else {
+            return self.check_locally(client).await;
+        };
+        let now = (self.now)();
+        let want = match self.use_lease(client, now) {
+            Local::Decided(decision) => return decision,
+            Local::DecidedRefill(decision) => {
+                self.reserve(shared.as_ref(), client, LEASE_MAX, now, 0).await;
+                return decision;
+            }
+            Local::Ask(want) => want,
+        };
+        match self.reserve(shared.as_ref(), client, want, now, 1).await {
+            Some(decision) => decision,
+            None => self.check_locally(client).await,
+        }
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, Leases> {
+        self.leases.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn use_lease(&self, client: &str, now: Instant) -> Local {
+        let mut leases = self.leases();
+        let Some(lease) = leases.by_client.get_mut(client) else {
+            return Local::Ask(1);
+        };
+        if now >= lease.expires {
+            lease.slots = 0;
+        }
+        if lease.slots > 0 {
+            lease.slots -= 1;
+            let decision = RateDecision {
+                allowed: true,
+                limit: self.policy.limit,
+                remaining: lease.remaining.saturating_add(lease.slots).min(self.policy.limit),
+                reset_after: lease.reset_at.saturating_duration_since(now),
+                retry_after: Duration::ZERO,
+            };
+            if lease.refilling || lease.slots > lease.batch / 2 {
+                return Local::Decided(decision);
+            }
+            lease.refilling = true;
+            return Local::DecidedRefill(decision);
+        }
+        if let Some(until) = lease.refused_until.filter(|until| now < *until) {
+            return Local::Decided(RateDecision {
+                allowed: false,
+                limit: self.policy.limit,
+                remaining: 0,
+                reset_after: lease.reset_at.saturating_duration_since(now),
+                retry_after: until - now,
+            });
+        }
+        if now >= lease.expires || lease.refilling {
+            // Not busy (or a reservation is already on its way): one slot, exactly.
+            return Local::Ask(1);
+        }
+        lease.refilling = true;
+        Local::Ask(LEASE_MAX)
+    }
+
+    /// Asks the shared limiter for up to `want` slots, of which this request
+    /// uses `used` (0 or 1); keeps the rest as a reservation. `None` when the
+    /// shared limiter failed.
+    async fn reserve(
+        &self,
+        shared: &dyn RateLimiter,
+        client: &str,
+        want: u32,
+        now: Instant,
+        used: u32,
+    ) -> Option<RateDecision> {
+        let result = shared.hit(client, self.policy, want).await;
+        let mut leases = self.leases();
+        if want > 1
+            && let Some(lease) = leases.by_client.get_mut(client)
+        {
+            lease.refilling = false;
+        }
+        let grant = match result {
+            Ok(grant) => grant,
+            Err(error) => {
+                drop(leases);
+                if let Some(suppressed) = self.warnings.admit() {
+                    tracing::warn!(error = %error, suppressed, "shared rate limiter unavailable; limiting in process");
+                }
+                return None;
+            }
+        };
+        if leases.by_client.len() > leases.prune_above {
+            leases
+                .by_client
+                .retain(|_, lease| now < lease.expires || lease.refused_until.is_some_and(|until| now < until));
+            leases.prune_above = PRUNE_ABOVE.max(2 * leases.by_client.len());
+        }
+        let decision = grant.decision;
+        let kept = grant.slots.saturating_sub(used);
+        let lease = leases.by_client.entry(client.to_owned()).or_insert(Lease {
+            slots: 0,
+            batch: 0,
+            remaining: 0,
+            reset_at: now,
+            expires: now,
+            refused_until: None,
+            refilling: false,
+        });
+        lease.remaining = decision.remaining;
+        lease.reset_at = now + decision.reset_after;
+        lease.expires = now + LEASE_TTL;
+        if decision.allowed {
+            lease.slots = lease.slots.saturating_add(kept);
+            lease.batch = if kept > 0 { kept } else { lease.batch };
+            lease.refused_until = None;
+        } else {
+            lease.refused_until = Some(now + decision.retry_after);
+        }
+        Some(RateDecision {
+            remaining: decision.remaining.saturating_add(lease.slots).min(self.policy.limit),
+            ..decision
+        })
+    }
+
+    async fn check_locally(&self, client: &str) -> RateDecision {
+        match self.local.hit(client, self.policy, 1).await {
+            Ok(grant) => grant.decision,
+            Err(error) => {
+                // The in-process limiter cannot fail; if one ever does, let the request through.
+                tracing::error!(error = %error, "local rate limiter failed; request allowed");
+                RateDecision {
+                    allowed: true,
+                    limit: self.policy.limit,
+                    remaining: self.policy.limit,
+                    reset_after: Duration::ZERO,
+                    retry_after: Duration::ZERO,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Grant, MockRateLimiter, gcra};
+    use super::*;
+    use crate::error::Error;
+
+    const POLICY: RatePolicy = RatePolicy {
+        limit: 10_000,
+        window: Duration::from_secs(10),
+    };
+
+    /// A shared limiter that runs [`gcra`] in memory on the test clock and records each `want`.
+    struct Shared {
+        tat: Mutex<Option<i64>>,
+        calls: Mutex<Vec<u32>>,
+        origin: Instant,
+        clock: Arc<Mutex<Instant>>,
+    }
+
+    #[async_trait::async_trait]
+    impl RateLimiter for Shared {
+        async fn hit(&self, _key: &str, policy: RatePolicy, want: u32) -> Result<Grant, Error> {
+            self.calls.lock().unwrap().push(want);
+            let now = i64::try_from((*self.clock.lock().unwrap() - self.origin).as_micros()).unwrap();
+            let mut tat = self.tat.lock().unwrap();
+            let (grant, next) = gcra(policy, *tat, now, want);
+            if next.is_some() {
+                *tat = next;
+            }
+            Ok(grant)
+        }
+    }
+
+    struct Fixture {
+        clock: Arc<Mutex<Instant>>,
+        shared: Arc<Shared>,
+        service: RateLimitService,
+    }
+
+    impl Fixture {
+        fn new(policy: RatePolicy) -> Self {
+            let start = Instant::now();
+            let clock = Arc::new(Mutex::new(start));
+            let shared = Arc::new(Shared {
+                tat: Mutex::new(None),
+                calls: Mutex::new(Vec::new()),
+                origin: start,
+                clock: clock.clone(),
+            });
+            let mut local = MockRateLimiter::new();
+            local.expect_hit().never();
+            let now = clock.clone();
+            let service = RateLimitService::with_clock(
+                Some(shared.clone() as Arc<dyn RateLimiter>),
+                Arc::new(local),
+                policy,
+                Arc::new(move || *now.lock().unwrap()),
+            );
+            Self { clock, shared, service }
+        }
+
+        fn advance(&self, by: Duration) {
+            *self.clock.lock().unwrap() += by;
+        }
+
+        fn calls(&self) -> Vec<u32> {
+            self.shared.calls.lock().unwrap().clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lone_request_takes_one_slot_and_a_busy_client_is_served_from_reservations() {
+        let f = Fixture::new(POLICY);
+        let first = f.service.check("c").await;
+        assert!(first.allowed);
+        assert_eq!(first.remaining, 9_999);
+        assert_eq!(f.calls(), vec![1], "a single request reserves nothing");
+
+        let mut remaining = Vec::new();
+        for _ in 0..200 {
+            let decision = f.service.check("c").await;
+            assert!(decision.allowed);
+            remaining.push(decision.remaining);
+        }
+        assert!(remaining.windows(2).all(|w| w[1] < w[0]), "remaining only goes down");
+        assert_eq!(
+            *remaining.last().unwrap(),
+            9_999 - 200,
+            "every request was counted once"
+        );
+        let calls = f.calls();
+        assert!(calls.len() <= 8, "200 requests, {} round trips: {calls:?}", calls.len());
+        assert!(calls[1..].iter().all(|want| *want == LEASE_MAX));
+    }
+
+    #[tokio::test]
+    async fn the_shared_budget_is_never_exceeded_and_a_refusal_is_remembered_until_retry_after() {
+        let policy = RatePolicy {
+            limit: 100,
+            window: Duration::from_secs(100),
+        };
+        let f = Fixture::new(policy);
+        let allowed = {
+            let mut n = 0;
+            for _ in 0..150 {
+                n += u32::from(f.service.check("c").await.allowed);
+            }
+            n
+        };
+        assert_eq!(allowed, 100, "exactly the budget, though slots were reserved");
+        let calls_at_refusal = f.calls().len();
+        assert!(
+            calls_at_refusal < 100,
+            "reservations saved round trips: {calls_at_refusal}"
+        );
+
+        let refused = f.service.check("c").await;
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after, Duration::from_secs(1));
+        assert_eq!(
+            f.calls().len(),
+            calls_at_refusal,
+            "a remembered refusal costs no round trip"
+        );
+
+        f.advance(Duration::from_secs(1));
+        assert!(f.service.check("c").await.allowed, "one slot after one interval");
+        assert_eq!(f.calls().len(), calls_at_refusal + 1);
+    }
+
+    #[tokio::test]
+    async fn unused_reservations_expire_and_are_refilled_only_for_busy_clients() {
+        // One slot per 100 s: waiting one second frees nothing.
+        let f = Fixture::new(RatePolicy {
+            limit: 10_000,
+            window: Duration::from_secs(1_000_000),
+        });
+        f.service.check("c").await;
+        f.service.check("c").await;
+        assert_eq!(f.calls(), vec![1, LEASE_MAX]);
+        f.advance(LEASE_TTL);
+        let after_idle = f.service.check("c").await;
+        assert!(after_idle.allowed);
+        assert_eq!(f.calls(), vec![1, LEASE_MAX, 1], "expired slots are not used");
+        assert_eq!(
+            after_idle.remaining,
+            10_000 - 1 - LEASE_MAX - 1,
+            "the expired reservation stays counted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_shared_limiter_falls_back_to_the_local_one() {
+        let mut shared = MockRateLimiter::new();
+        shared
+            .expect_hit()
+            .returning(|_, _, _| Err(Error::Unavailable(anyhow::anyhow!("redis down"))));
+        let mut local = MockRateLimiter::new();
+        local.expect_hit().times(2).returning(|_, policy, _| {
+            Ok(Grant {
+                decision: RateDecision {
+                    allowed: true,
+                    limit: policy.limit,
+                    remaining: 7,
+                    reset_after: Duration::ZERO,
+                    retry_after: Duration::ZERO,
+                },
+                slots: 1,
+            })
+        });
+        let service = RateLimitService::new(Some(Arc::new(shared)), Arc::new(local), POLICY);
+        assert_eq!(service.check("k").await.remaining, 7);
+        assert_eq!(service.check("k").await.remaining, 7);
+    }
+
+    #[tokio::test]
+    async fn without_a_shared_limiter_the_local_one_decides_every_request() {
+        let mut local = MockRateLimiter::new();
+        local
+            .expect_hit()
+            .withf(|key, _, want| key == "1.2.3.4" && *want == 1)
+            .times(3)
+            .returning(|_, policy, _| Ok(gcra(policy, None, 0, 1).0));
+        let service = RateLimitService::new(None, Arc::new(local), POLICY);
+        for _ in 0..3 {
+            assert!(service.check("1.2.3.4").await.allowed);
+        }
+    }
+}
