@@ -33,13 +33,14 @@ pub async fn run(args: &[String]) -> ExitCode {
             }
         };
     }
-    let settings = match Settings::from_env() {
+    // `_log` lives until the command returns; dropping it writes out queued lines.
+    let (settings, _log) = match Settings::from_env() {
         Ok((settings, report)) => {
-            crate::telemetry::init(settings.log_format);
+            let log = crate::telemetry::init(settings.log_format);
             for warning in &report.warnings {
                 tracing::warn!("configuration: {warning}");
             }
-            settings
+            (settings, log)
         }
         Err(report) => {
             eprintln!("refusing to start: the configuration is unsafe or malformed");
