@@ -29,8 +29,9 @@ pub struct AppOptions {
     pub serve_metrics: bool,
 }
 
-/// Builds the app. Each resource answers with and without a trailing slash
-/// (`/api/v1/items/`).
+/// Builds the app. Each resource also answers with a trailing slash
+/// (`/api/v1/items/`): `request_context` drops it before routing, so every
+/// route is one pattern and the static ones match without a regex.
 pub fn build(
     state: web::Data<AppState>,
     options: AppOptions,
@@ -50,37 +51,37 @@ pub fn build(
         .app_data(options.metrics)
         .app_data(web::PayloadConfig::new(options.max_request_size))
         .service(
-            web::resource(["/health", "/health/"])
+            web::resource("/health")
                 .route(web::get().to(health::health))
                 .default_service(method_not_allowed("GET")),
         )
         .service(
-            web::resource(["/health/live", "/health/live/"])
+            web::resource("/health/live")
                 .route(web::get().to(health::live))
                 .default_service(method_not_allowed("GET")),
         )
         .service(
-            web::resource(["/health/ready", "/health/ready/"])
+            web::resource("/health/ready")
                 .route(web::get().to(health::ready))
                 .default_service(method_not_allowed("GET")),
         )
         .service(
             web::scope("/api/v1")
                 .service(
-                    web::resource(["/users/me", "/users/me/"])
+                    web::resource("/users/me")
                         .route(web::get().to(users::me))
                         .default_service(method_not_allowed("GET"))
                         .wrap(from_fn(catch_panic)),
                 )
                 .service(
-                    web::resource(["/items", "/items/"])
+                    web::resource("/items")
                         .route(web::get().to(items::list))
                         .route(web::post().to(items::create))
                         .default_service(method_not_allowed("GET, POST"))
                         .wrap(from_fn(catch_panic)),
                 )
                 .service(
-                    web::resource(["/items/{id}", "/items/{id}/"])
+                    web::resource("/items/{id}")
                         .route(web::get().to(items::get))
                         .route(web::patch().to(items::update))
                         .route(web::delete().to(items::delete))

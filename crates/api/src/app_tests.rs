@@ -279,6 +279,60 @@ async fn unknown_routes_and_wrong_methods_use_the_envelope() {
 }
 
 #[actix_web::test]
+async fn every_route_answers_with_one_trailing_slash_too_but_the_docs_keep_theirs() {
+    let live = call(
+        state(MockSessionStore::new(), MockItemRepository::new()),
+        TestRequest::get().uri("/health/live/"),
+        1024,
+    )
+    .await;
+    assert_eq!(live.0, StatusCode::OK);
+
+    let me = call(
+        state(signed_in_store(), MockItemRepository::new()),
+        TestRequest::get().uri("/api/v1/users/me/").insert_header(cookie()),
+        1024,
+    )
+    .await;
+    assert_eq!((me.0, &me.2["id"]), (StatusCode::OK, &json!("user-1")));
+
+    let (status, headers, body) = call(
+        state(MockSessionStore::new(), MockItemRepository::new()),
+        TestRequest::put().uri("/api/v1/items/abc/"),
+        1024,
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "matched /items/{{id}}");
+    assert_eq!(headers.get(header::ALLOW).unwrap(), "GET, PATCH, DELETE");
+    assert_eq!(body["error"]["path"], "/api/v1/items/abc", "the canonical path");
+
+    let twice = call(
+        state(MockSessionStore::new(), MockItemRepository::new()),
+        TestRequest::get().uri("/health//"),
+        1024,
+    )
+    .await;
+    assert_eq!(twice.0, StatusCode::NOT_FOUND, "only one slash is dropped");
+
+    let options = crate::app::AppOptions {
+        max_request_size: 1024,
+        metrics: web::Data::from(crate::metrics::Metrics::new(None)),
+        serve_metrics: false,
+    };
+    let app = test::init_service(crate::app::build(
+        state(MockSessionStore::new(), MockItemRepository::new()),
+        options,
+    ))
+    .await;
+    let docs = test::call_service(&app, TestRequest::get().uri("/docs/").to_request()).await;
+    assert_eq!(
+        docs.status(),
+        StatusCode::OK,
+        "Swagger UI is served at /docs/ (not redirected in a loop)"
+    );
+}
+
+#[actix_web::test]
 async fn a_storage_outage_is_503_without_internals() {
     let mut repo = MockItemRepository::new();
     repo.expect_list().returning(|_, _| {

@@ -9,10 +9,15 @@
 //!   `path` and `request_id` filled in, whether it came from a handler's
 //!   [`ApiError`] or from the framework itself (payload too large, …).
 //!   Causes of 5xx answers are logged once, here, with the request id.
+//! - One trailing slash is dropped from the path before routing
+//!   (`/api/v1/items/` is `/api/v1/items`), except under `/docs`, whose
+//!   Swagger UI lives at `/docs/`. Routes then need one pattern each, and
+//!   the path in logs and error bodies is the canonical one.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::uri::{PathAndQuery, Uri};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 
@@ -60,9 +65,10 @@ fn is_acceptable(raw: &[u8]) -> bool {
 /// Only what an inner service returns as `Err` instead of an error response
 /// (none of ours do).
 pub async fn request_context(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    drop_trailing_slash(&mut req);
     let request_id = RequestId::from_client(req.headers().get(&X_REQUEST_ID));
     let proxies = req
         .app_data::<web::Data<AppState>>()
@@ -88,6 +94,28 @@ pub async fn request_context(
     };
     response.headers_mut().insert(X_REQUEST_ID.clone(), request_id.0);
     Ok(response)
+}
+
+/// `/a/b/` → `/a/b` (query kept), except `/` itself and the docs (see the module docs).
+fn drop_trailing_slash(req: &mut ServiceRequest) {
+    let path = req.path();
+    if path.len() <= 1 || !path.ends_with('/') || path.starts_with("/docs") {
+        return;
+    }
+    let trimmed = &path[..path.len() - 1];
+    let path_and_query = match req.query_string() {
+        "" => trimmed.to_owned(),
+        query => format!("{trimmed}?{query}"),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    let Ok(path_and_query) = PathAndQuery::try_from(path_and_query) else {
+        return;
+    };
+    parts.path_and_query = Some(path_and_query);
+    if let Ok(uri) = Uri::from_parts(parts) {
+        req.match_info_mut().get_mut().update(&uri);
+        req.head_mut().uri = uri;
+    }
 }
 
 fn into_envelope(response: ServiceResponse<BoxBody>, request_id: &RequestId) -> ServiceResponse<BoxBody> {
