@@ -10,6 +10,7 @@ mod browser;
 mod dev_seed;
 mod health;
 mod interop;
+mod item_batches;
 mod items;
 mod migrations;
 mod resilience;

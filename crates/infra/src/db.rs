@@ -125,6 +125,14 @@ impl Db {
         }
     }
 
+    /// The pool's largest size (`DB_POOL_MAX`).
+    pub fn max_connections(&self) -> u32 {
+        match self.kind {
+            DbBackendKind::Postgres => self.conn.get_postgres_connection_pool().options().get_max_connections(),
+            DbBackendKind::Sqlite => self.conn.get_sqlite_connection_pool().options().get_max_connections(),
+        }
+    }
+
     /// Closes the pool, waiting for checked-out connections to return.
     pub async fn close(self) {
         if let Err(error) = self.conn.close().await {

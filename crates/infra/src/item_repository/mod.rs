@@ -1,4 +1,7 @@
-//! [`ItemRepository`] on sea-orm; the same code serves PostgreSQL and SQLite.
+//! [`ItemRepository`] on sea-orm; the same code serves PostgreSQL and SQLite,
+//! except that new items reach PostgreSQL in batches (see [`batch`]).
+
+pub mod batch;
 
 use async_trait::async_trait;
 use domain::Error;
@@ -6,19 +9,27 @@ use domain::item::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemRep
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use crate::db::{Db, translate};
+use crate::db::{Db, DbBackendKind, translate};
 use crate::entities::items::{self, Column, Entity};
+use batch::InsertBatcher;
 
 /// Items stored in the `items` table.
 #[derive(Debug, Clone)]
 pub struct SeaOrmItemRepository {
     db: Db,
+    /// PostgreSQL only (SQLite has one writer at a time anyway).
+    batcher: Option<InsertBatcher>,
 }
 
 impl SeaOrmItemRepository {
-    /// An adapter over `db`.
+    /// An adapter over `db`. On PostgreSQL this starts the insert batcher on
+    /// the current Tokio runtime, with up to half the pool writing batches.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        let batcher = (db.kind() == DbBackendKind::Postgres).then(|| {
+            let flushes = usize::try_from(db.max_connections() / 2).unwrap_or(1);
+            InsertBatcher::spawn(db.clone(), flushes)
+        });
+        Self { db, batcher }
     }
 }
 
@@ -65,6 +76,9 @@ impl ItemRepository for SeaOrmItemRepository {
     }
 
     async fn insert(&self, item: &Item) -> Result<(), Error> {
+        if let Some(batcher) = &self.batcher {
+            return batcher.insert(item).await;
+        }
         let row = items::ActiveModel {
             id: Set(item.id.as_uuid()),
             name: Set(item.name.as_str().to_owned()),
