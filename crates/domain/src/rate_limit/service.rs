@@ -411,6 +411,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn lapsed_clients_are_pruned_once_the_table_outgrows_its_threshold() {
+        let f = Fixture::new(POLICY);
+        for client in 0..=PRUNE_ABOVE {
+            f.service.check(&client.to_string()).await;
+        }
+        f.service.check("one more").await;
+        let after_first = f.service.leases().prune_above;
+        assert_eq!(
+            after_first,
+            2 * (PRUNE_ABOVE + 1),
+            "all still live: nothing dropped, threshold doubled"
+        );
+
+        f.advance(LEASE_TTL * 2);
+        for client in 0..PRUNE_ABOVE + 2 {
+            f.service.check(&format!("later {client}")).await;
+        }
+        let leases = f.service.leases();
+        assert!(
+            leases.by_client.len() <= PRUNE_ABOVE + 2,
+            "the lapsed ones were dropped: {}",
+            leases.by_client.len()
+        );
+        assert!(!leases.by_client.contains_key("0"));
+    }
+
+    #[tokio::test]
     async fn a_failing_shared_limiter_falls_back_to_the_local_one() {
         let mut shared = MockRateLimiter::new();
         shared
