@@ -430,6 +430,10 @@ async fn metrics_count_requests_by_route_template_and_status() {
     for uri in ["/api/v1/items/one", "/api/v1/items/two", "/health/live"] {
         test::call_service(&app, TestRequest::get().uri(uri).to_request()).await;
     }
+    for made_up in ["BREW", "WHEN"] {
+        let method = actix_web::http::Method::from_bytes(made_up.as_bytes()).unwrap();
+        test::call_service(&app, TestRequest::default().method(method).uri("/nowhere").to_request()).await;
+    }
     let res = test::call_service(&app, TestRequest::get().uri("/metrics").to_request()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let text = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
@@ -443,4 +447,9 @@ async fn metrics_count_requests_by_route_template_and_status() {
     );
     assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
     assert!(!text.contains("/api/v1/items/one"), "raw paths never become labels");
+    assert!(
+        text.contains(r#"http_requests_total{method="OTHER",route="unmatched",status="404"} 2"#),
+        "made-up methods share one label: {text}"
+    );
+    assert!(!text.contains("BREW"));
 }

@@ -25,17 +25,62 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+// Label values are `&'static str`, so recording a request allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: &'static str,
+}
+
+/// The standard methods by name; any other (a client may send any token)
+/// is `OTHER`, so made-up methods cannot add series.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .into_iter()
+    .zip([
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ])
+    .find_map(|(m, name)| (m == method).then_some(name))
+    .unwrap_or("OTHER")
+}
+
+/// A route template as a `&'static str`. Templates come from the app's route
+/// table, a fixed set, so each is leaked once and the set stays bounded.
+fn route_label(template: &str) -> &'static str {
+    static INTERNED: std::sync::LazyLock<std::sync::RwLock<std::collections::HashSet<&'static str>>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(known) = INTERNED
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(template)
+    {
+        return known;
+    }
+    let mut interned = INTERNED.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = interned.get(template) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(template.to_owned().into_boxed_str());
+    interned.insert(leaked);
+    leaked
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -98,13 +143,9 @@ impl Metrics {
         })
     }
 
-    fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let (method, route) = (method.to_owned(), route.to_owned());
+    fn observe(&self, method: &'static str, route: &'static str, status: u16, elapsed: Duration) {
         self.latency
-            .get_or_create(&RouteLabels {
-                method: method.clone(),
-                route: route.clone(),
-            })
+            .get_or_create(&RouteLabels { method, route })
             .observe(elapsed.as_secs_f64());
         self.requests
             .get_or_create(&RequestLabels { method, route, status })
@@ -145,8 +186,8 @@ pub async fn record(
         let request = response.request();
         let route = request.match_pattern();
         metrics.observe(
-            request.method().as_str(),
-            route.as_deref().unwrap_or("unmatched"),
+            method_label(request.method()),
+            route.as_deref().map_or("unmatched", route_label),
             response.status().as_u16(),
             started.elapsed(),
         );
