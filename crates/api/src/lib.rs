@@ -8,6 +8,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod json_log;
 pub mod lifecycle;
 pub mod metrics;
 pub mod middleware;

@@ -1,4 +1,5 @@
-//! Logging set-up: JSON lines in production, human-readable in development.
+//! Logging set-up: JSON lines in production ([`crate::json_log`]),
+//! human-readable in development.
 //! sqlx and sea-orm are held at `warn` by default, so no statement (and no
 //! session token bound into one) is logged.
 //!
@@ -40,12 +41,7 @@ pub fn init(format: LogFormat) -> LogGuard {
         .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let installed = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => builder.event_format(crate::json_log::JsonLines).try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
     LogGuard {

@@ -78,7 +78,7 @@ fn page(query: &str) -> Result<Page, FieldErrors> {
         (status = 429, description = "Rate limited", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(name = "items.list", skip_all, fields(user_id = %user.0.id))]
+#[tracing::instrument(level = "debug", name = "items.list", skip_all, fields(user_id = %user.0.id))]
 pub async fn list(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let page = page(req.query_string())?;
     let lookup = match &state.list_cache {
@@ -126,7 +126,7 @@ async fn invalidate_lists(state: &AppState, owner: &str) {
         (status = 422, description = "Invalid fields", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(name = "items.create", skip_all, fields(user_id = %user.0.id))]
+#[tracing::instrument(level = "debug", name = "items.create", skip_all, fields(user_id = %user.0.id))]
 pub async fn create(state: web::Data<AppState>, user: CurrentUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let new = item_body::new_item(&body.0)?;
     let item = state.items.create(&user.0, new).await?;
@@ -146,7 +146,7 @@ pub async fn create(state: web::Data<AppState>, user: CurrentUser, body: JsonObj
         (status = 404, description = "No such item of the caller's", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(name = "items.get", skip_all, fields(user_id = %user.0.id))]
+#[tracing::instrument(level = "debug", name = "items.get", skip_all, fields(user_id = %user.0.id))]
 pub async fn get(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -170,7 +170,7 @@ pub async fn get(
         (status = 422, description = "Invalid fields", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(name = "items.update", skip_all, fields(user_id = %user.0.id))]
+#[tracing::instrument(level = "debug", name = "items.update", skip_all, fields(user_id = %user.0.id))]
 pub async fn update(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -196,7 +196,7 @@ pub async fn update(
         (status = 404, description = "No such item of the caller's", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(name = "items.delete", skip_all, fields(user_id = %user.0.id))]
+#[tracing::instrument(level = "debug", name = "items.delete", skip_all, fields(user_id = %user.0.id))]
 pub async fn delete(
     state: web::Data<AppState>,
     user: CurrentUser,

@@ -42,7 +42,7 @@ impl From<User> for UserResponse {
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(name = "users.me", skip_all, fields(user_id = %user.0.id))]
+#[tracing::instrument(level = "debug", name = "users.me", skip_all, fields(user_id = %user.0.id))]
 pub async fn me(user: CurrentUser) -> Json<UserResponse> {
     Json(user.0.into())
 }

@@ -42,9 +42,10 @@ impl RootSpanBuilder for AccessLog {
         let Ok(response) = outcome else { return };
         let request = response.request();
         let extensions = request.extensions();
-        let latency_ms = extensions
-            .get::<Started>()
-            .map_or(0.0, |s| s.0.elapsed().as_secs_f64() * 1000.0);
+        // Whole microseconds, so the value prints as `1.234`, not `1.2340000000000002`.
+        let latency_ms = extensions.get::<Started>().map_or(0.0, |s| {
+            f64::from(u32::try_from(s.0.elapsed().as_micros()).unwrap_or(u32::MAX)) / 1000.0
+        });
         let client_ip = extensions.get::<ClientIp>().map_or("", |c| c.0.as_str());
         let user_id = extensions.get::<AuthenticatedUserId>().map(|u| u.0.as_str());
         let request_id = extensions.get::<RequestId>().map_or("", RequestId::as_str);
