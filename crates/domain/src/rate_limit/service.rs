@@ -125,12 +125,12 @@ impl RateLimitService {
         let want = match self.use_lease(client, now) {
             Local::Decided(decision) => return decision,
             Local::DecidedRefill(decision) => {
-                self.reserve(shared.as_ref(), client, LEASE_MAX, now, 0).await;
+                self.reserve(shared.as_ref(), client, LEASE_MAX, 0).await;
                 return decision;
             }
             Local::Ask(want) => want,
         };
-        match self.reserve(shared.as_ref(), client, want, now, 1).await {
+        match self.reserve(shared.as_ref(), client, want, 1).await {
             Some(decision) => decision,
             None => self.check_locally(client).await,
         }
@@ -183,15 +183,10 @@ impl RateLimitService {
     /// Asks the shared limiter for up to `want` slots, of which this request
     /// uses `used` (0 or 1); keeps the rest as a reservation. `None` when the
     /// shared limiter failed.
-    async fn reserve(
-        &self,
-        shared: &dyn RateLimiter,
-        client: &str,
-        want: u32,
-        now: Instant,
-        used: u32,
-    ) -> Option<RateDecision> {
+    async fn reserve(&self, shared: &dyn RateLimiter, client: &str, want: u32, used: u32) -> Option<RateDecision> {
         let result = shared.hit(client, self.policy, want).await;
+        // Times are taken after the round trip: the grant is at least this fresh.
+        let now = (self.now)();
         let mut leases = self.leases();
         if want > 1
             && let Some(lease) = leases.by_client.get_mut(client)

@@ -20,12 +20,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use domain::Error;
 use domain::item::Item;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use uuid::Uuid;
 
 use crate::db::{Db, translate};
 
@@ -43,34 +41,8 @@ SELECT id, name, CASE WHEN has_description THEN description END, owner_id, is_ac
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::bool[], $7::timestamptz[], $8::timestamptz[])
   AS t(id, name, description, has_description, owner_id, is_active, created_at, updated_at)"#;
 
-/// One row to insert.
-#[derive(Debug, Clone)]
-struct Row {
-    id: Uuid,
-    name: String,
-    description: Option<String>,
-    owner_id: String,
-    is_active: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<&Item> for Row {
-    fn from(item: &Item) -> Self {
-        Self {
-            id: item.id.as_uuid(),
-            name: item.name.as_str().to_owned(),
-            description: item.description.as_ref().map(|d| d.as_str().to_owned()),
-            owner_id: item.owner_id.clone(),
-            is_active: item.is_active,
-            created_at: item.created_at,
-            updated_at: item.updated_at,
-        }
-    }
-}
-
 struct Pending {
-    row: Row,
+    item: Item,
     done: oneshot::Sender<Result<(), Error>>,
 }
 
@@ -98,7 +70,7 @@ impl InsertBatcher {
     pub async fn insert(&self, item: &Item) -> Result<(), Error> {
         let (done, result) = oneshot::channel();
         let pending = Pending {
-            row: Row::from(item),
+            item: item.clone(),
             done,
         };
         self.queue
@@ -140,7 +112,7 @@ async fn write(db: Db, mut pending: mpsc::Receiver<Pending>, flushes: usize) {
 /// 2·log₂(rows) statements and fails only its own request.
 fn flush(db: &Db, mut batch: Vec<Pending>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
     Box::pin(async move {
-        match insert_rows(db, batch.iter().map(|p| &p.row)).await {
+        match insert_rows(db, batch.iter().map(|p| &p.item)).await {
             Ok(()) => {
                 for p in batch {
                     let _ = p.done.send(Ok(()));
@@ -167,8 +139,8 @@ fn flush(db: &Db, mut batch: Vec<Pending>) -> Pin<Box<dyn Future<Output = ()> + 
     })
 }
 
-async fn insert_rows<'a>(db: &Db, rows: impl ExactSizeIterator<Item = &'a Row>) -> Result<(), Error> {
-    let n = rows.len();
+async fn insert_rows<'a>(db: &Db, items: impl ExactSizeIterator<Item = &'a Item>) -> Result<(), Error> {
+    let n = items.len();
     let mut ids = Vec::with_capacity(n);
     let mut names = Vec::with_capacity(n);
     let mut descriptions = Vec::with_capacity(n);
@@ -177,15 +149,15 @@ async fn insert_rows<'a>(db: &Db, rows: impl ExactSizeIterator<Item = &'a Row>) 
     let mut active = Vec::with_capacity(n);
     let mut created = Vec::with_capacity(n);
     let mut updated = Vec::with_capacity(n);
-    for row in rows {
-        ids.push(row.id);
-        names.push(row.name.clone());
-        descriptions.push(row.description.clone().unwrap_or_default());
-        has_descriptions.push(row.description.is_some());
-        owners.push(row.owner_id.clone());
-        active.push(row.is_active);
-        created.push(row.created_at);
-        updated.push(row.updated_at);
+    for item in items {
+        ids.push(item.id.as_uuid());
+        names.push(item.name.as_str().to_owned());
+        descriptions.push(item.description.as_ref().map_or("", |d| d.as_str()).to_owned());
+        has_descriptions.push(item.description.is_some());
+        owners.push(item.owner_id.clone());
+        active.push(item.is_active);
+        created.push(item.created_at);
+        updated.push(item.updated_at);
     }
     let values: [Value; 8] = [
         ids.into(),
