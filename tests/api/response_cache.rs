@@ -1,5 +1,6 @@
-//! The Redis response cache of item lists: it really serves from Redis, a
-//! write is visible on the very next read, and users never share entries.
+//! The Redis response cache of item lists and items: it really serves from
+//! Redis, a write is visible on the very next read, and users never share
+//! entries.
 
 use infra::better_auth::NamingStyle;
 use reqwest::StatusCode;
@@ -68,4 +69,53 @@ async fn lists_are_cached_per_user_and_every_write_is_visible_on_the_next_read()
         "pages are cached apart"
     );
     assert_eq!(app.get("/api/v1/items", &bob).await.1, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_are_cached_per_user_and_every_write_is_visible_on_the_next_read() {
+    let test = "items_are_cached_per_user_and_every_write_is_visible";
+    if redis_or_skip(test).is_none() {
+        return;
+    }
+    let Some(app) = spawn_app(Backend::Postgres(NamingStyle::CamelCase), test).await else {
+        return;
+    };
+    let alice = app.signed_in_user("alice").await;
+    let bob = app.signed_in_user("bob").await;
+    let (_, created) = app.post("/api/v1/items", &alice, json!({"name": "lamp"})).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/items/{id}");
+    assert_eq!(app.get(&path, &alice).await.1["name"], "lamp");
+
+    app.db
+        .execute_unprepared(&format!("UPDATE items SET name = 'renamed in SQL' WHERE id = '{id}'"))
+        .await
+        .unwrap();
+    assert_eq!(app.get(&path, &alice).await.1["name"], "lamp", "served from the cache");
+    let (status, _) = app.get(&path, &bob).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "never another user's cached item");
+    let upper = format!("/api/v1/items/{}", id.to_uppercase());
+    assert_eq!(
+        app.get(&upper, &alice).await.1["name"],
+        "lamp",
+        "one entry per item, however the id is spelled"
+    );
+
+    let (status, patched) = app.patch(&path, &alice, json!({"is_active": false})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(patched["name"], "renamed in SQL");
+    let (_, read) = app.get(&path, &alice).await;
+    assert_eq!(
+        (read["name"].as_str(), read["is_active"].as_bool()),
+        (Some("renamed in SQL"), Some(false))
+    );
+
+    app.delete(&path, &alice).await;
+    let (status, _) = app.get(&path, &alice).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a deleted item is gone on the next read");
+    let (_, other) = app.post("/api/v1/items", &bob, json!({"name": "bob's"})).await;
+    let (status, _) = app
+        .get(&format!("/api/v1/items/{}", other["id"].as_str().unwrap()), &alice)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -102,7 +102,7 @@ fn state_with(
             ..SecurityPolicy::default()
         },
         lifecycle: crate::lifecycle::Lifecycle::new(),
-        list_cache: None,
+        response_cache: None,
     };
     adjust(&mut state);
     web::Data::new(state)

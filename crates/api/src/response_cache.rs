@@ -1,10 +1,12 @@
-//! The response cache of `GET /api/v1/items` (the seed's Redis response
-//! cache, kept where it is safe).
+//! The response cache of `GET /api/v1/items` and `GET /api/v1/items/{id}`
+//! (the seed's Redis response cache, kept where it is safe).
 //!
-//! The serialized list is cached per (user, skip, limit) in a per-user
-//! namespace; every write by that user (create, update, delete) bumps the
-//! namespace's version before its answer is sent, so the very next read
-//! misses and sees the write. Entries live at most `RESPONSE_CACHE_TTL`
+//! A serialized answer is cached per (user, skip, limit) for a list page and
+//! per (user, id) for an item, in a per-user namespace; every write by that
+//! user (create, update, delete) bumps the namespace's version before its
+//! answer is sent, so the very next read misses and sees the write. Only
+//! `200` answers are cached: a missing or foreign item is always asked of the
+//! database. Entries live at most `RESPONSE_CACHE_TTL`
 //! (≤ 60 s), which also bounds staleness from changes made outside this API
 //! (better-auth deleting a user cascades to their items); a write made while
 //! Redis is unreachable keeps retrying its invalidation in the background. Never shared across users: the user id is the
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::cache::VersionedCache;
-use domain::item::Page;
+use domain::item::{ItemId, Page};
 use domain::log_throttle::Throttle;
 
 /// What a lookup found.
@@ -28,8 +30,17 @@ pub enum Lookup {
     Bypass,
 }
 
-/// The list cache and its TTL.
-pub struct ListCache {
+/// What an entry holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Cached {
+    /// A page of the caller's list.
+    List(Page),
+    /// One of the caller's items.
+    Item(ItemId),
+}
+
+/// The response cache and its TTL.
+pub struct ResponseCache {
     cache: Arc<dyn VersionedCache>,
     ttl: Duration,
     warnings: Throttle,
@@ -37,11 +48,14 @@ pub struct ListCache {
 
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 
-fn key(page: Page) -> String {
-    format!("items:{}:{}", page.skip(), page.limit())
+fn key(what: Cached) -> String {
+    match what {
+        Cached::List(page) => format!("items:{}:{}", page.skip(), page.limit()),
+        Cached::Item(id) => format!("item:{}", id.as_uuid()),
+    }
 }
 
-impl ListCache {
+impl ResponseCache {
     /// A cache keeping entries for `ttl`.
     pub fn new(cache: Arc<dyn VersionedCache>, ttl: Duration) -> Self {
         Self {
@@ -51,9 +65,9 @@ impl ListCache {
         }
     }
 
-    /// Looks up `owner`'s list page.
-    pub async fn lookup(&self, owner: &str, page: Page) -> Lookup {
-        match self.cache.get(owner, &key(page)).await {
+    /// Looks up one of `owner`'s answers.
+    pub async fn lookup(&self, owner: &str, what: Cached) -> Lookup {
+        match self.cache.get(owner, &key(what)).await {
             Ok((_, Some(body))) => Lookup::Hit(body),
             Ok((version, None)) => Lookup::Miss(version),
             Err(error) => {
@@ -66,15 +80,15 @@ impl ListCache {
     }
 
     /// Stores a fresh answer under the version the lookup saw.
-    pub async fn store(&self, owner: &str, version: u64, page: Page, body: Vec<u8>) {
-        if let Err(error) = self.cache.put(owner, version, &key(page), body, self.ttl).await
+    pub async fn store(&self, owner: &str, version: u64, what: Cached, body: Vec<u8>) {
+        if let Err(error) = self.cache.put(owner, version, &key(what), body, self.ttl).await
             && let Some(suppressed) = self.warnings.admit()
         {
-            tracing::warn!(error = %error, suppressed, "could not store a list in the response cache");
+            tracing::warn!(error = %error, suppressed, "could not store an answer in the response cache");
         }
     }
 
-    /// Makes `owner`'s cached lists unreachable (after each of their writes).
+    /// Makes `owner`'s cached answers unreachable (after each of their writes).
     /// If Redis cannot be reached now, keeps retrying in the background for
     /// one TTL, so lists cached before the outage stop being served soon after
     /// Redis returns rather than when they expire.

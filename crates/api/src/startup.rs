@@ -32,7 +32,7 @@ use migration::{Migrator, MigratorTrait};
 use crate::app::AppOptions;
 use crate::lifecycle::{Lifecycle, shutdown_on_signal};
 use crate::metrics::{CountingSessionCache, Metrics, scrape};
-use crate::response_cache::ListCache;
+use crate::response_cache::ResponseCache;
 use crate::settings::Settings;
 use crate::state::{AppState, CookieNames, SecurityPolicy};
 
@@ -211,13 +211,13 @@ impl Application {
             },
         );
         let items = ItemService::new(Arc::new(SeaOrmItemRepository::new(db.clone())), clock);
-        let list_cache = match (&redis, settings.response_cache_ttl.is_zero()) {
+        let response_cache = match (&redis, settings.response_cache_ttl.is_zero()) {
             (Some(client), false) => {
                 tracing::info!(
                     ttl_s = settings.response_cache_ttl.as_secs(),
-                    "response cache of item lists: on"
+                    "response cache of item lists and items: on"
                 );
-                Some(ListCache::new(
+                Some(ResponseCache::new(
                     Arc::new(RedisVersionedCache::new(client.clone())),
                     settings.response_cache_ttl,
                 ))
@@ -238,7 +238,7 @@ impl Application {
                 production: settings.is_production(),
             },
             lifecycle: lifecycle.clone(),
-            list_cache,
+            response_cache,
         });
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))

@@ -44,8 +44,8 @@ pub struct AppState {
     pub security: SecurityPolicy,
     /// Readiness during shutdown.
     pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
-    /// Response cache of item lists (with Redis and `RESPONSE_CACHE_TTL` > 0).
-    pub list_cache: Option<crate::response_cache::ListCache>,
+    /// Response cache of item lists and items (with Redis and `RESPONSE_CACHE_TTL` > 0).
+    pub response_cache: Option<crate::response_cache::ResponseCache>,
 }
 
 /// What the security layer needs to know, derived once from the settings.

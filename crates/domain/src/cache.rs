@@ -1,5 +1,5 @@
 //! A port for caching opaque values in per-owner namespaces that can be
-//! invalidated at once (used for the response cache of item lists).
+//! invalidated at once (used for the response cache of item lists and items).
 
 use std::time::Duration;
 

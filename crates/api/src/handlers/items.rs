@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Json};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use domain::item::{Item, Page};
+use domain::item::{Item, ItemId, Page};
 use domain::validation::FieldErrors;
 use serde::Serialize;
 use uuid::Uuid;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::item_body;
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, JsonObject};
-use crate::response_cache::Lookup;
+use crate::response_cache::{Cached, Lookup};
 use crate::state::AppState;
 
 /// An item as the API shows it.
@@ -81,18 +81,31 @@ fn page(query: &str) -> Result<Page, FieldErrors> {
 #[tracing::instrument(level = "debug", name = "items.list", skip_all, fields(user_id = %user.0.id))]
 pub async fn list(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let page = page(req.query_string())?;
-    let lookup = match &state.list_cache {
-        Some(cache) => cache.lookup(&user.0.id, page).await,
+    cached(&state, &user, Cached::List(page), async {
+        let items = state.items.list(&user.0, page).await?;
+        Ok(items.into_iter().map(ItemResponse::from).collect::<Vec<_>>())
+    })
+    .await
+}
+
+/// Answers from the response cache when it holds `what` for the caller;
+/// otherwise runs `load`, answers with its JSON and caches it.
+async fn cached<T: serde::Serialize>(
+    state: &AppState,
+    user: &CurrentUser,
+    what: Cached,
+    load: impl std::future::Future<Output = Result<T, domain::Error>>,
+) -> Result<HttpResponse, ApiError> {
+    let lookup = match &state.response_cache {
+        Some(cache) => cache.lookup(&user.0.id, what).await,
         None => Lookup::Bypass,
     };
     if let Lookup::Hit(body) = lookup {
         return Ok(json_body(body));
     }
-    let items = state.items.list(&user.0, page).await?;
-    let listed: Vec<ItemResponse> = items.into_iter().map(ItemResponse::from).collect();
-    let body = serde_json::to_vec(&listed).map_err(|e| ApiError::internal(e.into()))?;
-    if let (Some(cache), Lookup::Miss(version)) = (&state.list_cache, lookup) {
-        cache.store(&user.0.id, version, page, body.clone()).await;
+    let body = serde_json::to_vec(&load.await?).map_err(|e| ApiError::internal(e.into()))?;
+    if let (Some(cache), Lookup::Miss(version)) = (&state.response_cache, lookup) {
+        cache.store(&user.0.id, version, what, body.clone()).await;
     }
     Ok(json_body(body))
 }
@@ -103,9 +116,9 @@ fn json_body(body: Vec<u8>) -> HttpResponse {
         .body(body)
 }
 
-/// After a write: the caller's cached lists must not be served again.
+/// After a write: the caller's cached answers must not be served again.
 async fn invalidate_lists(state: &AppState, owner: &str) {
-    if let Some(cache) = &state.list_cache {
+    if let Some(cache) = &state.response_cache {
         cache.invalidate(owner).await;
     }
 }
@@ -151,8 +164,13 @@ pub async fn get(
     state: web::Data<AppState>,
     user: CurrentUser,
     id: web::Path<String>,
-) -> Result<Json<ItemResponse>, ApiError> {
-    Ok(Json(state.items.get(&user.0, &id).await?.into()))
+) -> Result<HttpResponse, ApiError> {
+    // A malformed id is a 404 without touching the cache or the database.
+    let item_id = ItemId::parse(&id).ok_or(ApiError::from(domain::Error::NotFound))?;
+    cached(&state, &user, Cached::Item(item_id), async {
+        Ok(ItemResponse::from(state.items.get(&user.0, &id).await?))
+    })
+    .await
 }
 
 /// `PATCH /api/v1/items/{id}`: partial update.
