@@ -117,7 +117,7 @@ fn json_body(body: Vec<u8>) -> HttpResponse {
 }
 
 /// After a write: the caller's cached answers must not be served again.
-async fn invalidate_lists(state: &AppState, owner: &str) {
+async fn invalidate_cached(state: &AppState, owner: &str) {
     if let Some(cache) = &state.response_cache {
         cache.invalidate(owner).await;
     }
@@ -143,7 +143,7 @@ async fn invalidate_lists(state: &AppState, owner: &str) {
 pub async fn create(state: web::Data<AppState>, user: CurrentUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let new = item_body::new_item(&body.0)?;
     let item = state.items.create(&user.0, new).await?;
-    invalidate_lists(&state, &user.0.id).await;
+    invalidate_cached(&state, &user.0.id).await;
     Ok(HttpResponse::build(StatusCode::CREATED).json(ItemResponse::from(item)))
 }
 
@@ -197,7 +197,7 @@ pub async fn update(
 ) -> Result<Json<ItemResponse>, ApiError> {
     let patch = item_body::item_patch(&body.0)?;
     let item = state.items.update(&user.0, &id, patch).await?;
-    invalidate_lists(&state, &user.0.id).await;
+    invalidate_cached(&state, &user.0.id).await;
     Ok(Json(item.into()))
 }
 
@@ -221,7 +221,7 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     state.items.delete(&user.0, &id).await?;
-    invalidate_lists(&state, &user.0.id).await;
+    invalidate_cached(&state, &user.0.id).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
