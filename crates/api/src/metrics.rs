@@ -42,24 +42,18 @@ struct RouteLabels {
 /// The standard methods by name; any other (a client may send any token)
 /// is `OTHER`, so made-up methods cannot add series.
 fn method_label(method: &actix_web::http::Method) -> &'static str {
-    use actix_web::http::Method;
-    [
-        Method::GET,
-        Method::POST,
-        Method::PUT,
-        Method::PATCH,
-        Method::DELETE,
-        Method::HEAD,
-        Method::OPTIONS,
-        Method::CONNECT,
-        Method::TRACE,
-    ]
-    .into_iter()
-    .zip([
-        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
-    ])
-    .find_map(|(m, name)| (m == method).then_some(name))
-    .unwrap_or("OTHER")
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "OTHER",
+    }
 }
 
 /// A route template as a `&'static str`. Templates come from the app's route
