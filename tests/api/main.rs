@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod browser;
 mod dev_seed;
+mod hardening;
 mod health;
 mod interop;
 mod item_batches;

@@ -7,6 +7,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 use tracing_actix_web::TracingLogger;
 
+use crate::extract::BodyConfig;
 use crate::handlers::fallback::{method_not_allowed, not_found};
 use crate::handlers::{health, items, users};
 use crate::metrics::{Metrics, record, scrape};
@@ -21,8 +22,8 @@ use crate::state::AppState;
 /// What the factory needs besides the state.
 #[derive(Clone)]
 pub struct AppOptions {
-    /// Bound on every body read.
-    pub max_request_size: usize,
+    /// Bound on every body read, in bytes and in time.
+    pub body: BodyConfig,
     /// Request metrics (always recorded).
     pub metrics: web::Data<Metrics>,
     /// Serve `/metrics` on this listener (false when `METRICS_ADDR` moves it elsewhere, or disabled).
@@ -49,35 +50,36 @@ pub fn build(
     App::new()
         .app_data(state)
         .app_data(options.metrics)
-        .app_data(web::PayloadConfig::new(options.max_request_size))
+        .app_data(web::PayloadConfig::new(options.body.max_bytes))
+        .app_data(options.body)
         .service(
             web::resource("/health")
                 .route(web::get().to(health::health))
-                .default_service(method_not_allowed("GET")),
+                .default_service(method_not_allowed("GET, HEAD")),
         )
         .service(
             web::resource("/health/live")
                 .route(web::get().to(health::live))
-                .default_service(method_not_allowed("GET")),
+                .default_service(method_not_allowed("GET, HEAD")),
         )
         .service(
             web::resource("/health/ready")
                 .route(web::get().to(health::ready))
-                .default_service(method_not_allowed("GET")),
+                .default_service(method_not_allowed("GET, HEAD")),
         )
         .service(
             web::scope("/api/v1")
                 .service(
                     web::resource("/users/me")
                         .route(web::get().to(users::me))
-                        .default_service(method_not_allowed("GET"))
+                        .default_service(method_not_allowed("GET, HEAD"))
                         .wrap(from_fn(catch_panic)),
                 )
                 .service(
                     web::resource("/items")
                         .route(web::get().to(items::list))
                         .route(web::post().to(items::create))
-                        .default_service(method_not_allowed("GET, POST"))
+                        .default_service(method_not_allowed("GET, HEAD, POST"))
                         .wrap(from_fn(catch_panic)),
                 )
                 .service(
@@ -85,7 +87,7 @@ pub fn build(
                         .route(web::get().to(items::get))
                         .route(web::patch().to(items::update))
                         .route(web::delete().to(items::delete))
-                        .default_service(method_not_allowed("GET, PATCH, DELETE"))
+                        .default_service(method_not_allowed("GET, HEAD, PATCH, DELETE"))
                         .wrap(from_fn(catch_panic)),
                 ),
         )

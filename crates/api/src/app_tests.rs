@@ -126,7 +126,10 @@ fn cookie() -> (header::HeaderName, String) {
 
 async fn call(state: web::Data<AppState>, req: TestRequest, max: usize) -> (StatusCode, header::HeaderMap, Value) {
     let options = crate::app::AppOptions {
-        max_request_size: max,
+        body: crate::extract::BodyConfig {
+            max_bytes: max,
+            ..Default::default()
+        },
         metrics: web::Data::from(crate::metrics::Metrics::new(None)),
         serve_metrics: true,
     };
@@ -274,7 +277,7 @@ async fn unknown_routes_and_wrong_methods_use_the_envelope() {
     )
     .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(headers.get(header::ALLOW).unwrap(), "GET, PATCH, DELETE");
+    assert_eq!(headers.get(header::ALLOW).unwrap(), "GET, HEAD, PATCH, DELETE");
     assert_eq!(body["error"]["code"], 405);
 }
 
@@ -303,7 +306,7 @@ async fn every_route_answers_with_one_trailing_slash_too_but_the_docs_keep_their
     )
     .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "matched /items/{{id}}");
-    assert_eq!(headers.get(header::ALLOW).unwrap(), "GET, PATCH, DELETE");
+    assert_eq!(headers.get(header::ALLOW).unwrap(), "GET, HEAD, PATCH, DELETE");
     assert_eq!(body["error"]["path"], "/api/v1/items/abc", "the canonical path");
 
     let twice = call(
@@ -315,7 +318,10 @@ async fn every_route_answers_with_one_trailing_slash_too_but_the_docs_keep_their
     assert_eq!(twice.0, StatusCode::NOT_FOUND, "only one slash is dropped");
 
     let options = crate::app::AppOptions {
-        max_request_size: 1024,
+        body: crate::extract::BodyConfig {
+            max_bytes: 1024,
+            ..Default::default()
+        },
         metrics: web::Data::from(crate::metrics::Metrics::new(None)),
         serve_metrics: false,
     };
@@ -418,7 +424,10 @@ async fn readiness_turns_503_once_shutdown_begins_while_liveness_stays_200() {
 async fn metrics_count_requests_by_route_template_and_status() {
     let metrics = web::Data::from(crate::metrics::Metrics::new(None));
     let options = crate::app::AppOptions {
-        max_request_size: 1024,
+        body: crate::extract::BodyConfig {
+            max_bytes: 1024,
+            ..Default::default()
+        },
         metrics: metrics.clone(),
         serve_metrics: true,
     };

@@ -22,6 +22,8 @@ pub struct ApiError {
     message: String,
     details: Option<FieldErrors>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// Close the connection after answering (the request body was not read).
+    close: bool,
     /// The cause, for the log only.
     cause: Option<anyhow::Error>,
 }
@@ -34,6 +36,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             headers: Vec::new(),
+            close: false,
             cause: None,
         }
     }
@@ -80,6 +83,13 @@ impl ApiError {
     /// Adds a response header.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
+        self
+    }
+
+    /// Closes the connection after this answer (`Connection: close`): used
+    /// when the request's body was left unread, so the stream cannot be reused.
+    pub fn closing_connection(mut self) -> Self {
+        self.close = true;
         self
     }
 
@@ -161,8 +171,22 @@ pub struct EnvelopeBody<'a> {
 /// `details` of the envelope.
 #[derive(Debug, Serialize)]
 pub struct Details<'a> {
-    /// One entry per invalid field.
+    /// One entry per invalid field (at most [`domain::validation::MAX_FIELD_ERRORS`]).
     pub errors: &'a FieldErrors,
+    /// Present and true when more problems were found than `errors` lists:
+    /// the body was not examined further.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl<'a> Details<'a> {
+    /// The details of a list of field errors.
+    pub fn of(errors: &'a FieldErrors) -> Self {
+        Self {
+            errors,
+            truncated: errors.is_truncated(),
+        }
+    }
 }
 
 impl ResponseError for ApiError {
@@ -174,6 +198,9 @@ impl ResponseError for ApiError {
     /// rebuilds it with `path` and `request_id`.
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
+        if self.close {
+            response.force_close();
+        }
         for (name, value) in &self.headers {
             response.insert_header((name.clone(), value.clone()));
         }
@@ -183,7 +210,7 @@ impl ResponseError for ApiError {
                 message: &self.message,
                 path: "",
                 request_id: "",
-                details: self.details.as_ref().map(|errors| Details { errors }),
+                details: self.details.as_ref().map(Details::of),
             },
         })
     }

@@ -91,7 +91,7 @@ impl Visit for Fields<'_> {
 
 /// Appends `value` as a JSON string (quotes, backslashes and control
 /// characters escaped).
-fn push_str(line: &mut String, value: &str) {
+pub(crate) fn push_str(line: &mut String, value: &str) {
     line.reserve(value.len() + 2);
     line.push('"');
     let mut rest = value;

@@ -99,6 +99,9 @@ pub struct Settings {
     pub rate_limit_window: Duration,
     /// `MAX_REQUEST_SIZE` (bytes).
     pub max_request_size: usize,
+    /// `REQUEST_BODY_TIMEOUT` (seconds, default 10): the longest a request
+    /// body may take to arrive before 408 and a closed connection.
+    pub request_body_timeout: Duration,
     /// `SESSION_CACHE_TTL` (seconds).
     pub session_cache_ttl: Duration,
     /// `SESSION_L1_TTL_MS`: with Redis, how long a session may be served from
@@ -236,6 +239,11 @@ impl Settings {
         let rate_limit_requests = r.parse("RATE_LIMIT_REQUESTS", 100u32, "a positive integer");
         let rate_limit_window = Duration::from_secs(r.parse("RATE_LIMIT_WINDOW", 60u64, "seconds"));
         let max_request_size = r.parse("MAX_REQUEST_SIZE", 10 * 1024 * 1024usize, "a size in bytes");
+        let request_body_timeout = Duration::from_secs(r.parse("REQUEST_BODY_TIMEOUT", 10u64, "seconds"));
+        if request_body_timeout.is_zero() {
+            r.errors
+                .push("REQUEST_BODY_TIMEOUT: must be at least 1 second".to_owned());
+        }
         let session_cache_ttl = Duration::from_secs(r.parse("SESSION_CACHE_TTL", 300u64, "seconds"));
         let session_l1_ttl = Duration::from_millis(r.parse("SESSION_L1_TTL_MS", 5000u64, "milliseconds"));
         if session_l1_ttl > Duration::from_secs(5) {
@@ -409,6 +417,7 @@ impl Settings {
             rate_limit_requests,
             rate_limit_window,
             max_request_size,
+            request_body_timeout,
             session_cache_ttl,
             session_l1_ttl,
             response_cache_ttl,

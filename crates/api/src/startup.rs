@@ -246,11 +246,15 @@ impl Application {
         let port = listener.local_addr()?.port();
         let metrics = web::Data::from(metrics);
         let options = AppOptions {
-            max_request_size: settings.max_request_size,
+            body: crate::extract::BodyConfig {
+                max_bytes: settings.max_request_size,
+                timeout: settings.request_body_timeout,
+            },
             metrics: metrics.clone(),
             serve_metrics: settings.metrics_enabled && settings.metrics_addr.is_none(),
         };
         let mut server = HttpServer::new(move || crate::app::build(state.clone(), options.clone()))
+            .on_connect(crate::extract::json_body::remember_socket)
             .listen(listener)?
             // Signals are handled by `lifecycle` so readiness can turn first.
             .disable_signals()

@@ -9,11 +9,25 @@
 //! not wait for a system call, and under load many lines share one. The queue
 //! is not lossy — when it is full (`QUEUED_LINES`) loggers wait rather than drop
 //! lines — and [`LogGuard`] flushes it when the process ends.
+//!
+//! Protocol errors: actix-http logs every malformed or stalled connection (a
+//! 100 KB request line, too many headers, a slowloris timeout) as one
+//! `ERROR actix_http::h1::dispatcher: stream error …`, so anyone could fill
+//! the error log without signing in. Those events are taken out of the
+//! output and replaced by at most one `WARN` line per second (target
+//! `protocol`) carrying the last error and how many were suppressed.
 
 use std::io::BufWriter;
 
+use domain::log_throttle::Throttle;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::settings::LogFormat;
 
@@ -30,6 +44,100 @@ pub struct LogGuard {
     _worker: Option<WorkerGuard>,
 }
 
+/// An error event of actix-http's connection handling (see the module docs).
+fn is_protocol_error(metadata: &Metadata<'_>) -> bool {
+    *metadata.level() == Level::ERROR && metadata.target().starts_with("actix_http::h1")
+}
+
+/// Turns actix-http's per-connection error events into throttled warnings.
+///
+/// The warning is written straight to the log's writer: an event emitted
+/// from inside another event's dispatch would be discarded by tracing (it
+/// guards against recursion).
+pub struct ProtocolErrors<W> {
+    throttle: Throttle,
+    format: LogFormat,
+    writer: W,
+}
+
+#[derive(Default)]
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+const PROTOCOL_WARNING: &str = "malformed, oversized or stalled request refused by the HTTP layer";
+
+impl<W> ProtocolErrors<W> {
+    fn line(&self, error: &str, suppressed: u64) -> String {
+        let now = chrono::Utc::now();
+        match self.format {
+            LogFormat::Json => {
+                let mut line = format!(
+                    "{{\"timestamp\":\"{}\",\"level\":\"WARN\",\"message\":\"{PROTOCOL_WARNING}\",\"error\":",
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                );
+                crate::json_log::push_str(&mut line, error);
+                line.push_str(&format!(",\"suppressed\":{suppressed},\"target\":\"protocol\"}}\n"));
+                line
+            }
+            LogFormat::Pretty => format!(
+                "{}  WARN protocol: {PROTOCOL_WARNING} error={error:?} suppressed={suppressed}\n",
+                now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            ),
+        }
+    }
+}
+
+impl<S, W> Layer<S> for ProtocolErrors<W>
+where
+    S: Subscriber,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + 'static,
+{
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if !is_protocol_error(event.metadata()) {
+            return;
+        }
+        if let Some(suppressed) = self.throttle.admit() {
+            let mut message = Message::default();
+            event.record(&mut message);
+            // Bounded: a hostile request line must not become a huge log line.
+            message.0.truncate(message.0.floor_char_boundary(200));
+            let line = self.line(&message.0, suppressed);
+            let _ = std::io::Write::write_all(&mut self.writer.make_writer(), line.as_bytes());
+        }
+    }
+}
+
+/// The subscriber: `filter`, then the protocol-error throttle, then lines in
+/// `format` written to `writer` (everything but the raw protocol errors).
+pub fn subscriber<W>(format: LogFormat, filter: EnvFilter, writer: W) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Clone + Send + Sync + 'static,
+{
+    let protocol = ProtocolErrors {
+        throttle: Throttle::default(),
+        format,
+        writer: writer.clone(),
+    };
+    let output = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .event_format(crate::json_log::JsonLines)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(writer).compact().boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(protocol)
+        .with(output.with_filter(filter_fn(|metadata| !is_protocol_error(metadata))))
+}
+
 /// Installs the global subscriber; later calls are ignored (and return a
 /// guard that holds nothing).
 pub fn init(format: LogFormat) -> LogGuard {
@@ -39,12 +147,58 @@ pub fn init(format: LogFormat) -> LogGuard {
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("log-writer")
         .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
-    let installed = match format {
-        LogFormat::Json => builder.event_format(crate::json_log::JsonLines).try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
-    };
+    let installed = subscriber(format, filter, writer).try_init();
     LogGuard {
         _worker: installed.is_ok().then_some(guard),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Self;
+        fn make_writer(&'a self) -> Self {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn a_burst_of_protocol_errors_becomes_one_throttled_warning() {
+        let out = Captured::default();
+        let subscriber = subscriber(LogFormat::Json, EnvFilter::new(DEFAULT_FILTER), out.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..1000 {
+                tracing::error!(target: "actix_http::h1::dispatcher", "stream error: request parse error: {}", "x".repeat(1000));
+            }
+            tracing::error!(target: "api::other", "a real error");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+            .unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["target"], "protocol");
+        assert_eq!(lines[0]["level"], "WARN");
+        assert!(lines[0]["error"].as_str().is_some_and(|e| e.len() <= 200));
+        assert_eq!(lines[1]["message"], "a real error", "other errors are untouched");
     }
 }

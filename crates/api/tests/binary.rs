@@ -404,3 +404,59 @@ fn the_healthcheck_command_reports_readiness_of_the_local_server() {
     assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Hardening: malformed requests (an over-long request line, too many
+/// headers, garbage) are refused by actix-http, which logs one ERROR line per
+/// connection; the service turns those into at most one WARN line a second.
+#[tokio::test]
+async fn fifty_malformed_requests_log_at_most_a_couple_of_throttled_warnings() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = scratch_dir();
+    let vars = [("PORT", "0"), ("LOG_FORMAT", "json"), ("RUST_LOG", "info")];
+    let mut child = command(&dir, &vars).stderr(Stdio::piped()).spawn().unwrap();
+    let (lines, reader) = follow(&mut child);
+    let port = wait_for_port(&lines);
+    let started = Instant::now();
+    for i in 0..50 {
+        let request = match i % 3 {
+            0 => format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100_000)),
+            1 => format!(
+                "GET / HTTP/1.1\r\n{}\r\n",
+                (0..200).map(|h| format!("X-H{h}: v\r\n")).collect::<String>()
+            ),
+            _ => "\u{1}\u{2} garbage \r\n\r\n".to_owned(),
+        };
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut answer)).await;
+        assert!(
+            answer.starts_with(b"HTTP/1.1 4"),
+            "refused with a 4xx: {:?}",
+            String::from_utf8_lossy(&answer[..answer.len().min(80)])
+        );
+    }
+    let elapsed = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+
+    let lines = lines.lock().unwrap();
+    let errors = lines.iter().filter(|l| l.contains("\"level\":\"ERROR\"")).count();
+    assert_eq!(errors, 0, "no ERROR line for a client's malformed request: {lines:?}");
+    let warnings: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "protocol")
+        .collect();
+    let allowed = usize::try_from(elapsed.as_secs()).unwrap() + 1;
+    assert!(
+        !warnings.is_empty() && warnings.len() <= allowed,
+        "{} protocol warnings in {elapsed:?}: {warnings:?}",
+        warnings.len()
+    );
+    assert_eq!(warnings[0]["level"], "WARN");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,7 +1,7 @@
 //! Extractors: the signed-in user and JSON bodies.
 
 pub mod current_user;
-pub mod json_object;
+pub mod json_body;
 
 pub use current_user::CurrentUser;
-pub use json_object::JsonObject;
+pub use json_body::{BodyConfig, JsonBody};

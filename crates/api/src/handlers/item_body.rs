@@ -1,27 +1,37 @@
-//! Request bodies for items, converted once into domain requests.
+//! Request bodies for items: plain structs, read from the body's fields
+//! ([`FromFields`]), checked with `validator` against the domain's rules
+//! ([`domain::item::rules`]), then converted once into domain requests.
+//! The OpenAPI schemas are derived from these same types.
 //!
-//! Rules: `name` is a string of 1–255 characters after trimming; `description`
-//! a string (≤ 65,535 characters) or null; `is_active` a boolean. Any other
-//! field — `id` and `owner_id` included — is rejected. On PATCH an absent
-//! field is left alone, `description: null` clears the description, and a null
-//! `name` or `is_active` is an error. Every problem is reported, not just the first.
+//! Rules: `name` is a string of 1–255 characters after trimming (stored
+//! trimmed), with at least one visible character; `description` a string
+//! (≤ 65,535 characters) or null; `is_active` a boolean. Any other field —
+//! `id` and `owner_id` included — is rejected. On PATCH an absent field is
+//! left alone, `description: null` clears the description, and a null `name`
+//! or `is_active` is an error. Every problem is reported, not just the first.
 
-use domain::item::{ItemDescription, ItemName, ItemPatch, NewItem};
+use domain::item::{ItemDescription, ItemName, ItemPatch, NewItem, rules};
 use domain::validation::FieldErrors;
-use serde_json::{Map, Value};
+use validator::Validate;
 
-const FIELDS: [&str; 3] = ["name", "description", "is_active"];
+use crate::extract::json_body::{FieldValue, Fields, FromFields};
 
-/// The body of `POST /api/v1/items`, for the OpenAPI description (bodies are
-/// parsed by [`new_item`], which reports every field problem at once).
-#[derive(Debug, utoipa::ToSchema)]
+/// The largest body a valid item can need: every character of a name and a
+/// description written as a `\uXXXX\uXXXX` surrogate pair (12 bytes), plus
+/// room for the keys, `is_active` and whitespace.
+const ITEM_BODY_MAX_BYTES: usize = (rules::NAME_MAX_CHARS + rules::DESCRIPTION_MAX_CHARS) * 12 + 4096;
+
+/// The body of `POST /api/v1/items`.
+#[derive(Debug, Default, Validate, utoipa::ToSchema)]
 #[schema(as = CreateItem)]
 pub struct CreateItemRequest {
-    /// 1–255 characters once trimmed; stored trimmed.
+    /// 1–255 characters once trimmed, not only invisible ones; stored trimmed.
     #[schema(min_length = 1, max_length = 255, example = "Desk lamp")]
+    #[validate(custom(function = "rules::name"))]
     pub name: String,
     /// At most 65,535 characters.
     #[schema(max_length = 65535)]
+    #[validate(custom(function = "rules::description"))]
     pub description: Option<String>,
     /// Defaults to true.
     #[schema(default = true)]
@@ -30,123 +40,154 @@ pub struct CreateItemRequest {
 
 /// The body of `PATCH /api/v1/items/{id}`: absent fields are left alone;
 /// `description: null` clears the description.
-#[derive(Debug, utoipa::ToSchema)]
+#[derive(Debug, Default, Validate, utoipa::ToSchema)]
 #[schema(as = UpdateItem)]
 pub struct UpdateItemRequest {
-    /// 1–255 characters once trimmed; not null.
+    /// 1–255 characters once trimmed, not only invisible ones; not null.
     #[schema(min_length = 1, max_length = 255)]
+    #[validate(custom(function = "rules::name"))]
     pub name: Option<String>,
     /// At most 65,535 characters, or null to clear.
-    #[schema(max_length = 65535, nullable)]
-    pub description: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 65535, nullable)]
+    #[validate(custom(function = "rules::description"))]
+    pub description: Option<Option<String>>,
     /// Not null.
     pub is_active: Option<bool>,
 }
 
-fn reject_unknown(body: &Map<String, Value>, errors: &mut FieldErrors) {
-    for key in body.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
-        let message = if matches!(key.as_str(), "id" | "owner_id" | "created_at" | "updated_at") {
-            "is set by the server and cannot be given"
-        } else {
-            "unknown field"
-        };
-        errors.push(key, "unknown_field", message);
+const FIELDS: &[&str] = &["name", "description", "is_active"];
+
+fn type_error(errors: &mut FieldErrors, field: &str, value: &FieldValue, expected: &str) {
+    if *value == FieldValue::Null {
+        errors.push(field, "null", "must not be null");
+    } else {
+        errors.push(field, "type_error", format!("must be {expected}"));
     }
 }
 
-fn name(value: &Value) -> Result<ItemName, FieldErrors> {
-    match value {
-        Value::String(s) => ItemName::parse(s),
-        Value::Null => Err(FieldErrors::single("name", "null", "must not be null")),
-        _ => Err(FieldErrors::single("name", "type_error", "must be a string")),
-    }
-}
-
-fn description(value: &Value) -> Result<Option<ItemDescription>, FieldErrors> {
-    match value {
-        Value::String(s) => ItemDescription::parse(s).map(Some),
-        Value::Null => Ok(None),
-        _ => Err(FieldErrors::single(
-            "description",
-            "type_error",
-            "must be a string or null",
-        )),
-    }
-}
-
-fn is_active(value: &Value) -> Result<bool, FieldErrors> {
-    match value {
-        Value::Bool(b) => Ok(*b),
-        Value::Null => Err(FieldErrors::single("is_active", "null", "must not be null")),
-        _ => Err(FieldErrors::single("is_active", "type_error", "must be a boolean")),
-    }
-}
-
-/// `POST /api/v1/items` body → [`NewItem`].
-///
-/// # Errors
-/// Every field problem found.
-pub fn new_item(body: &Map<String, Value>) -> Result<NewItem, FieldErrors> {
-    let mut errors = FieldErrors::new();
-    reject_unknown(body, &mut errors);
-    let name = match body.get("name") {
-        Some(value) => errors.collect(name(value)),
-        None => {
-            errors.push("name", "missing", "is required");
+fn string(fields: &mut Fields, errors: &mut FieldErrors, field: &str) -> Option<String> {
+    match fields.take(field)? {
+        FieldValue::String(s) => Some(s),
+        other => {
+            type_error(errors, field, &other, "a string");
             None
         }
-    };
-    let description = body
-        .get("description")
-        .map_or(Some(None), |v| errors.collect(description(v)));
-    let is_active = body
-        .get("is_active")
-        .map_or(Some(true), |v| errors.collect(is_active(v)));
-    match (name, description, is_active) {
-        (Some(name), Some(description), Some(is_active)) if errors.is_empty() => Ok(NewItem {
-            name,
-            description,
-            is_active,
-        }),
-        _ => Err(errors),
     }
 }
 
-/// `PATCH /api/v1/items/{id}` body → [`ItemPatch`].
-///
-/// # Errors
-/// Every field problem found.
-pub fn item_patch(body: &Map<String, Value>) -> Result<ItemPatch, FieldErrors> {
-    let mut errors = FieldErrors::new();
-    reject_unknown(body, &mut errors);
-    let patch = ItemPatch {
-        name: body.get("name").and_then(|v| errors.collect(name(v))),
-        description: body.get("description").and_then(|v| errors.collect(description(v))),
-        is_active: body.get("is_active").and_then(|v| errors.collect(is_active(v))),
-    };
-    errors.into_result().map(|()| patch)
+fn boolean(fields: &mut Fields, errors: &mut FieldErrors, field: &str) -> Option<bool> {
+    match fields.take(field)? {
+        FieldValue::Bool(b) => Some(b),
+        other => {
+            type_error(errors, field, &other, "a boolean");
+            None
+        }
+    }
+}
+
+/// `Some(None)` for null, `Some(Some(s))` for a string, `None` when absent or wrong.
+fn nullable_string(fields: &mut Fields, errors: &mut FieldErrors, field: &str) -> Option<Option<String>> {
+    match fields.take(field)? {
+        FieldValue::String(s) => Some(Some(s)),
+        FieldValue::Null => Some(None),
+        _ => {
+            errors.push(field, "type_error", "must be a string or null");
+            None
+        }
+    }
+}
+
+impl FromFields for CreateItemRequest {
+    const FIELDS: &'static [&'static str] = FIELDS;
+    const MAX_BYTES: usize = ITEM_BODY_MAX_BYTES;
+
+    fn from_fields(mut fields: Fields, errors: &mut FieldErrors) -> Self {
+        if fields.get("name").is_none() {
+            errors.push("name", "missing", "is required");
+        }
+        Self {
+            name: string(&mut fields, errors, "name").unwrap_or_default(),
+            description: nullable_string(&mut fields, errors, "description").flatten(),
+            is_active: boolean(&mut fields, errors, "is_active"),
+        }
+    }
+}
+
+impl FromFields for UpdateItemRequest {
+    const FIELDS: &'static [&'static str] = FIELDS;
+    const MAX_BYTES: usize = ITEM_BODY_MAX_BYTES;
+
+    fn from_fields(mut fields: Fields, errors: &mut FieldErrors) -> Self {
+        Self {
+            name: string(&mut fields, errors, "name"),
+            description: nullable_string(&mut fields, errors, "description"),
+            is_active: boolean(&mut fields, errors, "is_active"),
+        }
+    }
+}
+
+impl TryFrom<CreateItemRequest> for NewItem {
+    type Error = FieldErrors;
+
+    fn try_from(body: CreateItemRequest) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let name = errors.collect(ItemName::parse(&body.name));
+        let description = errors.collect(body.description.as_deref().map(ItemDescription::parse).transpose());
+        match (name, description) {
+            (Some(name), Some(description)) => Ok(Self {
+                name,
+                description,
+                is_active: body.is_active.unwrap_or(true),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+impl TryFrom<UpdateItemRequest> for ItemPatch {
+    type Error = FieldErrors;
+
+    fn try_from(body: UpdateItemRequest) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let patch = Self {
+            name: body.name.and_then(|n| errors.collect(ItemName::parse(&n))),
+            description: body
+                .description
+                .and_then(|d| errors.collect(d.as_deref().map(ItemDescription::parse).transpose())),
+            is_active: body.is_active,
+        };
+        errors.into_result().map(|()| patch)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::extract::json_body::parse_body;
 
-    fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    fn create(body: &str) -> Result<NewItem, FieldErrors> {
+        let request: CreateItemRequest = parse_body(body.as_bytes()).map_err(|e| e.details().cloned().unwrap())?;
+        NewItem::try_from(request)
+    }
+
+    fn patch(body: &str) -> Result<ItemPatch, FieldErrors> {
+        let request: UpdateItemRequest = parse_body(body.as_bytes()).map_err(|e| e.details().cloned().unwrap())?;
+        ItemPatch::try_from(request)
     }
 
     fn fields(errors: &FieldErrors) -> Vec<(&str, &str)> {
-        errors
+        let mut got: Vec<(&str, &str)> = errors
             .as_slice()
             .iter()
             .map(|e| (e.field.as_str(), e.kind.as_str()))
-            .collect()
+            .collect();
+        got.sort_unstable();
+        got
     }
 
     #[test]
     fn a_minimal_item_defaults_to_active_without_description() {
-        let item = new_item(&obj(json!({"name": "  Desk  "}))).unwrap();
+        let item = create(r#"{"name": "  Desk  "}"#).unwrap();
         assert_eq!(item.name.as_str(), "Desk");
         assert_eq!(item.description, None);
         assert!(item.is_active);
@@ -154,14 +195,9 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let errors = new_item(&obj(
-            json!({"owner_id": "x", "description": 3, "is_active": "yes", "extra": 1}),
-        ))
-        .unwrap_err();
-        let mut got = fields(&errors);
-        got.sort_unstable();
+        let errors = create(r#"{"owner_id": "x", "description": 3, "is_active": "yes", "extra": 1}"#).unwrap_err();
         assert_eq!(
-            got,
+            fields(&errors),
             vec![
                 ("description", "type_error"),
                 ("extra", "unknown_field"),
@@ -173,19 +209,51 @@ mod tests {
     }
 
     #[test]
+    fn rule_and_type_errors_of_different_fields_come_together() {
+        let long = "x".repeat(65_536);
+        let errors = create(&format!(r#"{{"name": " ", "description": "{long}", "is_active": 1}}"#)).unwrap_err();
+        assert_eq!(
+            fields(&errors),
+            vec![
+                ("description", "too_long"),
+                ("is_active", "type_error"),
+                ("name", "too_short")
+            ]
+        );
+        let errors = create(r#"{"name": 5}"#).unwrap_err();
+        assert_eq!(fields(&errors), vec![("name", "type_error")], "one error per field");
+    }
+
+    #[test]
     fn patch_distinguishes_absent_null_and_value() {
-        let patch = item_patch(&obj(json!({"description": null}))).unwrap();
-        assert_eq!(patch.description, Some(None), "null clears");
-        assert_eq!(patch.name, None, "absent leaves alone");
-        let patch = item_patch(&obj(json!({}))).unwrap();
-        assert_eq!(patch, ItemPatch::default());
-        let errors = item_patch(&obj(json!({"name": null, "is_active": null}))).unwrap_err();
-        assert_eq!(fields(&errors), vec![("name", "null"), ("is_active", "null")]);
+        let p = patch(r#"{"description": null}"#).unwrap();
+        assert_eq!(p.description, Some(None), "null clears");
+        assert_eq!(p.name, None, "absent leaves alone");
+        assert_eq!(patch("{}").unwrap(), ItemPatch::default());
+        let errors = patch(r#"{"name": null, "is_active": null}"#).unwrap_err();
+        assert_eq!(fields(&errors), vec![("is_active", "null"), ("name", "null")]);
+        let errors = patch(r#"{"name": "\u200b", "description": "a\u0000"}"#).unwrap_err();
+        assert_eq!(
+            fields(&errors),
+            vec![("description", "nul_character"), ("name", "too_short")]
+        );
     }
 
     #[test]
     fn the_id_cannot_be_patched() {
-        let errors = item_patch(&obj(json!({"id": "00000000-0000-0000-0000-000000000000"}))).unwrap_err();
+        let errors = patch(r#"{"id": "00000000-0000-0000-0000-000000000000"}"#).unwrap_err();
         assert_eq!(fields(&errors), vec![("id", "unknown_field")]);
+        assert_eq!(errors.as_slice()[0].message, "is set by the server and cannot be given");
+    }
+
+    #[test]
+    fn the_largest_valid_item_fits_the_body_limit() {
+        let worst = format!(
+            r#"{{"name": "{}", "description": "{}", "is_active": false}}"#,
+            "\\ud83d\\ude00".repeat(rules::NAME_MAX_CHARS),
+            "\\ud83d\\ude00".repeat(rules::DESCRIPTION_MAX_CHARS)
+        );
+        assert!(worst.len() <= ITEM_BODY_MAX_BYTES);
+        assert!(create(&worst).is_ok());
     }
 }

@@ -4,14 +4,14 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Json};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use domain::item::{Item, ItemId, Page};
+use domain::item::{Item, ItemId, ItemPatch, NewItem, Page};
 use domain::validation::FieldErrors;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::item_body;
+use super::item_body::{self, CreateItemRequest, UpdateItemRequest};
 use crate::error::ApiError;
-use crate::extract::{CurrentUser, JsonObject};
+use crate::extract::{CurrentUser, JsonBody};
 use crate::response_cache::{Cached, Lookup};
 use crate::state::AppState;
 
@@ -42,6 +42,16 @@ impl From<Item> for ItemResponse {
     }
 }
 
+/// A decimal integer written plainly: optional `-`, then ASCII digits. No
+/// sign `+`, no spaces (`limit=%205`), no other notation.
+fn strict_integer(raw: &str) -> Option<i64> {
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok()
+}
+
 /// Parses `skip` and `limit` from the query string; other parameters are ignored.
 fn page(query: &str) -> Result<Page, FieldErrors> {
     let mut errors = FieldErrors::new();
@@ -53,9 +63,9 @@ fn page(query: &str) -> Result<Page, FieldErrors> {
             "limit" => &mut limit,
             _ => continue,
         };
-        match value.trim().parse::<i64>() {
-            Ok(n) => *slot = Some(n),
-            Err(_) => errors.push(&key, "type_error", "must be an integer"),
+        match strict_integer(&value) {
+            Some(n) => *slot = Some(n),
+            None => errors.push(&key, "type_error", "must be an integer"),
         }
     }
     errors.into_result()?;
@@ -140,8 +150,12 @@ async fn invalidate_cached(state: &AppState, owner: &str) {
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
 #[tracing::instrument(level = "debug", name = "items.create", skip_all, fields(user_id = %user.0.id))]
-pub async fn create(state: web::Data<AppState>, user: CurrentUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
-    let new = item_body::new_item(&body.0)?;
+pub async fn create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    body: JsonBody<CreateItemRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new = NewItem::try_from(body.0)?;
     let item = state.items.create(&user.0, new).await?;
     invalidate_cached(&state, &user.0.id).await;
     Ok(HttpResponse::build(StatusCode::CREATED).json(ItemResponse::from(item)))
@@ -193,9 +207,9 @@ pub async fn update(
     state: web::Data<AppState>,
     user: CurrentUser,
     id: web::Path<String>,
-    body: JsonObject,
+    body: JsonBody<UpdateItemRequest>,
 ) -> Result<Json<ItemResponse>, ApiError> {
-    let patch = item_body::item_patch(&body.0)?;
+    let patch = ItemPatch::try_from(body.0)?;
     let item = state.items.update(&user.0, &id, patch).await?;
     invalidate_cached(&state, &user.0.id).await;
     Ok(Json(item.into()))
@@ -246,6 +260,21 @@ mod tests {
         assert_eq!(kinds("limit=0"), vec![("limit".into(), "out_of_range".into())]);
         assert_eq!(kinds("limit=1001"), vec![("limit".into(), "out_of_range".into())]);
         assert_eq!(kinds("limit=abc"), vec![("limit".into(), "type_error".into())]);
+        for ambiguous in [
+            "limit=+5",
+            "limit=%205",
+            "limit=5%20",
+            "limit=",
+            "limit=1e2",
+            "limit=0x10",
+        ] {
+            assert_eq!(
+                kinds(ambiguous),
+                vec![("limit".into(), "type_error".into())],
+                "{ambiguous}"
+            );
+        }
+        assert_eq!(page("skip=-0&limit=007").unwrap().limit(), 7);
         assert_eq!(
             kinds("skip=99999999999999999999999"),
             vec![("skip".into(), "type_error".into())]

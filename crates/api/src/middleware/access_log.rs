@@ -22,7 +22,7 @@ use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 
 use super::client_ip::ClientIp;
-use super::request_context::RequestId;
+use super::request_context::{HeadRequest, RequestId};
 use crate::extract::current_user::AuthenticatedUserId;
 
 #[derive(Clone, Copy)]
@@ -50,10 +50,15 @@ impl RootSpanBuilder for AccessLog {
         let user_id = extensions.get::<AuthenticatedUserId>().map(|u| u.0.as_str());
         let request_id = extensions.get::<RequestId>().map_or("", RequestId::as_str);
         let status = response.status().as_u16();
+        let method = if extensions.get::<HeadRequest>().is_some() {
+            "HEAD"
+        } else {
+            request.method().as_str()
+        };
         tracing::info!(
             target: "access",
             request_id,
-            method = %request.method(),
+            method,
             route = request.match_pattern().as_deref().unwrap_or("-"),
             path = request.path(),
             status,

@@ -9,6 +9,11 @@
 //!   `path` and `request_id` filled in, whether it came from a handler's
 //!   [`ApiError`] or from the framework itself (payload too large, …).
 //!   Causes of 5xx answers are logged once, here, with the request id.
+//! - `HEAD` is answered as `GET` (RFC 9110 §9.3.2): the method is rewritten
+//!   before routing, so auth, rate limits and caches behave exactly as for the
+//!   GET, and the HTTP layer sends the GET's status and headers without a
+//!   body (it decided that from the request line). [`HeadRequest`] in the
+//!   request's extensions keeps the original method for the access log.
 //! - One trailing slash is dropped from the path before routing
 //!   (`/api/v1/items/` is `/api/v1/items`), except under `/docs`, whose
 //!   Swagger UI lives at `/docs/`. Routes then need one pattern each, and
@@ -16,6 +21,7 @@
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::uri::{PathAndQuery, Uri};
 use actix_web::middleware::Next;
@@ -27,6 +33,10 @@ use crate::state::AppState;
 
 /// The `X-Request-Id` header.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Marks a request that arrived as `HEAD` (and is routed as `GET`).
+#[derive(Debug, Clone, Copy)]
+pub struct HeadRequest;
 
 /// The id of the current request.
 #[derive(Debug, Clone)]
@@ -69,6 +79,10 @@ pub async fn request_context(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     drop_trailing_slash(&mut req);
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+        req.extensions_mut().insert(HeadRequest);
+    }
     let request_id = RequestId::from_client(req.headers().get(&X_REQUEST_ID));
     let proxies = req
         .app_data::<web::Data<AppState>>()
@@ -122,11 +136,11 @@ fn into_envelope(response: ServiceResponse<BoxBody>, request_id: &RequestId) -> 
     let (req, response) = response.into_parts();
     let status = response.status();
     let api_error = response.error().and_then(|e| e.as_error::<ApiError>());
-    let message = match api_error {
-        Some(e) => e.message(),
-        None => status.canonical_reason().unwrap_or("Error"),
+    let message: std::borrow::Cow<'_, str> = match api_error {
+        Some(e) => e.message().into(),
+        None => sentence_case(status.canonical_reason().unwrap_or("Error")).into(),
     };
-    let details = api_error.and_then(ApiError::details).map(|errors| Details { errors });
+    let details = api_error.and_then(ApiError::details).map(Details::of);
 
     if status.is_server_error() {
         let cause = api_error
@@ -148,7 +162,7 @@ fn into_envelope(response: ServiceResponse<BoxBody>, request_id: &RequestId) -> 
     let body = serde_json::to_vec(&Envelope {
         error: EnvelopeBody {
             code: status.as_u16(),
-            message,
+            message: &message,
             path: req.path(),
             request_id: request_id.as_str(),
             details,
@@ -160,6 +174,16 @@ fn into_envelope(response: ServiceResponse<BoxBody>, request_id: &RequestId) -> 
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     ServiceResponse::new(req, response)
+}
+
+/// `Not Found` → `Not found`: the framework's reason phrases written like
+/// this service's own messages, so a 404 reads the same under `/docs` and `/api`.
+fn sentence_case(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    for (i, c) in reason.chars().enumerate() {
+        out.push(if i == 0 { c } else { c.to_ascii_lowercase() });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -179,5 +203,11 @@ mod tests {
         let long = HeaderValue::from_str(&"a".repeat(129)).unwrap();
         assert_eq!(RequestId::from_client(Some(&long)).as_str().len(), 36);
         assert_eq!(RequestId::from_client(None).as_str().len(), 36);
+    }
+
+    #[test]
+    fn reason_phrases_are_sentence_case() {
+        assert_eq!(sentence_case("Not Found"), "Not found");
+        assert_eq!(sentence_case("Payload Too Large"), "Payload too large");
     }
 }

@@ -3,13 +3,13 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
+use validator::ValidationError;
+
+use super::rules;
 
 use crate::validation::FieldErrors;
 
-/// Longest allowed name, in characters, after trimming.
-pub const NAME_MAX_CHARS: usize = 255;
-/// Longest allowed description, in characters.
-pub const DESCRIPTION_MAX_CHARS: usize = 65_535;
+pub use super::rules::{DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS};
 /// Largest page a list may ask for.
 pub const LIMIT_MAX: u64 = 1000;
 /// Page size when the client does not say.
@@ -50,41 +50,27 @@ impl std::fmt::Display for ItemId {
     }
 }
 
-/// An item name: 1–255 characters once trimmed, no NUL. Stored trimmed.
+/// An item name: 1–255 characters once trimmed, no NUL, at least one visible
+/// character ([`rules::name`]). Stored trimmed of whitespace; format
+/// characters are kept as given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct ItemName(String);
+
+/// A rule's failure as the field error of `field`.
+fn field_error(field: &str, error: &ValidationError) -> FieldErrors {
+    let message = error.message.as_deref().unwrap_or("is invalid");
+    FieldErrors::single(field, &error.code, message)
+}
 
 impl ItemName {
     /// Trims and validates a name.
     ///
     /// # Errors
-    /// A field error on `name` when it is empty after trimming, longer than
-    /// 255 characters, or contains a NUL character.
+    /// A field error on `name` when [`rules::name`] refuses it.
     pub fn parse(raw: &str) -> Result<Self, FieldErrors> {
-        let trimmed = raw.trim();
-        if trimmed.contains('\0') {
-            return Err(FieldErrors::single(
-                "name",
-                "nul_character",
-                "must not contain NUL characters",
-            ));
-        }
-        if trimmed.is_empty() {
-            return Err(FieldErrors::single(
-                "name",
-                "too_short",
-                "must not be empty or only whitespace",
-            ));
-        }
-        if trimmed.chars().count() > NAME_MAX_CHARS {
-            return Err(FieldErrors::single(
-                "name",
-                "too_long",
-                format!("must be at most {NAME_MAX_CHARS} characters"),
-            ));
-        }
-        Ok(Self(trimmed.to_owned()))
+        rules::name(raw).map_err(|e| field_error("name", &e))?;
+        Ok(Self(raw.trim().to_owned()))
     }
 
     /// The name.
@@ -107,22 +93,9 @@ impl ItemDescription {
     /// Validates a description.
     ///
     /// # Errors
-    /// A field error on `description` when it is too long or contains a NUL character.
+    /// A field error on `description` when [`rules::description`] refuses it.
     pub fn parse(raw: &str) -> Result<Self, FieldErrors> {
-        if raw.contains('\0') {
-            return Err(FieldErrors::single(
-                "description",
-                "nul_character",
-                "must not contain NUL characters",
-            ));
-        }
-        if raw.chars().count() > DESCRIPTION_MAX_CHARS {
-            return Err(FieldErrors::single(
-                "description",
-                "too_long",
-                format!("must be at most {DESCRIPTION_MAX_CHARS} characters"),
-            ));
-        }
+        rules::description(raw).map_err(|e| field_error("description", &e))?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -254,6 +227,17 @@ mod tests {
         assert!(ItemName::parse(&"é".repeat(255)).is_ok(), "255 two-byte characters fit");
         assert_eq!(kind(ItemName::parse(&"a".repeat(256))), "too_long");
         assert_eq!(kind(ItemName::parse("a\0b")), "nul_character");
+    }
+
+    #[test]
+    fn names_of_only_invisible_characters_are_empty() {
+        for invisible in ["\u{200B}", "\u{FEFF}", " \u{200C}\u{200D} ", "\u{2060}\t", "\u{00AD}"] {
+            assert_eq!(kind(ItemName::parse(invisible)), "too_short", "{invisible:?}");
+        }
+        // Visible text keeps its format characters as given (ZWJ in an emoji).
+        let family = "\u{1F468}\u{200D}\u{1F469}";
+        assert_eq!(ItemName::parse(family).unwrap().as_str(), family);
+        assert_eq!(ItemName::parse("\u{200B}a").unwrap().as_str(), "\u{200B}a");
     }
 
     #[test]
