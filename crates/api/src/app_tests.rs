@@ -356,6 +356,34 @@ async fn a_storage_outage_is_503_without_internals() {
     assert!(!body.to_string().contains("10.0.0.5"), "{body}");
 }
 
+fn failing_list() -> MockItemRepository {
+    let mut repo = MockItemRepository::new();
+    repo.expect_list().returning(|_, _| {
+        Err(domain::Error::Unexpected(
+            anyhow::anyhow!("relation \"items\" does not exist").context("listing items failed"),
+        ))
+    });
+    repo
+}
+
+#[actix_web::test]
+async fn debug_adds_the_cause_chain_to_5xx_bodies_and_only_then() {
+    let request = || TestRequest::get().uri("/api/v1/items").insert_header(cookie());
+    let (status, _, body) = call(state(signed_in_store(), failing_list()), request(), 1024).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body["error"].get("details").is_none(), "{body}");
+    assert!(!body.to_string().contains("does not exist"), "{body}");
+
+    let debug = state_with(signed_in_store(), failing_list(), |s| s.security.expose_causes = true);
+    let (status, _, body) = call(debug, request(), 1024).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        body["error"]["details"]["cause"],
+        "listing items failed: relation \"items\" does not exist"
+    );
+    assert!(body["error"]["details"].get("errors").is_none());
+}
+
 #[actix_web::test]
 async fn a_well_formed_client_request_id_is_echoed() {
     let (_, headers, _) = call(

@@ -169,22 +169,27 @@ pub struct EnvelopeBody<'a> {
 }
 
 /// `details` of the envelope.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct Details<'a> {
     /// One entry per invalid field (at most [`domain::validation::MAX_FIELD_ERRORS`]).
-    pub errors: &'a FieldErrors,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<&'a FieldErrors>,
     /// Present and true when more problems were found than `errors` lists:
     /// the body was not examined further.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The cause chain of a 5xx, only with `DEBUG=true` in development.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 impl<'a> Details<'a> {
     /// The details of a list of field errors.
     pub fn of(errors: &'a FieldErrors) -> Self {
         Self {
-            errors,
+            errors: Some(errors),
             truncated: errors.is_truncated(),
+            cause: None,
         }
     }
 }

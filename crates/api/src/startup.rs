@@ -54,14 +54,14 @@ pub struct Application {
 /// # Errors
 /// When the database cannot be reached.
 pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
-    if let Some(dir) = sqlite_parent_dir(&settings.database_url) {
+    if let Some(dir) = sqlite_parent_dir(&settings.database.url) {
         std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     }
     let options = DbOptions {
-        max_connections: settings.db_pool_max,
-        acquire_timeout: settings.db_timeout,
+        max_connections: settings.database.pool_max,
+        acquire_timeout: settings.database.timeout,
     };
-    Db::connect(&settings.database_url, &options).await
+    Db::connect(&settings.database.url, &options).await
 }
 
 /// Connects, retrying with exponential backoff (250 ms doubling to 5 s) for up
@@ -72,7 +72,7 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
 /// When the database is still unreachable at the deadline.
 pub async fn connect_database_with_retry(settings: &Settings) -> anyhow::Result<Db> {
     let started = tokio::time::Instant::now();
-    let deadline = started + settings.db_startup_timeout;
+    let deadline = started + settings.database.startup_timeout;
     let mut backoff = Duration::from_millis(250);
     let mut attempt = 1u32;
     loop {
@@ -84,7 +84,7 @@ pub async fn connect_database_with_retry(settings: &Settings) -> anyhow::Result<
                     return Err(error.context(format!(
                         "database unreachable after {attempt} attempt(s) over {:.1} s (DB_STARTUP_TIMEOUT={} s)",
                         (now - started).as_secs_f64(),
-                        settings.db_startup_timeout.as_secs()
+                        settings.database.startup_timeout.as_secs()
                     )));
                 }
                 tracing::warn!(
@@ -133,14 +133,14 @@ impl Application {
                 dev.create_tables(true).await?;
             }
         }
-        if settings.auto_migrate {
+        if settings.database.auto_migrate {
             Migrator::up(db.conn(), None)
                 .await
                 .context("running migrations failed")?;
             tracing::info!("migrations applied");
         }
         let schema = BetterAuthSchema::detect(&db).await?;
-        if !settings.auto_migrate {
+        if !settings.database.auto_migrate {
             // Serving without the app's tables would only produce 500s.
             let pending = Migrator::get_pending_migrations(db.conn())
                 .await
@@ -163,9 +163,9 @@ impl Application {
 
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut probes: Vec<Arc<dyn DependencyProbe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
-        let redis = match &settings.redis_url {
+        let redis = match &settings.cache.redis_url {
             Some(url) => {
-                let client = RedisClient::new(url, &settings.redis_prefix, settings.redis_timeout)?;
+                let client = RedisClient::new(url, &settings.cache.redis_prefix, settings.cache.redis_timeout)?;
                 if let Err(error) = client.ping().await {
                     tracing::warn!(error = %error, "Redis is not answering yet; sessions are checked against the database and rate limits kept in process until it does");
                 }
@@ -182,7 +182,7 @@ impl Application {
         let cache: Arc<dyn SessionCache> = match &redis {
             Some(client) => Arc::new(TieredSessionCache::new(
                 RedisSessionCache::new(client.clone()),
-                settings.session_l1_ttl.min(settings.session_cache_ttl),
+                settings.cache.session_l1_ttl.min(settings.cache.session_cache_ttl),
                 MEMORY_CACHE_ENTRIES,
             )),
             None => Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES)),
@@ -195,31 +195,31 @@ impl Application {
             shared_limiter,
             Arc::new(MemoryRateLimiter::new()),
             RatePolicy {
-                limit: settings.rate_limit_requests,
-                window: settings.rate_limit_window,
+                limit: settings.security.rate_limit_requests,
+                window: settings.security.rate_limit_window,
             },
         );
-        let secrets: Vec<&str> = settings.better_auth_secrets.iter().map(|s| s.expose()).collect();
+        let secrets: Vec<&str> = settings.auth.better_auth_secrets.iter().map(|s| s.expose()).collect();
         let auth = AuthService::new(
             SignatureVerifier::new(&secrets),
             Arc::new(SqlSessionStore::new(db.clone(), &schema)),
             cache,
             clock.clone(),
             AuthSettings {
-                cache_ttl: settings.session_cache_ttl,
-                require_signed_bearer: settings.bearer_require_signature,
+                cache_ttl: settings.cache.session_cache_ttl,
+                require_signed_bearer: settings.auth.bearer_require_signature,
             },
         );
         let items = ItemService::new(Arc::new(SeaOrmItemRepository::new(db.clone())), clock);
-        let response_cache = match (&redis, settings.response_cache_ttl.is_zero()) {
+        let response_cache = match (&redis, settings.cache.response_cache_ttl.is_zero()) {
             (Some(client), false) => {
                 tracing::info!(
-                    ttl_s = settings.response_cache_ttl.as_secs(),
+                    ttl_s = settings.cache.response_cache_ttl.as_secs(),
                     "response cache of item lists and items: on"
                 );
                 Some(ResponseCache::new(
                     Arc::new(RedisVersionedCache::new(client.clone())),
-                    settings.response_cache_ttl,
+                    settings.cache.response_cache_ttl,
                 ))
             }
             _ => None,
@@ -229,41 +229,42 @@ impl Application {
             auth,
             items,
             probes,
-            redis_configured: settings.redis_url.is_some(),
-            cookies: CookieNames::new(&settings.cookie_prefix),
+            redis_configured: settings.cache.redis_url.is_some(),
+            cookies: CookieNames::new(&settings.auth.cookie_prefix),
             rate_limit,
             security: SecurityPolicy {
-                frontend_origins: settings.frontend_origins.clone(),
-                trusted_proxies: settings.trusted_proxies.clone(),
+                frontend_origins: settings.security.frontend_origins.clone(),
+                trusted_proxies: settings.security.trusted_proxies.clone(),
                 production: settings.is_production(),
+                expose_causes: settings.telemetry.debug && !settings.is_production(),
             },
             lifecycle: lifecycle.clone(),
             response_cache,
         });
 
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
-            .with_context(|| format!("could not bind {}:{}", settings.host, settings.port))?;
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| format!("could not bind {}:{}", settings.server.host, settings.server.port))?;
         let port = listener.local_addr()?.port();
         let metrics = web::Data::from(metrics);
         let options = AppOptions {
             body: crate::extract::BodyConfig {
-                max_bytes: settings.max_request_size,
-                timeout: settings.request_body_timeout,
+                max_bytes: settings.server.max_request_size,
+                timeout: settings.server.request_body_timeout,
             },
             metrics: metrics.clone(),
-            serve_metrics: settings.metrics_enabled && settings.metrics_addr.is_none(),
+            serve_metrics: settings.telemetry.metrics_enabled && settings.telemetry.metrics_addr.is_none(),
         };
         let mut server = HttpServer::new(move || crate::app::build(state.clone(), options.clone()))
             .on_connect(crate::extract::json_body::remember_socket)
             .listen(listener)?
             // Signals are handled by `lifecycle` so readiness can turn first.
             .disable_signals()
-            .shutdown_timeout(settings.shutdown_timeout.as_secs());
-        if let Some(workers) = settings.workers {
+            .shutdown_timeout(settings.server.shutdown_timeout.as_secs());
+        if let Some(workers) = settings.server.workers {
             server = server.workers(workers);
         }
-        tracing::info!(host = %settings.host, port, "listening");
-        let metrics_server = match (&settings.metrics_addr, settings.metrics_enabled) {
+        tracing::info!(host = %settings.server.host, port, "listening");
+        let metrics_server = match (&settings.telemetry.metrics_addr, settings.telemetry.metrics_enabled) {
             (Some(addr), true) => {
                 let server = HttpServer::new(move || {
                     actix_web::App::new()
@@ -286,7 +287,7 @@ impl Application {
             metrics_server,
             db,
             lifecycle,
-            shutdown_delay: settings.shutdown_delay,
+            shutdown_delay: settings.server.shutdown_delay,
         })
     }
 

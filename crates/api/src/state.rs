@@ -57,6 +57,9 @@ pub struct SecurityPolicy {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Production mode (HSTS, no docs).
     pub production: bool,
+    /// `DEBUG=true` in development: 5xx bodies carry their cause chain
+    /// (`details.cause`). Never in production (start-up refuses it).
+    pub expose_causes: bool,
 }
 
 impl SecurityPolicy {

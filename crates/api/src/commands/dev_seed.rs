@@ -78,19 +78,19 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
     dev.insert_session(DEMO_USER_ID, &token, expires_at, now).await?;
     db.close().await;
 
-    let secrets: Vec<&str> = settings.better_auth_secrets.iter().map(|s| s.expose()).collect();
+    let secrets: Vec<&str> = settings.auth.better_auth_secrets.iter().map(|s| s.expose()).collect();
     let cookie = SignatureVerifier::new(&secrets)
         .signed_cookie_value(&token)
         .context("no BETTER_AUTH_SECRET to sign the cookie with")?;
-    let host = if settings.host == "0.0.0.0" || settings.host == "::" {
+    let host = if settings.server.host == "0.0.0.0" || settings.server.host == "::" {
         "127.0.0.1"
     } else {
-        settings.host.as_str()
+        settings.server.host.as_str()
     };
-    let cookie = format!("{}.session_token={cookie}", settings.cookie_prefix);
+    let cookie = format!("{}.session_token={cookie}", settings.auth.cookie_prefix);
     let curl = format!(
         "curl -s -H 'Cookie: {cookie}' http://{host}:{}/api/v1/users/me",
-        settings.port
+        settings.server.port
     );
     Ok(Seeded {
         expires_at,

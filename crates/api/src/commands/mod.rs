@@ -36,7 +36,7 @@ pub async fn run(args: &[String]) -> ExitCode {
     // `_log` lives until the command returns; dropping it writes out queued lines.
     let (settings, _log) = match Settings::from_env() {
         Ok((settings, report)) => {
-            let log = crate::telemetry::init(settings.log_format);
+            let log = crate::telemetry::init(settings.telemetry.log_format);
             for warning in &report.warnings {
                 tracing::warn!("configuration: {warning}");
             }

@@ -87,6 +87,9 @@ pub async fn request_context(
     let proxies = req
         .app_data::<web::Data<AppState>>()
         .map_or(&[][..], |s| s.security.trusted_proxies.as_slice());
+    let expose_causes = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.security.expose_causes);
     let ip = client_ip(req.request(), proxies).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     req.extensions_mut().insert(request_id.clone());
     req.extensions_mut().insert(ClientIp(ip));
@@ -102,7 +105,7 @@ pub async fn request_context(
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let mut response = if (status.is_client_error() || status.is_server_error()) && !deliberate {
-        into_envelope(response, &request_id)
+        into_envelope(response, &request_id, expose_causes)
     } else {
         response
     };
@@ -132,7 +135,11 @@ fn drop_trailing_slash(req: &mut ServiceRequest) {
     }
 }
 
-fn into_envelope(response: ServiceResponse<BoxBody>, request_id: &RequestId) -> ServiceResponse<BoxBody> {
+fn into_envelope(
+    response: ServiceResponse<BoxBody>,
+    request_id: &RequestId,
+    expose_causes: bool,
+) -> ServiceResponse<BoxBody> {
     let (req, response) = response.into_parts();
     let status = response.status();
     let api_error = response.error().and_then(|e| e.as_error::<ApiError>());
@@ -140,7 +147,7 @@ fn into_envelope(response: ServiceResponse<BoxBody>, request_id: &RequestId) -> 
         Some(e) => e.message().into(),
         None => sentence_case(status.canonical_reason().unwrap_or("Error")).into(),
     };
-    let details = api_error.and_then(ApiError::details).map(Details::of);
+    let mut details = api_error.and_then(ApiError::details).map(Details::of);
 
     if status.is_server_error() {
         let cause = api_error
@@ -155,6 +162,9 @@ fn into_envelope(response: ServiceResponse<BoxBody>, request_id: &RequestId) -> 
             cause,
             "request failed"
         );
+        if expose_causes && !cause.is_empty() {
+            details.get_or_insert_with(Details::default).cause = Some(cause);
+        }
     } else if let Some(cause) = api_error.and_then(ApiError::cause) {
         tracing::info!(request_id = request_id.as_str(), path = req.path(), status = status.as_u16(), reason = %cause, "request refused");
     }

@@ -1,0 +1,85 @@
+//! Trusting better-auth: `BETTER_AUTH_SECRET`, `BETTER_AUTH_SECRETS`,
+//! `BETTER_AUTH_URL`, `BETTER_AUTH_COOKIE_PREFIX`, `BEARER_REQUIRE_SIGNATURE`,
+//! and the service's own `SECRET_KEY`.
+//!
+//! Secrets follow better-auth: `BETTER_AUTH_SECRETS` (`"2:new,1:old"` or
+//! `"new,old"`) lists versioned secrets, the first being current; when it is
+//! set, `BETTER_AUTH_SECRET` is still accepted (as better-auth keeps it for
+//! values signed before the rotation). Every secret is checked for length;
+//! which problems are fatal is decided by [`super::policy`].
+
+use super::reader::{Reader, Secret};
+
+/// Secret used in development when no better-auth secret is set. Public on
+/// purpose: it must never protect anything real, and production refuses it.
+pub const DEV_BETTER_AUTH_SECRET: &str = "dev-only-better-auth-secret-do-not-use-in-production";
+/// Shortest acceptable secret, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// What it takes to verify better-auth's credentials.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    /// The secrets cookies may be signed with, the current one first.
+    pub better_auth_secrets: Vec<Secret>,
+    /// True when no secret was configured and the public development one stands in.
+    pub using_dev_secret: bool,
+    /// `BETTER_AUTH_URL`: where better-auth runs (the default JWT issuer and audience).
+    pub better_auth_url: String,
+    /// `BETTER_AUTH_COOKIE_PREFIX` (better-auth's `advanced.cookiePrefix`).
+    pub cookie_prefix: String,
+    /// `BEARER_REQUIRE_SIGNATURE`.
+    pub bearer_require_signature: bool,
+    /// `SECRET_KEY`: signs this service's own opaque values (pagination cursors).
+    pub secret_key: Option<Secret>,
+    /// Short secrets, one line each (never the value): fatal in production.
+    pub weak_secrets: Vec<String>,
+}
+
+/// `"2:value"` → `"value"`; `"value"` unchanged.
+fn unversioned(entry: &str) -> &str {
+    entry
+        .split_once(':')
+        .filter(|(v, _)| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()))
+        .map_or(entry, |(_, value)| value)
+}
+
+/// Reads the group.
+pub fn read(r: &mut Reader<'_>) -> Auth {
+    let mut secrets = Vec::new();
+    let mut weak = Vec::new();
+    for (position, entry) in r.list("BETTER_AUTH_SECRETS", "").iter().enumerate() {
+        let value = unversioned(entry);
+        if value.len() < MIN_SECRET_BYTES {
+            weak.push(format!(
+                "BETTER_AUTH_SECRETS: entry {} must be at least {MIN_SECRET_BYTES} bytes (has {})",
+                position + 1,
+                value.len()
+            ));
+        }
+        secrets.push(Secret::new(value));
+    }
+    if let Some(secret) = r.get("BETTER_AUTH_SECRET") {
+        if secret.len() < MIN_SECRET_BYTES {
+            weak.push(format!(
+                "BETTER_AUTH_SECRET: must be at least {MIN_SECRET_BYTES} bytes (has {})",
+                secret.len()
+            ));
+        }
+        if !secrets.iter().any(|s| s.expose() == secret) {
+            secrets.push(Secret::new(secret));
+        }
+    }
+    let using_dev_secret = secrets.is_empty();
+    if using_dev_secret {
+        secrets.push(Secret::new(DEV_BETTER_AUTH_SECRET));
+    }
+    Auth {
+        better_auth_secrets: secrets,
+        using_dev_secret,
+        better_auth_url: r.string("BETTER_AUTH_URL", "http://localhost:3000"),
+        cookie_prefix: r.string("BETTER_AUTH_COOKIE_PREFIX", "better-auth"),
+        bearer_require_signature: r.flag("BEARER_REQUIRE_SIGNATURE", false),
+        secret_key: r.get("SECRET_KEY").map(Secret::new),
+        weak_secrets: weak,
+    }
+}

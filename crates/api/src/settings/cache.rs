@@ -1,0 +1,45 @@
+//! Redis and the caches: `REDIS_URL`, `REDIS_PREFIX`, `REDIS_TIMEOUT_MS`,
+//! `SESSION_CACHE_TTL`, `SESSION_L1_TTL_MS`, `RESPONSE_CACHE_TTL`.
+
+use std::time::Duration;
+
+use super::reader::Reader;
+
+/// Redis and what is cached for how long.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    /// `REDIS_URL`; `None` selects in-process caches.
+    pub redis_url: Option<String>,
+    /// `REDIS_PREFIX`: namespace of every Redis key.
+    pub redis_prefix: String,
+    /// `REDIS_TIMEOUT_MS`: bound on one Redis operation.
+    pub redis_timeout: Duration,
+    /// `SESSION_CACHE_TTL` (seconds).
+    pub session_cache_ttl: Duration,
+    /// `SESSION_L1_TTL_MS`: with Redis, how long a session may be served from
+    /// this process's memory (at most 5 s: it bounds extra revocation lag).
+    pub session_l1_ttl: Duration,
+    /// `RESPONSE_CACHE_TTL` (seconds, ≤ 60, default 30; 0 = off): item answers cached in Redis.
+    pub response_cache_ttl: Duration,
+}
+
+/// Reads the group.
+pub fn read(r: &mut Reader<'_>) -> Cache {
+    let redis_url = r.get("REDIS_URL").map(str::to_owned);
+    if let Some(url) = &redis_url
+        && !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://"))
+    {
+        r.errors.push(format!(
+            "REDIS_URL: expected redis:// or rediss://, got {:?}",
+            infra::db::redact(url)
+        ));
+    }
+    Cache {
+        redis_url,
+        redis_prefix: r.string("REDIS_PREFIX", "saas:"),
+        redis_timeout: Duration::from_millis(r.parse("REDIS_TIMEOUT_MS", 250u64, "milliseconds")),
+        session_cache_ttl: Duration::from_secs(r.parse("SESSION_CACHE_TTL", 300u64, "seconds")),
+        session_l1_ttl: Duration::from_millis(r.bounded("SESSION_L1_TTL_MS", 5000u64, 0, 5000, "milliseconds")),
+        response_cache_ttl: Duration::from_secs(r.bounded("RESPONSE_CACHE_TTL", 30u64, 0, 60, "seconds")),
+    }
+}

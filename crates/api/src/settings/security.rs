@@ -1,0 +1,55 @@
+//! Who may call, how often: `FRONTEND_URL`, `TRUSTED_PROXIES`,
+//! `RATE_LIMIT_REQUESTS`, `RATE_LIMIT_WINDOW`.
+
+use std::time::Duration;
+
+use super::reader::Reader;
+
+/// Origins, proxies and rate limits.
+#[derive(Debug, Clone)]
+pub struct Security {
+    /// `FRONTEND_URL`, split on commas, without trailing slashes.
+    pub frontend_origins: Vec<String>,
+    /// `TRUSTED_PROXIES`: CIDRs whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `RATE_LIMIT_REQUESTS`.
+    pub rate_limit_requests: u32,
+    /// `RATE_LIMIT_WINDOW` (seconds).
+    pub rate_limit_window: Duration,
+}
+
+/// Reads the group. A wildcard origin is left for [`super::policy`].
+pub fn read(r: &mut Reader<'_>) -> Security {
+    let frontend_origins: Vec<String> = r
+        .list("FRONTEND_URL", "http://localhost:5173")
+        .into_iter()
+        .map(|o| o.trim_end_matches('/').to_owned())
+        .collect();
+    for origin in frontend_origins.iter().filter(|o| !o.contains('*')) {
+        match url::Url::parse(origin) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" => {}
+            _ => r.errors.push(format!(
+                "FRONTEND_URL: {origin:?} is not an origin like https://app.example.com"
+            )),
+        }
+    }
+    let mut trusted_proxies = Vec::new();
+    for entry in r.list("TRUSTED_PROXIES", "") {
+        // A bare address is a /32 (or /128).
+        let parsed = entry
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) => trusted_proxies.push(net),
+            Err(_) => r
+                .errors
+                .push(format!("TRUSTED_PROXIES: {entry:?} is not an IP address or CIDR")),
+        }
+    }
+    Security {
+        frontend_origins,
+        trusted_proxies,
+        rate_limit_requests: r.bounded("RATE_LIMIT_REQUESTS", 100u32, 1, 1_000_000_000, "requests"),
+        rate_limit_window: Duration::from_secs(r.bounded("RATE_LIMIT_WINDOW", 60u64, 1, 86_400, "seconds")),
+    }
+}

@@ -1,0 +1,186 @@
+use std::time::Duration;
+
+use super::*;
+
+fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn secrets(s: &Settings) -> Vec<&str> {
+    s.auth.better_auth_secrets.iter().map(Secret::expose).collect()
+}
+
+const LONG: &str = "0123456789abcdef0123456789abcdef";
+
+#[test]
+fn an_empty_environment_gives_the_embedded_default() {
+    let (s, report) = Settings::from_map(&HashMap::new()).unwrap();
+    assert_eq!(s.environment, Environment::Development);
+    assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 8000));
+    assert_eq!(s.database.url, EMBEDDED_DATABASE_URL);
+    assert!(s.cache.redis_url.is_none());
+    assert_eq!(secrets(&s), vec![DEV_BETTER_AUTH_SECRET]);
+    assert_eq!(s.server.max_request_size, 10_485_760);
+    assert_eq!(s.server.request_body_timeout, Duration::from_secs(10));
+    assert_eq!(s.cache.session_cache_ttl, Duration::from_secs(300));
+    assert_eq!(
+        (s.security.rate_limit_requests, s.security.rate_limit_window),
+        (100, Duration::from_secs(60))
+    );
+    assert_eq!(s.security.frontend_origins, vec!["http://localhost:5173"]);
+    assert!(s.database.auto_migrate && s.telemetry.debug);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w == "BETTER_AUTH_SECRET: not set; using the public development secret")
+    );
+}
+
+#[test]
+fn production_refuses_unsafe_configuration_one_line_per_problem() {
+    let report = Settings::from_map(&vars(&[
+        ("APP_ENV", "production"),
+        ("BETTER_AUTH_SECRET", "short"),
+        ("FRONTEND_URL", "*"),
+        ("DEBUG", "true"),
+        ("PORT", "eighty"),
+    ]))
+    .unwrap_err();
+    let joined = report.errors.join("\n");
+    for variable in ["BETTER_AUTH_SECRET", "SECRET_KEY", "FRONTEND_URL", "DEBUG", "PORT"] {
+        assert_eq!(
+            joined.lines().filter(|l| l.starts_with(variable)).count(),
+            1,
+            "one line for {variable} in:\n{joined}"
+        );
+    }
+}
+
+#[test]
+fn out_of_range_numbers_are_refused_even_in_development() {
+    for (key, value) in [
+        ("WORKERS", "0"),
+        ("WORKERS", "513"),
+        ("DB_POOL_MAX", "0"),
+        ("RATE_LIMIT_REQUESTS", "0"),
+        ("RATE_LIMIT_WINDOW", "0"),
+        ("REQUEST_BODY_TIMEOUT", "0"),
+        ("SESSION_L1_TTL_MS", "5001"),
+        ("RESPONSE_CACHE_TTL", "61"),
+        ("MAX_REQUEST_SIZE", "0"),
+    ] {
+        let report = Settings::from_map(&vars(&[(key, value)])).unwrap_err();
+        assert_eq!(report.errors.len(), 1, "{key}={value}: {:?}", report.errors);
+        assert!(report.errors[0].starts_with(key), "{:?}", report.errors);
+    }
+    let (s, _) = Settings::from_map(&vars(&[("WORKERS", "512")])).unwrap();
+    assert_eq!(s.server.workers, Some(512));
+}
+
+#[test]
+fn malformed_urls_and_proxies_are_refused_even_in_development() {
+    let report = Settings::from_map(&vars(&[
+        ("DATABASE_URL", "mysql://h/db"),
+        ("REDIS_URL", "localhost:6379"),
+        (
+            "FRONTEND_URL",
+            "http://ok.example.com,not a url,https://x.example.com/path",
+        ),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, 300.1.1.1"),
+    ]))
+    .unwrap_err();
+    let joined = report.errors.join("\n");
+    assert_eq!(report.errors.len(), 5, "{joined}");
+    for variable in ["DATABASE_URL", "REDIS_URL", "FRONTEND_URL", "TRUSTED_PROXIES"] {
+        assert!(joined.contains(variable), "{variable} missing from:\n{joined}");
+    }
+}
+
+#[test]
+fn trusted_proxies_accept_cidrs_and_addresses() {
+    let (s, _) = Settings::from_map(&vars(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7, ::1")])).unwrap();
+    let shown: Vec<String> = s.security.trusted_proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, vec!["10.0.0.0/8", "192.168.1.7/32", "::1/128"]);
+}
+
+#[test]
+fn production_refuses_a_missing_secret() {
+    let report = Settings::from_map(&vars(&[("APP_ENV", "production"), ("SECRET_KEY", "k")])).unwrap_err();
+    assert!(report.errors.iter().any(|e| e.starts_with("BETTER_AUTH_SECRET")));
+}
+
+#[test]
+fn a_safe_production_configuration_is_accepted() {
+    let (s, report) = Settings::from_map(&vars(&[
+        ("APP_ENV", "production"),
+        ("BETTER_AUTH_SECRET", LONG),
+        ("SECRET_KEY", "k"),
+        ("DATABASE_URL", "postgresql+asyncpg://u:p@db:5432/app"),
+        ("REDIS_URL", "redis://redis:6379/0"),
+        ("FRONTEND_URL", "https://app.example.com, https://admin.example.com/"),
+    ]))
+    .unwrap();
+    assert!(s.is_production() && !s.telemetry.debug && !s.database.auto_migrate);
+    assert_eq!(s.telemetry.log_format, LogFormat::Json);
+    assert_eq!(
+        s.security.frontend_origins,
+        vec!["https://app.example.com", "https://admin.example.com"]
+    );
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+}
+
+#[test]
+fn production_accepts_versioned_secrets_alone_with_the_first_current() {
+    let new = "new-secret-new-secret-new-secret-xx";
+    let old = "old-secret-old-secret-old-secret-xx";
+    let (s, report) = Settings::from_map(&vars(&[
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", "k"),
+        ("BETTER_AUTH_SECRETS", &format!("2:{new}, 1:{old}")),
+    ]))
+    .unwrap();
+    assert_eq!(secrets(&s), vec![new, old]);
+    assert!(!s.auth.using_dev_secret);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+}
+
+#[test]
+fn development_with_versioned_secrets_does_not_claim_the_dev_secret() {
+    let (s, report) = Settings::from_map(&vars(&[("BETTER_AUTH_SECRETS", LONG)])).unwrap();
+    assert_eq!(secrets(&s), vec![LONG]);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+}
+
+#[test]
+fn the_legacy_secret_is_kept_after_the_versioned_ones() {
+    let other = "another-secret-another-secret-xxxx";
+    let (s, _) = Settings::from_map(&vars(&[("BETTER_AUTH_SECRETS", LONG), ("BETTER_AUTH_SECRET", other)])).unwrap();
+    assert_eq!(secrets(&s), vec![LONG, other]);
+}
+
+#[test]
+fn rotated_secrets_are_length_checked_without_echoing_them() {
+    let report = Settings::from_map(&vars(&[
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", "k"),
+        ("BETTER_AUTH_SECRETS", &format!("2:{LONG},1:tiny-old")),
+    ]))
+    .unwrap_err();
+    assert_eq!(
+        report.errors,
+        vec!["BETTER_AUTH_SECRETS: entry 2 must be at least 32 bytes (has 8)"]
+    );
+    let (_, report) = Settings::from_map(&vars(&[("BETTER_AUTH_SECRETS", "1:tiny-old")])).unwrap();
+    assert_eq!(report.warnings.len(), 1, "a warning in development");
+}
+
+#[test]
+fn secrets_never_print() {
+    let (s, _) = Settings::from_map(&vars(&[(
+        "BETTER_AUTH_SECRET",
+        "super-secret-value-super-secret-value",
+    )]))
+    .unwrap();
+    assert!(!format!("{s:?}").contains("super-secret-value"));
+}
