@@ -102,7 +102,6 @@ fn state_with(
             ..SecurityPolicy::default()
         },
         lifecycle: crate::lifecycle::Lifecycle::new(),
-        response_cache: None,
     };
     adjust(&mut state);
     web::Data::new(state)

@@ -12,7 +12,6 @@ pub mod json_log;
 pub mod lifecycle;
 pub mod metrics;
 pub mod middleware;
-pub mod response_cache;
 pub mod settings;
 pub mod startup;
 pub mod state;

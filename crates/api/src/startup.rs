@@ -21,7 +21,9 @@ use domain::item::ItemService;
 use domain::rate_limit::{RateLimitService, RateLimiter, RatePolicy};
 use infra::better_auth::dev::DevBetterAuth;
 use infra::better_auth::{BetterAuthSchema, NamingStyle, SqlSessionStore};
-use infra::cache::{MemorySessionCache, RedisSessionCache, RedisVersionedCache, TieredSessionCache};
+use infra::cache::{
+    MemorySessionCache, RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredSessionCache,
+};
 use infra::db::DbOptions;
 use infra::probes::{DatabaseProbe, RedisProbe};
 use infra::rate_limit::{MemoryRateLimiter, RedisRateLimiter};
@@ -32,7 +34,6 @@ use migration::{Migrator, MigratorTrait};
 use crate::app::AppOptions;
 use crate::lifecycle::{Lifecycle, shutdown_on_signal};
 use crate::metrics::{CountingSessionCache, Metrics, scrape};
-use crate::response_cache::ResponseCache;
 use crate::settings::Settings;
 use crate::state::{AppState, CookieNames, SecurityPolicy};
 
@@ -210,20 +211,13 @@ impl Application {
                 require_signed_bearer: settings.auth.bearer_require_signature,
             },
         );
-        let items = ItemService::new(Arc::new(SeaOrmItemRepository::new(db.clone())), clock);
-        let response_cache = match (&redis, settings.cache.response_cache_ttl.is_zero()) {
-            (Some(client), false) => {
-                tracing::info!(
-                    ttl_s = settings.cache.response_cache_ttl.as_secs(),
-                    "response cache of item lists and items: on"
-                );
-                Some(ResponseCache::new(
-                    Arc::new(RedisVersionedCache::new(client.clone())),
-                    settings.cache.response_cache_ttl,
-                ))
-            }
-            _ => None,
-        };
+        let mut items = ItemService::new(Arc::new(SeaOrmItemRepository::new(db.clone())), clock);
+        if let (Some(client), false) = (&redis, settings.cache.response_cache_ttl.is_zero()) {
+            let ttl = settings.cache.response_cache_ttl;
+            tracing::info!(ttl_s = ttl.as_secs(), "response cache of item lists and items: on");
+            let cache = ResilientVersionedCache::new(Arc::new(RedisVersionedCache::new(client.clone())), ttl);
+            items = items.with_view_cache(Arc::new(cache), ttl);
+        }
         let lifecycle = Lifecycle::new();
         let state = web::Data::new(AppState {
             auth,
@@ -239,7 +233,6 @@ impl Application {
                 expose_causes: settings.telemetry.debug && !settings.is_production(),
             },
             lifecycle: lifecycle.clone(),
-            response_cache,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))

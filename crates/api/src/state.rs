@@ -30,7 +30,7 @@ impl CookieNames {
 pub struct AppState {
     /// Session validation.
     pub auth: AuthService,
-    /// Item use cases.
+    /// Item use cases (with the response cache of item reads, when on).
     pub items: ItemService,
     /// Dependencies `/health` checks; a configured-off dependency is absent.
     pub probes: Vec<Arc<dyn DependencyProbe>>,
@@ -44,8 +44,6 @@ pub struct AppState {
     pub security: SecurityPolicy,
     /// Readiness during shutdown.
     pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
-    /// Response cache of item lists and items (with Redis and `RESPONSE_CACHE_TTL` > 0).
-    pub response_cache: Option<crate::response_cache::ResponseCache>,
 }
 
 /// What the security layer needs to know, derived once from the settings.

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Json};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use domain::item::{Item, ItemId, ItemPatch, NewItem, Page};
+use domain::item::{Item, ItemPatch, NewItem, Page};
 use domain::validation::FieldErrors;
 use serde::Serialize;
 use uuid::Uuid;
@@ -12,7 +12,6 @@ use uuid::Uuid;
 use super::item_body::{self, CreateItemRequest, UpdateItemRequest};
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, JsonBody};
-use crate::response_cache::{Cached, Lookup};
 use crate::state::AppState;
 
 /// An item as the API shows it.
@@ -91,46 +90,25 @@ fn page(query: &str) -> Result<Page, FieldErrors> {
 #[tracing::instrument(level = "debug", name = "items.list", skip_all, fields(user_id = %user.0.id))]
 pub async fn list(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let page = page(req.query_string())?;
-    cached(&state, &user, Cached::List(page), async {
-        let items = state.items.list(&user.0, page).await?;
-        Ok(items.into_iter().map(ItemResponse::from).collect::<Vec<_>>())
-    })
-    .await
+    let body = state.items.list_view(&user.0, page, &render_list).await?;
+    Ok(json_body(body))
 }
 
-/// Answers from the response cache when it holds `what` for the caller;
-/// otherwise runs `load`, answers with its JSON and caches it.
-async fn cached<T: serde::Serialize>(
-    state: &AppState,
-    user: &CurrentUser,
-    what: Cached,
-    load: impl std::future::Future<Output = Result<T, domain::Error>>,
-) -> Result<HttpResponse, ApiError> {
-    let lookup = match &state.response_cache {
-        Some(cache) => cache.lookup(&user.0.id, what).await,
-        None => Lookup::Bypass,
-    };
-    if let Lookup::Hit(body) = lookup {
-        return Ok(json_body(body));
-    }
-    let body = serde_json::to_vec(&load.await?).map_err(|e| ApiError::internal(e.into()))?;
-    if let (Some(cache), Lookup::Miss(version)) = (&state.response_cache, lookup) {
-        cache.store(&user.0.id, version, what, body.clone()).await;
-    }
-    Ok(json_body(body))
+/// The JSON of a list answer.
+fn render_list(items: Vec<Item>) -> Result<Vec<u8>, domain::Error> {
+    let shown: Vec<ItemResponse> = items.into_iter().map(ItemResponse::from).collect();
+    serde_json::to_vec(&shown).map_err(|e| domain::Error::Unexpected(e.into()))
+}
+
+/// The JSON of one item.
+fn render_item(item: Item) -> Result<Vec<u8>, domain::Error> {
+    serde_json::to_vec(&ItemResponse::from(item)).map_err(|e| domain::Error::Unexpected(e.into()))
 }
 
 fn json_body(body: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
         .body(body)
-}
-
-/// After a write: the caller's cached answers must not be served again.
-async fn invalidate_cached(state: &AppState, owner: &str) {
-    if let Some(cache) = &state.response_cache {
-        cache.invalidate(owner).await;
-    }
 }
 
 /// `POST /api/v1/items`: 201 and the new item.
@@ -157,7 +135,6 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let new = NewItem::try_from(body.0)?;
     let item = state.items.create(&user.0, new).await?;
-    invalidate_cached(&state, &user.0.id).await;
     Ok(HttpResponse::build(StatusCode::CREATED).json(ItemResponse::from(item)))
 }
 
@@ -179,12 +156,8 @@ pub async fn get(
     user: CurrentUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    // A malformed id is a 404 without touching the cache or the database.
-    let item_id = ItemId::parse(&id).ok_or(ApiError::from(domain::Error::NotFound))?;
-    cached(&state, &user, Cached::Item(item_id), async {
-        Ok(ItemResponse::from(state.items.get(&user.0, &id).await?))
-    })
-    .await
+    let body = state.items.get_view(&user.0, &id, &render_item).await?;
+    Ok(json_body(body))
 }
 
 /// `PATCH /api/v1/items/{id}`: partial update.
@@ -211,7 +184,6 @@ pub async fn update(
 ) -> Result<Json<ItemResponse>, ApiError> {
     let patch = ItemPatch::try_from(body.0)?;
     let item = state.items.update(&user.0, &id, patch).await?;
-    invalidate_cached(&state, &user.0.id).await;
     Ok(Json(item.into()))
 }
 
@@ -235,7 +207,6 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     state.items.delete(&user.0, &id).await?;
-    invalidate_cached(&state, &user.0.id).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,10 +1,20 @@
 //! Item use cases: ownership, timestamps and ids are decided here, not by the
 //! client and not by storage.
+//!
+//! Reads can also be answered as a rendered *view* (the bytes a client gets),
+//! cached per owner when a [`VersionedCache`] is attached: every write of the
+//! service makes that owner's cached views unreachable before it returns, so
+//! a caller cannot forget to invalidate, and the next read sees the write.
+//! Only successful reads are cached (a missing item always asks storage). A
+//! cache that fails is bypassed: the read goes to storage, the write still
+//! succeeds (the cache adapter retries its invalidation and logs, throttled).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::model::{Item, ItemChanges, ItemId, ItemPatch, NewItem, Page};
 use super::port::ItemRepository;
+use crate::cache::VersionedCache;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::user::User;
@@ -13,12 +23,90 @@ use crate::user::User;
 pub struct ItemService {
     repository: Arc<dyn ItemRepository>,
     clock: Arc<dyn Clock>,
+    views: Option<ViewCache>,
+}
+
+/// Where rendered views are cached, and for how long.
+struct ViewCache {
+    cache: Arc<dyn VersionedCache>,
+    ttl: Duration,
+}
+
+/// Turns what was read into the bytes a client receives.
+pub type Render<'a, T> = &'a (dyn Fn(T) -> Result<Vec<u8>, Error> + Sync);
+
+fn list_key(page: Page) -> String {
+    format!("items:{}:{}", page.skip(), page.limit())
+}
+
+fn item_key(id: ItemId) -> String {
+    format!("item:{}", id.as_uuid())
 }
 
 impl ItemService {
     /// Wires the service to its ports.
     pub fn new(repository: Arc<dyn ItemRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { repository, clock }
+        Self {
+            repository,
+            clock,
+            views: None,
+        }
+    }
+
+    /// Caches rendered views in `cache` for `ttl` (see the module docs).
+    #[must_use]
+    pub fn with_view_cache(mut self, cache: Arc<dyn VersionedCache>, ttl: Duration) -> Self {
+        self.views = Some(ViewCache { cache, ttl });
+        self
+    }
+
+    /// The cached view of `key` in `owner`'s namespace, or `load` rendered
+    /// (and cached under the version the lookup saw).
+    async fn view<T>(
+        &self,
+        owner: &str,
+        key: String,
+        render: Render<'_, T>,
+        load: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<Vec<u8>, Error> {
+        let Some(views) = &self.views else {
+            return render(load.await?);
+        };
+        let version = match views.cache.get(owner, &key).await {
+            Ok((_, Some(body))) => return Ok(body),
+            Ok((version, None)) => Some(version),
+            Err(_) => None,
+        };
+        let body = render(load.await?)?;
+        if let Some(version) = version {
+            let _ = views.cache.put(owner, version, &key, body.clone(), views.ttl).await;
+        }
+        Ok(body)
+    }
+
+    /// After a write: `owner`'s cached views must not be served again.
+    async fn invalidate(&self, owner: &str) {
+        if let Some(views) = &self.views {
+            let _ = views.cache.invalidate(owner).await;
+        }
+    }
+
+    /// [`ItemService::list`], rendered, from the view cache when it holds it.
+    ///
+    /// # Errors
+    /// As [`ItemService::list`], or what `render` returns.
+    pub async fn list_view(&self, user: &User, page: Page, render: Render<'_, Vec<Item>>) -> Result<Vec<u8>, Error> {
+        self.view(&user.id, list_key(page), render, self.list(user, page)).await
+    }
+
+    /// [`ItemService::get`], rendered, from the view cache when it holds it.
+    /// A malformed id is [`Error::NotFound`] without touching cache or storage.
+    ///
+    /// # Errors
+    /// As [`ItemService::get`], or what `render` returns.
+    pub async fn get_view(&self, user: &User, raw_id: &str, render: Render<'_, Item>) -> Result<Vec<u8>, Error> {
+        let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
+        self.view(&user.id, item_key(id), render, self.get(user, raw_id)).await
     }
 
     /// The caller's items, newest first.
@@ -61,6 +149,7 @@ impl ItemService {
             updated_at: now,
         };
         self.repository.insert(&item).await?;
+        self.invalidate(&user.id).await;
         Ok(item)
     }
 
@@ -74,11 +163,14 @@ impl ItemService {
             patch,
             updated_at: self.clock.now(),
         };
-        self.repository
+        let item = self
+            .repository
             .update(&user.id, id, &changes)
             .await?
             .filter(|item| item.owner_id == user.id)
-            .ok_or(Error::NotFound)
+            .ok_or(Error::NotFound)?;
+        self.invalidate(&user.id).await;
+        Ok(item)
     }
 
     /// Deletes one of the caller's items.
@@ -88,6 +180,7 @@ impl ItemService {
     pub async fn delete(&self, user: &User, raw_id: &str) -> Result<(), Error> {
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
         if self.repository.delete(&user.id, id).await? {
+            self.invalidate(&user.id).await;
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -98,6 +191,7 @@ impl ItemService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::MockVersionedCache;
     use crate::clock::MockClock;
     use crate::item::model::{ItemDescription, ItemName};
     use crate::item::port::MockItemRepository;
@@ -220,6 +314,116 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::NotFound));
+    }
+
+    fn render_names(items: Vec<Item>) -> Result<Vec<u8>, Error> {
+        Ok(items
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+            .into_bytes())
+    }
+
+    fn cached(repository: MockItemRepository, cache: MockVersionedCache) -> ItemService {
+        service(repository).with_view_cache(Arc::new(cache), Duration::from_secs(30))
+    }
+
+    #[tokio::test]
+    async fn a_cached_view_is_served_without_asking_storage() {
+        let mut repo = MockItemRepository::new();
+        repo.expect_list().never();
+        let mut cache = MockVersionedCache::new();
+        cache
+            .expect_get()
+            .withf(|owner, key| owner == "alice" && key == "items:0:100")
+            .returning(|_, _| Ok((3, Some(b"cached".to_vec()))));
+        let body = cached(repo, cache)
+            .list_view(&user("alice"), Page::default(), &render_names)
+            .await
+            .unwrap();
+        assert_eq!(body, b"cached");
+    }
+
+    #[tokio::test]
+    async fn a_miss_renders_and_stores_under_the_version_it_saw() {
+        let mut repo = MockItemRepository::new();
+        repo.expect_list().returning(|_, _| Ok(vec![item("alice")]));
+        let mut cache = MockVersionedCache::new();
+        cache.expect_get().returning(|_, _| Ok((7, None)));
+        cache
+            .expect_put()
+            .withf(|owner, version, key, body, _| {
+                owner == "alice" && *version == 7 && key == "items:0:100" && body == b"thing"
+            })
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(()));
+        let body = cached(repo, cache)
+            .list_view(&user("alice"), Page::default(), &render_names)
+            .await
+            .unwrap();
+        assert_eq!(body, b"thing");
+    }
+
+    #[tokio::test]
+    async fn every_write_invalidates_the_writers_views_and_failures_do_not_fail_it() {
+        let mut repo = MockItemRepository::new();
+        repo.expect_insert().returning(|_| Ok(()));
+        repo.expect_update().returning(|_, _, _| Ok(Some(item("alice"))));
+        repo.expect_delete().returning(|_, _| Ok(true));
+        let mut cache = MockVersionedCache::new();
+        cache
+            .expect_invalidate()
+            .withf(|owner| owner == "alice")
+            .times(3)
+            .returning(|_| Err(Error::Unavailable(anyhow::anyhow!("redis down"))));
+        let service = cached(repo, cache);
+        let alice = user("alice");
+        let new = NewItem {
+            name: ItemName::parse("x").unwrap(),
+            description: None,
+            is_active: true,
+        };
+        service.create(&alice, new).await.unwrap();
+        let id = ItemId::generate().to_string();
+        service.update(&alice, &id, ItemPatch::default()).await.unwrap();
+        service.delete(&alice, &id).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_or_a_missing_item_is_not_cached_and_invalidates_nothing() {
+        let mut repo = MockItemRepository::new();
+        repo.expect_find().returning(|_, _| Ok(None));
+        repo.expect_delete().returning(|_, _| Ok(false));
+        let mut cache = MockVersionedCache::new();
+        cache.expect_get().returning(|_, _| Ok((1, None)));
+        cache.expect_put().never();
+        cache.expect_invalidate().never();
+        let service = cached(repo, cache);
+        let alice = user("alice");
+        let id = ItemId::generate().to_string();
+        let render = |item: Item| Ok(item.name.as_str().as_bytes().to_vec());
+        assert!(matches!(
+            service.get_view(&alice, &id, &render).await,
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(service.delete(&alice, &id).await, Err(Error::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_cache_is_bypassed() {
+        let mut repo = MockItemRepository::new();
+        repo.expect_list().returning(|_, _| Ok(vec![item("alice")]));
+        let mut cache = MockVersionedCache::new();
+        cache
+            .expect_get()
+            .returning(|_, _| Err(Error::Unavailable(anyhow::anyhow!("redis down"))));
+        cache.expect_put().never();
+        let body = cached(repo, cache)
+            .list_view(&user("alice"), Page::default(), &render_names)
+            .await
+            .unwrap();
+        assert_eq!(body, b"thing");
     }
 
     #[tokio::test]
