@@ -378,7 +378,9 @@ async fn read_body(mut payload: Payload, limit: usize, announced: Option<usize>)
     if announced.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
-    let mut body = Vec::with_capacity(announced.unwrap_or(0).min(64 * 1024));
+    // Sized once from Content-Length (≤ limit): no copies while growing, and
+    // pages a stalled client never sends are never touched (not resident).
+    let mut body = Vec::with_capacity(announced.unwrap_or(16 * 1024));
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("Could not read the body: {e}")))?;
