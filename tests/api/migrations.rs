@@ -99,6 +99,26 @@ async fn start_up_refuses_a_postgres_database_without_better_auth_tables() {
     assert!(message.contains("storeSessionInDatabase"), "{message}");
 }
 
+/// Development runs migrations at start-up: without better-auth's tables the
+/// items migration would fail on its foreign key first, so detection comes
+/// before it and the prepared message is what the user reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn development_start_up_names_missing_better_auth_tables_before_migrating() {
+    let Some(scratch) = ScratchDb::create(Backend::Postgres(NamingStyle::CamelCase), "start_up_detects_first").await
+    else {
+        return;
+    };
+    let vars = settings_map(&scratch.url, &Options::default(), None, "unused:");
+    let (settings, _) = api::Settings::from_map(&vars).unwrap();
+    assert!(settings.database.auto_migrate);
+    let message = format!("{:#}", api::Application::build(settings).await.err().expect("refused"));
+    assert!(message.contains("better-auth tables not found"), "{message}");
+    assert!(!message.contains("does not exist"), "{message}");
+    let db = Db::connect(&scratch.url, &DbOptions::default()).await.unwrap();
+    assert!(tables(&db).await.iter().all(|t| t != "items"), "nothing was migrated");
+    db.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_without_auto_migrate_refuses_pending_migrations_by_name() {
     let Some(scratch) = ScratchDb::create(Backend::Postgres(NamingStyle::SnakeCase), "start_up_refuses_pending").await

@@ -1,0 +1,136 @@
+//! Start-up: connect, prepare the schema, detect better-auth's tables, choose
+//! the caches, and bind the server. The steps live in [`database`] and
+//! [`services`]; this module binds listeners and runs the server.
+//!
+//! Order matters and fails fast: a database that cannot be reached, missing
+//! better-auth tables or an unusable `REDIS_URL` stop the process with a
+//! message saying what to fix. Only in development on SQLite (the embedded
+//! default) are better-auth-compatible tables created when missing, so a
+//! fresh clone runs with no setup at all.
+
+pub mod database;
+pub mod services;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{HttpServer, web};
+use anyhow::Context as _;
+use infra::Db;
+
+pub use database::{connect_database, connect_database_with_retry};
+
+use crate::app::AppOptions;
+use crate::lifecycle::{Lifecycle, shutdown_on_signal};
+use crate::metrics::{Metrics, scrape};
+use crate::settings::Settings;
+
+/// A bound, not yet running, server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    metrics_server: Option<Server>,
+    db: Db,
+    lifecycle: Arc<Lifecycle>,
+    shutdown_delay: Duration,
+}
+
+/// `/metrics` on its own listener when `METRICS_ADDR` is set (and metrics are on).
+fn metrics_server(settings: &Settings, metrics: web::Data<Metrics>) -> anyhow::Result<Option<Server>> {
+    let (Some(addr), true) = (&settings.telemetry.metrics_addr, settings.telemetry.metrics_enabled) else {
+        return Ok(None);
+    };
+    let server = HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(metrics.clone())
+            .route("/metrics", web::get().to(scrape))
+    })
+    .bind(addr.as_str())
+    .with_context(|| format!("could not bind METRICS_ADDR {addr}"))?
+    .workers(1)
+    .disable_signals()
+    .run();
+    tracing::info!(addr = %addr, "metrics listening");
+    Ok(Some(server))
+}
+
+impl Application {
+    /// Prepares everything and binds the listener.
+    ///
+    /// # Errors
+    /// Any start-up failure, with context saying which step failed.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = connect_database_with_retry(&settings).await?;
+        let schema = database::prepare_schema(&settings, &db).await?;
+        let metrics = Metrics::new(Some(db.clone()));
+        let lifecycle = Lifecycle::new();
+        let state =
+            web::Data::new(services::compose(&settings, &db, &schema, metrics.clone(), lifecycle.clone()).await?);
+
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| format!("could not bind {}:{}", settings.server.host, settings.server.port))?;
+        let port = listener.local_addr()?.port();
+        let metrics = web::Data::from(metrics);
+        let options = AppOptions {
+            body: crate::extract::BodyConfig {
+                max_bytes: settings.server.max_request_size,
+                timeout: settings.server.request_body_timeout,
+            },
+            metrics: metrics.clone(),
+            serve_metrics: settings.telemetry.metrics_enabled && settings.telemetry.metrics_addr.is_none(),
+        };
+        let mut server = HttpServer::new(move || crate::app::build(state.clone(), options.clone()))
+            .on_connect(crate::extract::json_body::remember_socket)
+            .listen(listener)?
+            // Signals are handled by `lifecycle` so readiness can turn first.
+            .disable_signals()
+            .shutdown_timeout(settings.server.shutdown_timeout.as_secs());
+        if let Some(workers) = settings.server.workers {
+            server = server.workers(workers);
+        }
+        tracing::info!(host = %settings.server.host, port, "listening");
+        let metrics_server = metrics_server(&settings, metrics)?;
+        Ok(Self {
+            port,
+            server: server.run(),
+            metrics_server,
+            db,
+            lifecycle,
+            shutdown_delay: settings.server.shutdown_delay,
+        })
+    }
+
+    /// The bound port (useful when `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (or a handle's `stop`), then drains
+    /// in-flight requests and closes the database pool.
+    ///
+    /// # Errors
+    /// I/O errors of the server.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let signals = tokio::spawn(shutdown_on_signal(self.lifecycle.clone(), handle, self.shutdown_delay));
+        let metrics_handle = self.metrics_server.as_ref().map(Server::handle);
+        if let Some(metrics) = self.metrics_server {
+            tokio::spawn(metrics);
+        }
+        let result = self.server.await;
+        signals.abort();
+        if let Some(metrics) = metrics_handle {
+            metrics.stop(false).await;
+        }
+        self.db.close().await;
+        tracing::info!("database pool closed");
+        result
+    }
+}

@@ -1,0 +1,115 @@
+//! Start-up, composition root: every port gets its adapter here, once.
+//!
+//! - Redis, when `REDIS_URL` is set: the session cache (an in-process first
+//!   level in front of it), the shared rate limiter and the response cache;
+//!   otherwise in-process versions of the first two and no response cache.
+//! - Each decorator wraps the adapter it improves (metrics around the
+//!   session cache, outage handling around the response cache), so services
+//!   see one port each.
+
+use std::sync::Arc;
+
+use domain::auth::{AuthService, AuthSettings, SessionCache, SignatureVerifier};
+use domain::clock::{Clock, SystemClock};
+use domain::health::DependencyProbe;
+use domain::item::ItemService;
+use domain::rate_limit::{RateLimitService, RateLimiter, RatePolicy};
+use infra::better_auth::{BetterAuthSchema, SqlSessionStore};
+use infra::cache::{
+    MemorySessionCache, RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredSessionCache,
+};
+use infra::probes::{DatabaseProbe, RedisProbe};
+use infra::rate_limit::{MemoryRateLimiter, RedisRateLimiter};
+use infra::redis::RedisClient;
+use infra::{Db, SeaOrmItemRepository};
+
+use crate::lifecycle::Lifecycle;
+use crate::metrics::{CountingSessionCache, Metrics};
+use crate::settings::Settings;
+use crate::state::{AppState, CookieNames, SecurityPolicy};
+
+/// Entries the in-process session cache holds at most.
+const MEMORY_CACHE_ENTRIES: u64 = 100_000;
+
+/// Builds the application state from the settings and the prepared database.
+///
+/// # Errors
+/// An unusable `REDIS_URL`.
+pub async fn compose(
+    settings: &Settings,
+    db: &Db,
+    schema: &BetterAuthSchema,
+    metrics: Arc<Metrics>,
+    lifecycle: Arc<Lifecycle>,
+) -> anyhow::Result<AppState> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut probes: Vec<Arc<dyn DependencyProbe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
+    let redis = match &settings.cache.redis_url {
+        Some(url) => {
+            let client = RedisClient::new(url, &settings.cache.redis_prefix, settings.cache.redis_timeout)?;
+            if let Err(error) = client.ping().await {
+                tracing::warn!(error = %error, "Redis is not answering yet; sessions are checked against the database and rate limits kept in process until it does");
+            }
+            probes.push(Arc::new(RedisProbe(client.clone())));
+            tracing::info!("session cache and rate limits: Redis (shared by all instances)");
+            Some(client)
+        }
+        None => {
+            tracing::info!("session cache and rate limits: in process (no REDIS_URL)");
+            None
+        }
+    };
+    let cache: Arc<dyn SessionCache> = match &redis {
+        Some(client) => Arc::new(TieredSessionCache::new(
+            RedisSessionCache::new(client.clone()),
+            settings.cache.session_l1_ttl.min(settings.cache.session_cache_ttl),
+            MEMORY_CACHE_ENTRIES,
+        )),
+        None => Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES)),
+    };
+    let cache: Arc<dyn SessionCache> = Arc::new(CountingSessionCache::new(cache, metrics.clone()));
+    let shared_limiter = redis
+        .as_ref()
+        .map(|c| Arc::new(RedisRateLimiter::new(c.clone())) as Arc<dyn RateLimiter>);
+    let rate_limit = RateLimitService::new(
+        shared_limiter,
+        Arc::new(MemoryRateLimiter::new()),
+        RatePolicy {
+            limit: settings.security.rate_limit_requests,
+            window: settings.security.rate_limit_window,
+        },
+    );
+    let secrets: Vec<&str> = settings.auth.better_auth_secrets.iter().map(|s| s.expose()).collect();
+    let auth = AuthService::new(
+        SignatureVerifier::new(&secrets),
+        Arc::new(SqlSessionStore::new(db.clone(), schema)),
+        cache,
+        clock.clone(),
+        AuthSettings {
+            cache_ttl: settings.cache.session_cache_ttl,
+            require_signed_bearer: settings.auth.bearer_require_signature,
+        },
+    );
+    let mut items = ItemService::new(Arc::new(SeaOrmItemRepository::new(db.clone())), clock);
+    if let (Some(client), false) = (&redis, settings.cache.response_cache_ttl.is_zero()) {
+        let ttl = settings.cache.response_cache_ttl;
+        tracing::info!(ttl_s = ttl.as_secs(), "response cache of item lists and items: on");
+        let cache = ResilientVersionedCache::new(Arc::new(RedisVersionedCache::new(client.clone())), ttl);
+        items = items.with_view_cache(Arc::new(cache), ttl);
+    }
+    Ok(AppState {
+        auth,
+        items,
+        probes,
+        redis_configured: settings.cache.redis_url.is_some(),
+        cookies: CookieNames::new(&settings.auth.cookie_prefix),
+        rate_limit,
+        security: SecurityPolicy {
+            frontend_origins: settings.security.frontend_origins.clone(),
+            trusted_proxies: settings.security.trusted_proxies.clone(),
+            production: settings.is_production(),
+            expose_causes: settings.telemetry.debug && !settings.is_production(),
+        },
+        lifecycle,
+    })
+}
