@@ -39,3 +39,26 @@ async fn seeding_is_refused_in_production() {
     assert!(error.to_string().contains("production"), "{error}");
     assert!(!std::path::Path::new("unused.db").exists(), "nothing was created");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_insert_is_reported_not_taken_for_an_existing_demo_user() {
+    let scratch = ScratchDb::create(Backend::Sqlite, "dev_seed_conflict").await.unwrap();
+    let db = infra::Db::connect(&scratch.url, &infra::db::DbOptions::default())
+        .await
+        .unwrap();
+    let dev = infra::better_auth::dev::DevBetterAuth::new(db.clone(), infra::better_auth::NamingStyle::CamelCase);
+    dev.create_tables(true).await.unwrap();
+    // Someone else already holds the demo email (better-auth's email is unique).
+    let squatter = infra::better_auth::dev::DevUser {
+        id: "someone-else".into(),
+        email: "demo@example.com".into(),
+        name: "Someone".into(),
+        email_verified: false,
+    };
+    dev.insert_user(&squatter, chrono::Utc::now()).await.unwrap();
+    let vars = settings_map(&scratch.url, &Options::default(), None, "unused:");
+    let (settings, _) = api::Settings::from_map(&vars).unwrap();
+    let error = api::commands::dev_seed::seed(&settings).await.unwrap_err();
+    assert!(format!("{error:#}").contains("could not insert the user"), "{error:#}");
+    db.close().await;
+}

@@ -29,7 +29,13 @@ impl Throttle {
     /// `Some(n)` when this event should be logged, `n` being how many were
     /// suppressed since the last one; `None` when it should be dropped.
     pub fn admit(&self) -> Option<u64> {
-        let now = u64::try_from(self.epoch.elapsed().as_micros())
+        self.admit_after(self.epoch.elapsed())
+    }
+
+    /// [`Throttle::admit`] for an event `since_start` after the throttle was made
+    /// (tests pass their own time instead of sleeping).
+    pub fn admit_after(&self, since_start: Duration) -> Option<u64> {
+        let now = u64::try_from(since_start.as_micros())
             .unwrap_or(u64::MAX)
             .saturating_add(1);
         let last = self.last.load(Ordering::Relaxed);
@@ -59,11 +65,22 @@ mod tests {
 
     #[test]
     fn one_event_per_interval_passes_and_the_rest_are_counted() {
-        let throttle = Throttle::new(Duration::from_millis(50));
-        assert_eq!(throttle.admit(), Some(0));
-        assert_eq!(throttle.admit(), None);
-        assert_eq!(throttle.admit(), None);
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(throttle.admit(), Some(2));
+        let throttle = Throttle::new(Duration::from_secs(1));
+        let at = Duration::from_millis;
+        assert_eq!(throttle.admit_after(at(0)), Some(0));
+        assert_eq!(throttle.admit_after(at(10)), None);
+        assert_eq!(throttle.admit_after(at(999)), None);
+        assert_eq!(throttle.admit_after(at(1000)), Some(2));
+        assert_eq!(throttle.admit_after(at(1500)), None);
+        assert_eq!(throttle.admit_after(at(2000)), Some(1));
+    }
+
+    #[test]
+    fn ten_thousand_events_in_a_second_are_one_line() {
+        let throttle = Throttle::default();
+        let admitted = (0..10_000u64)
+            .filter(|i| throttle.admit_after(Duration::from_micros(i * 99)).is_some())
+            .count();
+        assert_eq!(admitted, 1);
     }
 }

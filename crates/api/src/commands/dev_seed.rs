@@ -69,9 +69,13 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
         name: "Demo User".to_owned(),
         email_verified: true,
     };
-    if dev.insert_user(&user, now).await.is_err() {
-        // Already seeded: reuse the user, add a fresh session.
+    // Already seeded: reuse the user and add a fresh session. Any other
+    // failure (a different user holding the demo email, a broken table) is
+    // reported, not mistaken for "already seeded".
+    if dev.user_exists(DEMO_USER_ID).await? {
         tracing::debug!("demo user exists");
+    } else {
+        dev.insert_user(&user, now).await?;
     }
     let token = generate_token();
     let expires_at = now + Duration::days(SESSION_DAYS);

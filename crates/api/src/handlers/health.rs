@@ -26,11 +26,15 @@ pub struct Health {
 
 async fn check_all(state: &AppState) -> Vec<(&'static str, bool)> {
     let checks = state.probes.iter().map(|probe| async move {
-        let ok = matches!(tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await, Ok(Ok(())));
-        if !ok {
-            tracing::warn!(dependency = probe.name(), "health check failed");
+        let failure = match tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(format!("{:#}", anyhow::Error::from(error))),
+            Err(_) => Some(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis())),
+        };
+        if let Some(reason) = &failure {
+            tracing::warn!(dependency = probe.name(), reason = %reason, "health check failed");
         }
-        (probe.name(), ok)
+        (probe.name(), failure.is_none())
     });
     join_all(checks).await
 }

@@ -199,6 +199,25 @@ impl DevBetterAuth {
         Ok(())
     }
 
+    /// Whether a user with this id exists.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn user_exists(&self, user_id: &str) -> anyhow::Result<bool> {
+        let sql = format!("SELECT COUNT(*) AS n FROM \"user\" WHERE \"id\" = {}", self.placeholders(1));
+        let row = self
+            .db
+            .conn()
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db.backend(),
+                sql,
+                vec![user_id.to_owned().into()],
+            ))
+            .await?
+            .context("COUNT returned no row")?;
+        Ok(row.try_get::<i64>("", "n")? > 0)
+    }
+
     /// Inserts a session for `user_id` with `token`, expiring at `expires_at`.
     ///
     /// # Errors

@@ -1,6 +1,14 @@
 //! An in-process session cache (moka) with a per-entry time to live.
+//!
+//! Whether an entry is still valid is decided with the [`Clock`] port (so the
+//! rule is testable without sleeping); moka's own expiry, on the same TTL,
+//! only frees the memory.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use domain::clock::{Clock, SystemClock};
 
 use async_trait::async_trait;
 use domain::Error;
@@ -12,6 +20,8 @@ use moka::future::Cache;
 struct Entry {
     session: CachedSession,
     ttl: Duration,
+    /// When the entry stops being served, by the cache's clock.
+    until: DateTime<Utc>,
 }
 
 struct PerEntryTtl;
@@ -37,6 +47,7 @@ impl Expiry<String, Entry> for PerEntryTtl {
 #[derive(Clone)]
 pub struct MemorySessionCache {
     cache: Cache<String, Entry>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for MemorySessionCache {
@@ -50,11 +61,17 @@ impl std::fmt::Debug for MemorySessionCache {
 impl MemorySessionCache {
     /// A cache holding at most `max_entries` sessions.
     pub fn new(max_entries: u64) -> Self {
+        Self::with_clock(max_entries, Arc::new(SystemClock))
+    }
+
+    /// A cache whose entries expire by `clock`.
+    pub fn with_clock(max_entries: u64, clock: Arc<dyn Clock>) -> Self {
         Self {
             cache: Cache::builder()
                 .max_capacity(max_entries)
                 .expire_after(PerEntryTtl)
                 .build(),
+            clock,
         }
     }
 }
@@ -62,7 +79,14 @@ impl MemorySessionCache {
 #[async_trait]
 impl SessionCache for MemorySessionCache {
     async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, Error> {
-        Ok(self.cache.get(key.as_str()).await.map(|entry| entry.session))
+        match self.cache.get(key.as_str()).await {
+            Some(entry) if self.clock.now() < entry.until => Ok(Some(entry.session)),
+            Some(_) => {
+                self.cache.invalidate(key.as_str()).await;
+                Ok(None)
+            }
+            None => Ok(None),
+        }
     }
 
     async fn put(&self, key: &TokenHash, session: &CachedSession, ttl: Duration) -> Result<(), Error> {
@@ -72,6 +96,10 @@ impl SessionCache for MemorySessionCache {
                 Entry {
                     session: session.clone(),
                     ttl,
+                    until: chrono::Duration::from_std(ttl)
+                        .ok()
+                        .and_then(|ttl| self.clock.now().checked_add_signed(ttl))
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
                 },
             )
             .await;
@@ -101,16 +129,26 @@ mod tests {
         }
     }
 
+    /// A clock that moves only when told to.
+    struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+    impl Clock for ManualClock {
+        fn now(&self) -> DateTime<Utc> {
+            *self.0.lock().unwrap()
+        }
+    }
+
     #[tokio::test]
     async fn entries_are_returned_until_their_own_ttl_passes() {
-        let cache = MemorySessionCache::new(100);
+        let clock = Arc::new(ManualClock(std::sync::Mutex::new(Utc::now())));
+        let cache = MemorySessionCache::with_clock(100, clock.clone());
         let short = SessionToken::parse("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").unwrap().hash();
         let long = SessionToken::parse("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").unwrap().hash();
         let entry = session();
         cache.put(&short, &entry, Duration::from_millis(50)).await.unwrap();
         cache.put(&long, &entry, Duration::from_secs(60)).await.unwrap();
         assert!(cache.get(&short).await.unwrap().is_some());
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        *clock.0.lock().unwrap() += chrono::Duration::milliseconds(51);
         assert!(cache.get(&short).await.unwrap().is_none(), "short entry must expire");
         assert_eq!(cache.get(&long).await.unwrap(), Some(entry), "long entry must survive");
     }
