@@ -5,13 +5,12 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, web};
-use tracing_actix_web::TracingLogger;
 
 use crate::extract::BodyConfig;
 use crate::handlers::fallback::{method_not_allowed, not_found};
 use crate::handlers::{health, items, users};
 use crate::metrics::{Metrics, record, scrape};
-use crate::middleware::access_log::AccessLog;
+use crate::middleware::access_log::access_log;
 use crate::middleware::catch_panic::catch_panic;
 use crate::middleware::cors::{cors, strip_unmatched};
 use crate::middleware::rate_limit::rate_limit;
@@ -105,7 +104,7 @@ pub fn build(
         .wrap(cors)
         .wrap(from_fn(strip_unmatched))
         .wrap(from_fn(record))
-        .wrap(TracingLogger::<AccessLog>::new())
+        .wrap(from_fn(access_log))
         .wrap(from_fn(security_headers))
         // Outermost: sees every answer, including the framework's own errors.
         .wrap(from_fn(request_context))

@@ -204,7 +204,10 @@ impl DevBetterAuth {
     /// # Errors
     /// Any database error.
     pub async fn user_exists(&self, user_id: &str) -> anyhow::Result<bool> {
-        let sql = format!("SELECT COUNT(*) AS n FROM \"user\" WHERE \"id\" = {}", self.placeholders(1));
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM \"user\" WHERE \"id\" = {}",
+            self.placeholders(1)
+        );
         let row = self
             .db
             .conn()
