@@ -6,57 +6,14 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::handlers::{health, items, users};
 
-/// The error envelope every non-2xx answer uses.
-#[derive(Debug, ToSchema)]
-pub struct ErrorResponse {
-    /// The error.
-    pub error: ErrorBody,
-}
-
-/// Inside the envelope.
-#[derive(Debug, ToSchema)]
-pub struct ErrorBody {
-    /// The HTTP status, repeated.
-    #[schema(example = 422)]
-    pub code: u16,
-    /// A short message; never internal details.
-    #[schema(example = "Validation error")]
-    pub message: String,
-    /// The request path.
-    #[schema(example = "/api/v1/items")]
-    pub path: String,
-    /// The request id, also in `X-Request-Id`.
-    pub request_id: String,
-    /// Field errors (validation failures only).
-    pub details: Option<ErrorDetails>,
-}
-
-/// `details` of a validation error.
-#[derive(Debug, ToSchema)]
-pub struct ErrorDetails {
-    /// One entry per invalid field.
-    pub errors: Vec<FieldErrorDoc>,
-}
-
-/// One invalid field.
-#[derive(Debug, ToSchema)]
-#[schema(as = FieldError)]
-pub struct FieldErrorDoc {
-    /// The field, as sent.
-    #[schema(example = "name")]
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-    /// A stable kind: `missing`, `too_short`, `too_long`, `type_error`, `null`,
-    /// `nul_character`, `unknown_field`, `out_of_range`.
-    #[schema(rename = "type", example = "too_short")]
-    pub kind: String,
-}
+/// The envelope's schema, as the OpenAPI document names it. The types are
+/// the ones [`crate::error`] serializes, so the document cannot drift.
+pub type ErrorResponse = crate::error::Envelope<'static>;
 
 struct Security;
 
@@ -89,7 +46,7 @@ impl Modify for Security {
 #[openapi(
     info(title = "SaaS Starter API", description = "Authenticated REST API trusting better-auth sessions."),
     paths(health::health, health::live, health::ready, users::me, items::list, items::create, items::get, items::update, items::delete),
-    components(schemas(ErrorResponse, ErrorBody, ErrorDetails, FieldErrorDoc)),
+    components(schemas(ErrorResponse, crate::error::EnvelopeBody, crate::error::Details, domain::validation::FieldError)),
     modifiers(&Security),
     tags(
         (name = "health", description = "Liveness of the service and its dependencies"),

@@ -145,34 +145,41 @@ impl From<FieldErrors> for ApiError {
     }
 }
 
-/// The JSON envelope.
-#[derive(Debug, Serialize)]
+/// The JSON envelope every non-2xx answer uses (`ErrorResponse` in OpenAPI).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorResponse)]
 pub struct Envelope<'a> {
     /// The error.
     pub error: EnvelopeBody<'a>,
 }
 
 /// The inside of the envelope.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorBody)]
 pub struct EnvelopeBody<'a> {
     /// The HTTP status, repeated.
+    #[schema(example = 422)]
     pub code: u16,
-    /// A short human-readable message.
+    /// A short human-readable message; never internal details.
+    #[schema(example = "Validation error")]
     pub message: &'a str,
     /// The request path.
+    #[schema(example = "/api/v1/items")]
     pub path: &'a str,
     /// The request id (also in `X-Request-Id`).
     pub request_id: &'a str,
-    /// Field errors, for validation failures.
+    /// Field errors (validation failures), or the cause of a 5xx with `DEBUG=true` in development.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Details<'a>>,
 }
 
 /// `details` of the envelope.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetails)]
 pub struct Details<'a> {
-    /// One entry per invalid field (at most [`domain::validation::MAX_FIELD_ERRORS`]).
+    /// One entry per invalid field (at most 50: see `truncated`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<domain::validation::FieldError>>)]
     pub errors: Option<&'a FieldErrors>,
     /// Present and true when more problems were found than `errors` lists:
     /// the body was not examined further.

@@ -17,14 +17,19 @@ pub const MAX_FIELD_NAME_CHARS: usize = 128;
 
 /// One problem with one input field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The field's name as the client sent it (`name`, `skip`, …), at most
-    /// [`MAX_FIELD_NAME_CHARS`] characters.
+    /// 128 characters.
+    #[cfg_attr(feature = "openapi", schema(example = "name"))]
     pub field: String,
     /// A human-readable explanation.
     pub message: String,
-    /// A stable machine-readable kind (`too_long`, `missing`, `unknown_field`, …).
+    /// A stable machine-readable kind: `missing`, `too_short`, `too_long`,
+    /// `type_error`, `null`, `nul_character`, `unknown_field`,
+    /// `duplicate_field`, `out_of_range`.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(example = "too_short"))]
     pub kind: String,
 }
 
