@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod browser;
 mod dev_seed;
+mod gcra_agreement;
 mod hardening;
 mod health;
 mod interop;

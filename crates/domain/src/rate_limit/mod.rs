@@ -27,7 +27,7 @@ pub use service::{LEASE_MAX, LEASE_TTL, RateLimitService};
 pub const RESERVE_DIVISOR: u32 = 16;
 
 /// `limit` requests per `window`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RatePolicy {
     /// Requests allowed per window (≥ 1).
     pub limit: u32,

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use crate::redis::RedisClient;
 
-/// KEYS[1] = bucket; ARGV = window (µs), limit, want, reserve divisor.
+/// KEYS[1] = bucket; ARGV = window (µs), limit, want, reserve divisor, and
+/// optionally the time (µs) to decide at instead of Redis's clock (tests).
 /// Returns {slots, remaining, reset_after_us, retry_after_us}: `domain::rate_limit::gcra`, line for line.
 static GCRA: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -24,8 +25,11 @@ local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
 local divisor = tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(ARGV[5])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local interval = math.max(1, math.floor(window / limit))
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
@@ -58,19 +62,30 @@ impl RedisRateLimiter {
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn hit(&self, key: &str, policy: RatePolicy, want: u32) -> Result<Grant, Error> {
+        self.hit_at(key, policy, want, None).await
+    }
+}
+
+impl RedisRateLimiter {
+    /// [`RateLimiter::hit`], deciding at `now_us` (µs) instead of Redis's
+    /// clock when given: lets a test run the script and
+    /// [`domain::rate_limit::gcra`] on the same sequence.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when Redis cannot be reached.
+    pub async fn hit_at(&self, key: &str, policy: RatePolicy, want: u32, now_us: Option<i64>) -> Result<Grant, Error> {
         let bucket = self.client.key(&format!("rl:{key}"));
         let window = policy.window_micros();
         let limit = policy.limit;
         let (slots, remaining, reset_us, retry_us): (i64, i64, i64, i64) = self
             .client
             .run(|mut conn| async move {
-                GCRA.key(bucket)
-                    .arg(window)
-                    .arg(limit)
-                    .arg(want.max(1))
-                    .arg(RESERVE_DIVISOR)
-                    .invoke_async(&mut conn)
-                    .await
+                let mut invocation = GCRA.key(bucket);
+                invocation.arg(window).arg(limit).arg(want.max(1)).arg(RESERVE_DIVISOR);
+                if let Some(now) = now_us {
+                    invocation.arg(now);
+                }
+                invocation.invoke_async(&mut conn).await
             })
             .await?;
         let micros = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
