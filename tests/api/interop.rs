@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait as _;
 use serde_json::Value;
 
 use crate::helpers::{Backend, Options, SECRET, ScratchDb, send, services, settings_map};
@@ -14,12 +15,17 @@ use crate::helpers::{Backend, Options, SECRET, ScratchDb, send, services, settin
 const INTEROP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
 
 fn node(database_url: &str, args: &[&str]) -> Value {
+    node_with(database_url, args, &[])
+}
+
+fn node_with(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
     let output = Command::new("node")
         .arg("mint.mjs")
         .args(args)
         .current_dir(INTEROP_DIR)
         .env("DATABASE_URL", database_url)
         .env("BETTER_AUTH_SECRET", SECRET)
+        .envs(env.iter().copied())
         .output()
         .expect("node runs");
     assert!(
@@ -96,5 +102,110 @@ async fn a_cookie_minted_by_real_better_auth_authenticates_until_it_signs_out() 
         StatusCode::UNAUTHORIZED,
         "a signed-out session is refused once the cache TTL has passed"
     );
+    handle.stop(false).await;
+}
+
+/// better-auth set up with `advanced.database.generateId: "uuid"` makes
+/// `uuid` id columns; the items migration follows (`owner_id uuid` with its
+/// foreign key and cascade) and every item operation works on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uuid_schema_made_by_real_better_auth_serves_items_and_cascades() {
+    if !interop_ready() {
+        return;
+    }
+    let Some(scratch) = ScratchDb::create(
+        Backend::Postgres(infra::better_auth::NamingStyle::CamelCase),
+        "interop_uuid",
+    )
+    .await
+    else {
+        return;
+    };
+    let minted = node_with(
+        &scratch.url,
+        &["signup", "uuid@example.com"],
+        &[("BETTER_AUTH_ID", "uuid")],
+    );
+    let cookie = minted["cookie"].as_str().unwrap().to_owned();
+    let user_id = minted["userId"].as_str().unwrap().to_owned();
+    assert!(
+        uuid::Uuid::parse_str(&user_id).is_ok(),
+        "better-auth made a uuid id: {user_id}"
+    );
+
+    let prefix = format!("interop:{}:", uuid::Uuid::new_v4().simple());
+    let vars = settings_map(&scratch.url, &Options::default(), services().redis.as_deref(), &prefix);
+    let (settings, _) = api::Settings::from_map(&vars).unwrap();
+    let server = api::Application::build(settings)
+        .await
+        .expect("starts and migrates on a uuid schema");
+    let base = format!("http://127.0.0.1:{}/api/v1", server.port());
+    let handle = server.handle();
+    tokio::spawn(server.run_until_stopped());
+    let client = reqwest::Client::new();
+    let with_cookie = |request: reqwest::RequestBuilder| request.header("Cookie", &cookie);
+
+    let (status, created) =
+        send(with_cookie(client.post(format!("{base}/items"))).json(&serde_json::json!({"name": "uuid-owned"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["owner_id"], user_id.as_str());
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, listed) = send(with_cookie(client.get(format!("{base}/items")))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["owner_id"], user_id.as_str());
+    let (status, patched) =
+        send(with_cookie(client.patch(format!("{base}/items/{id}"))).json(&serde_json::json!({"is_active": false})))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["is_active"], false);
+    let (status, _) = send(with_cookie(client.get(format!("{base}/items/{id}")))).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let db = infra::Db::connect(&scratch.url, &infra::db::DbOptions::default())
+        .await
+        .unwrap();
+    let column_type = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let row = db
+                .conn()
+                .query_one_raw(sea_orm::Statement::from_string(db.backend(), sql))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<String>("", "t").unwrap()
+        }
+    };
+    assert_eq!(
+        column_type(
+            "SELECT data_type::text AS t FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'owner_id'"
+        )
+        .await,
+        "uuid"
+    );
+    let second =
+        send(with_cookie(client.post(format!("{base}/items"))).json(&serde_json::json!({"name": "two"}))).await;
+    assert_eq!(second.0, StatusCode::CREATED);
+    db.conn()
+        .execute_raw(sea_orm::Statement::from_string(
+            db.backend(),
+            format!("DELETE FROM \"user\" WHERE id = '{user_id}'"),
+        ))
+        .await
+        .unwrap();
+    let remaining = db
+        .conn()
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.backend(),
+            "SELECT COUNT(*)::int AS n FROM items",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i32>("", "n")
+        .unwrap();
+    assert_eq!(remaining, 0, "deleting the better-auth user cascades to its items");
+    db.close().await;
     handle.stop(false).await;
 }

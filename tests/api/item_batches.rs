@@ -82,7 +82,7 @@ async fn a_row_that_cannot_be_stored_fails_alone_and_its_batch_is_stored() {
         return;
     };
     let owner = app.signed_in_user("owner").await;
-    let repository = SeaOrmItemRepository::new(app.db.clone());
+    let repository = SeaOrmItemRepository::detect(app.db.clone()).await.unwrap();
     let item = |i: usize| Item {
         id: ItemId::generate(),
         name: ItemName::parse(&format!("row {i}")).unwrap(),

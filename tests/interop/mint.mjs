@@ -5,7 +5,8 @@
 //   node mint.mjs signup <email>     -> {"userId", "cookie", "setCookie"} on stdout
 //   node mint.mjs signout <cookie>   -> {"status"} on stdout
 //
-// Environment: DATABASE_URL (postgres://…), BETTER_AUTH_SECRET.
+// Environment: DATABASE_URL (postgres://…), BETTER_AUTH_SECRET, and
+// BETTER_AUTH_ID=uuid for better-auth's `generateId: "uuid"` (uuid id columns).
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
 import pg from "pg";
@@ -18,6 +19,7 @@ const auth = betterAuth({
   baseURL: "http://localhost:3000",
   emailAndPassword: { enabled: true },
   telemetry: { enabled: false },
+  ...(process.env.BETTER_AUTH_ID === "uuid" ? { advanced: { database: { generateId: "uuid" } } } : {}),
 });
 
 async function signup(email) {

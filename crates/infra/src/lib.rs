@@ -18,4 +18,4 @@ pub mod rate_limit;
 pub mod redis;
 
 pub use db::{Db, DbBackendKind};
-pub use item_repository::SeaOrmItemRepository;
+pub use item_repository::{OwnerIdType, SeaOrmItemRepository};

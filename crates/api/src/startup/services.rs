@@ -90,7 +90,8 @@ pub async fn compose(
             require_signed_bearer: settings.auth.bearer_require_signature,
         },
     );
-    let mut items = ItemService::new(Arc::new(SeaOrmItemRepository::new(db.clone())), clock);
+    let repository = SeaOrmItemRepository::detect(db.clone()).await?;
+    let mut items = ItemService::new(Arc::new(repository), clock);
     if let (Some(client), false) = (&redis, settings.cache.response_cache_ttl.is_zero()) {
         let ttl = settings.cache.response_cache_ttl;
         tracing::info!(ttl_s = ttl.as_secs(), "response cache of item lists and items: on");

@@ -14,8 +14,8 @@ pub struct Model {
     /// Optional description.
     #[sea_orm(column_type = "Text", nullable)]
     pub description: Option<String>,
-    /// better-auth user id of the owner.
-    #[sea_orm(column_type = "Text")]
+    /// better-auth user id of the owner (`text`, or `uuid` read back as text).
+    #[sea_orm(column_type = "Text", select_as = "text")]
     pub owner_id: String,
     /// Active flag.
     pub is_active: bool,

@@ -25,6 +25,7 @@ use domain::item::Item;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::OwnerIdType;
 use crate::db::{Db, translate};
 
 /// Most rows in one statement (the rows travel as 8 array parameters, so
@@ -38,6 +39,12 @@ const QUEUE: usize = 4096;
 /// missing description travels as `''` plus `false` in `$4`.
 const INSERT: &str = r#"INSERT INTO "items" ("id", "name", "description", "owner_id", "is_active", "created_at", "updated_at")
 SELECT id, name, CASE WHEN has_description THEN description END, owner_id, is_active, created_at, updated_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::bool[], $7::timestamptz[], $8::timestamptz[])
+  AS t(id, name, description, has_description, owner_id, is_active, created_at, updated_at)"#;
+
+/// [`INSERT`] for an `owner_id` of type `uuid` (better-auth's `generateId: "uuid"`).
+const INSERT_UUID_OWNER: &str = r#"INSERT INTO "items" ("id", "name", "description", "owner_id", "is_active", "created_at", "updated_at")
+SELECT id, name, CASE WHEN has_description THEN description END, owner_id::uuid, is_active, created_at, updated_at
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::bool[], $7::timestamptz[], $8::timestamptz[])
   AS t(id, name, description, has_description, owner_id, is_active, created_at, updated_at)"#;
 
@@ -56,9 +63,13 @@ impl InsertBatcher {
     /// Starts the writer task on the current Tokio runtime; it runs until
     /// every clone of the batcher is dropped. `flushes` (≥ 1) statements may
     /// run at once.
-    pub fn spawn(db: Db, flushes: usize) -> Self {
+    pub fn spawn(db: Db, flushes: usize, owner: OwnerIdType) -> Self {
+        let sql = match owner {
+            OwnerIdType::Text => INSERT,
+            OwnerIdType::Uuid => INSERT_UUID_OWNER,
+        };
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(write(db, pending, flushes.max(1)));
+        tokio::spawn(write(db, sql, pending, flushes.max(1)));
         Self { queue }
     }
 
@@ -83,7 +94,7 @@ impl InsertBatcher {
     }
 }
 
-async fn write(db: Db, mut pending: mpsc::Receiver<Pending>, flushes: usize) {
+async fn write(db: Db, sql: &'static str, mut pending: mpsc::Receiver<Pending>, flushes: usize) {
     let permits = Arc::new(Semaphore::new(flushes));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -101,7 +112,7 @@ async fn write(db: Db, mut pending: mpsc::Receiver<Pending>, flushes: usize) {
         }
         let db = db.clone();
         tokio::spawn(async move {
-            flush(&db, batch).await;
+            flush(&db, sql, batch).await;
             drop(permit);
         });
     }
@@ -110,9 +121,9 @@ async fn write(db: Db, mut pending: mpsc::Receiver<Pending>, flushes: usize) {
 /// Inserts `batch`; on a failure that is not the database being unreachable,
 /// splits it in halves and inserts each, so one bad row costs about
 /// 2·log₂(rows) statements and fails only its own request.
-fn flush(db: &Db, mut batch: Vec<Pending>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+fn flush<'a>(db: &'a Db, sql: &'static str, mut batch: Vec<Pending>) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
     Box::pin(async move {
-        match insert_rows(db, batch.iter().map(|p| &p.item)).await {
+        match insert_rows(db, sql, batch.iter().map(|p| &p.item)).await {
             Ok(()) => {
                 for p in batch {
                     let _ = p.done.send(Ok(()));
@@ -132,14 +143,18 @@ fn flush(db: &Db, mut batch: Vec<Pending>) -> Pin<Box<dyn Future<Output = ()> + 
             Err(error) => {
                 tracing::debug!(error = %error, rows = batch.len(), "a batch of new items failed; splitting it");
                 let second = batch.split_off(batch.len() / 2);
-                flush(db, batch).await;
-                flush(db, second).await;
+                flush(db, sql, batch).await;
+                flush(db, sql, second).await;
             }
         }
     })
 }
 
-async fn insert_rows<'a>(db: &Db, items: impl ExactSizeIterator<Item = &'a Item>) -> Result<(), Error> {
+async fn insert_rows<'a>(
+    db: &Db,
+    sql: &'static str,
+    items: impl ExactSizeIterator<Item = &'a Item>,
+) -> Result<(), Error> {
     let n = items.len();
     let mut ids = Vec::with_capacity(n);
     let mut names = Vec::with_capacity(n);
@@ -169,7 +184,7 @@ async fn insert_rows<'a>(db: &Db, items: impl ExactSizeIterator<Item = &'a Item>
         created.into(),
         updated.into(),
     ];
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, INSERT, values);
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
     db.conn().execute_raw(statement).await.map_err(translate)?;
     Ok(())
 }

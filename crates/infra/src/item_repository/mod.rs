@@ -1,35 +1,102 @@
 //! [`ItemRepository`] on sea-orm; the same code serves PostgreSQL and SQLite,
 //! except that new items reach PostgreSQL in batches (see [`batch`]).
+//!
+//! `items.owner_id` has the type of better-auth's `"user".id` (the migration
+//! follows it): `text` by default, `uuid` when better-auth is set up with
+//! `advanced.database.generateId: "uuid"`. The domain's ids are text; the
+//! type is detected once, values are cast to it when written or compared
+//! (so the `(owner_id, created_at)` index still serves lists), and the
+//! column is read back as text (`select_as` in the entity).
 
 pub mod batch;
 
 use async_trait::async_trait;
 use domain::Error;
 use domain::item::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemRepository, Page};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::db::{Db, DbBackendKind, translate};
 use crate::entities::items::{self, Column, Entity};
 use batch::InsertBatcher;
 
+/// The type of `items.owner_id` (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerIdType {
+    /// `text` (better-auth's default ids; SQLite always).
+    Text,
+    /// `uuid` (PostgreSQL, better-auth's `generateId: "uuid"`).
+    Uuid,
+}
+
+impl OwnerIdType {
+    /// Reads the type of `items.owner_id` (migrations must have run).
+    ///
+    /// # Errors
+    /// When the catalogue cannot be read.
+    pub async fn detect(db: &Db) -> anyhow::Result<Self> {
+        if db.kind() == DbBackendKind::Sqlite {
+            return Ok(Self::Text);
+        }
+        let row = db
+            .conn()
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.backend(),
+                "SELECT data_type::text AS t FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = 'items' AND column_name = 'owner_id'",
+            ))
+            .await?;
+        let data_type: Option<String> = row.map(|r| r.try_get("", "t")).transpose()?;
+        Ok(if data_type.as_deref() == Some("uuid") {
+            Self::Uuid
+        } else {
+            Self::Text
+        })
+    }
+}
+
 /// Items stored in the `items` table.
 #[derive(Debug, Clone)]
 pub struct SeaOrmItemRepository {
     db: Db,
+    owner: OwnerIdType,
     /// PostgreSQL only (SQLite has one writer at a time anyway).
     batcher: Option<InsertBatcher>,
 }
 
 impl SeaOrmItemRepository {
-    /// An adapter over `db`. On PostgreSQL this starts the insert batcher on
-    /// the current Tokio runtime, with up to half the pool writing batches.
-    pub fn new(db: Db) -> Self {
+    /// An adapter over `db`, whose `owner_id` column is of type `owner`. On
+    /// PostgreSQL this starts the insert batcher on the current Tokio
+    /// runtime, with up to half the pool writing batches.
+    pub fn new(db: Db, owner: OwnerIdType) -> Self {
         let batcher = (db.kind() == DbBackendKind::Postgres).then(|| {
             let flushes = usize::try_from(db.max_connections() / 2).unwrap_or(1);
-            InsertBatcher::spawn(db.clone(), flushes)
+            InsertBatcher::spawn(db.clone(), flushes, owner)
         });
-        Self { db, batcher }
+        Self { db, owner, batcher }
+    }
+
+    /// [`SeaOrmItemRepository::new`] with the column type read from the database.
+    ///
+    /// # Errors
+    /// When the catalogue cannot be read.
+    pub async fn detect(db: Db) -> anyhow::Result<Self> {
+        let owner = OwnerIdType::detect(&db).await?;
+        Ok(Self::new(db, owner))
+    }
+
+    /// `owner_id = <owner>`, the value cast to the column's type.
+    fn owner_is(&self, owner_id: &str) -> Expr {
+        match self.owner {
+            OwnerIdType::Text => Column::OwnerId.eq(owner_id),
+            OwnerIdType::Uuid => Expr::col(Column::OwnerId).eq(Expr::val(owner_id).cast_as("uuid")),
+        }
+    }
+
+    fn owned(&self, owner_id: &str, id: ItemId) -> sea_orm::Condition {
+        sea_orm::Condition::all()
+            .add(Column::Id.eq(id.as_uuid()))
+            .add(self.owner_is(owner_id))
     }
 }
 
@@ -45,17 +112,11 @@ fn to_domain(model: items::Model) -> Item {
     }
 }
 
-fn owned(owner_id: &str, id: ItemId) -> sea_orm::Condition {
-    sea_orm::Condition::all()
-        .add(Column::Id.eq(id.as_uuid()))
-        .add(Column::OwnerId.eq(owner_id))
-}
-
 #[async_trait]
 impl ItemRepository for SeaOrmItemRepository {
     async fn list(&self, owner_id: &str, page: Page) -> Result<Vec<Item>, Error> {
         let rows = Entity::find()
-            .filter(Column::OwnerId.eq(owner_id))
+            .filter(self.owner_is(owner_id))
             .order_by_desc(Column::CreatedAt)
             .order_by_desc(Column::Id)
             .offset(page.skip())
@@ -68,7 +129,7 @@ impl ItemRepository for SeaOrmItemRepository {
 
     async fn find(&self, owner_id: &str, id: ItemId) -> Result<Option<Item>, Error> {
         let row = Entity::find()
-            .filter(owned(owner_id, id))
+            .filter(self.owned(owner_id, id))
             .one(self.db.conn())
             .await
             .map_err(translate)?;
@@ -99,7 +160,7 @@ impl ItemRepository for SeaOrmItemRepository {
         let patch = &changes.patch;
         let mut update = Entity::update_many()
             .col_expr(Column::UpdatedAt, Expr::value(changes.updated_at))
-            .filter(owned(owner_id, id));
+            .filter(self.owned(owner_id, id));
         if let Some(name) = &patch.name {
             update = update.col_expr(Column::Name, Expr::value(name.as_str()));
         }
@@ -111,8 +172,10 @@ impl ItemRepository for SeaOrmItemRepository {
             update = update.col_expr(Column::IsActive, Expr::value(is_active));
         }
         let conn = self.db.conn();
-        if conn.support_returning() {
-            // PostgreSQL: one statement, `UPDATE … RETURNING`.
+        // PostgreSQL: one statement, `UPDATE … RETURNING`. (SQLite's
+        // RETURNING does not alias `owner_id`'s `select_as` cast, so it
+        // updates, then reads.)
+        if self.db.kind() == DbBackendKind::Postgres && conn.support_returning() {
             let rows = update.exec_with_returning(conn).await.map_err(translate)?;
             return Ok(rows.into_iter().next().map(to_domain));
         }
@@ -125,7 +188,7 @@ impl ItemRepository for SeaOrmItemRepository {
 
     async fn delete(&self, owner_id: &str, id: ItemId) -> Result<bool, Error> {
         let result = Entity::delete_many()
-            .filter(owned(owner_id, id))
+            .filter(self.owned(owner_id, id))
             .exec(self.db.conn())
             .await
             .map_err(translate)?;
