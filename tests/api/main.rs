@@ -19,3 +19,4 @@ mod resilience;
 mod response_cache;
 mod security;
 mod session_cache;
+mod settings_effects;

@@ -460,3 +460,53 @@ async fn fifty_malformed_requests_log_at_most_a_couple_of_throttled_warnings() {
     assert_eq!(warnings[0]["level"], "WARN");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `HOST` and `WORKERS` as the binary applies them: the listener is on that
+/// address only, with that many worker threads.
+#[tokio::test]
+async fn host_and_workers_shape_the_listener() {
+    let dir = scratch_dir();
+    let vars = [
+        ("PORT", "0"),
+        ("HOST", "127.0.0.2"),
+        ("WORKERS", "3"),
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "info"),
+    ];
+    let mut child = command(&dir, &vars).stderr(Stdio::piped()).spawn().unwrap();
+    let (lines, reader) = follow(&mut child);
+    let port = wait_for_port(&lines);
+    let live = reqwest::get(format!("http://127.0.0.2:{port}/health/live"))
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/health/live"))
+            .await
+            .is_err(),
+        "not listening on another address"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let logged = lines.lock().unwrap().join("\n");
+    assert!(logged.contains("starting 3 workers"), "{logged}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn workers_out_of_range_is_one_line_and_exit_code_2() {
+    let dir = scratch_dir();
+    for workers in ["0", "513", "many"] {
+        let output = command(&dir, &[("WORKERS", workers)]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "WORKERS={workers}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.lines().filter(|l| l.trim_start().starts_with("WORKERS")).count(),
+            1,
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
