@@ -11,6 +11,8 @@
 
 pub use sea_orm_migration::prelude::*;
 
+pub mod owner;
+
 mod m20260101_000001_create_items;
 
 /// The ordered list of this application's migrations.

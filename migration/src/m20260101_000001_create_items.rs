@@ -5,7 +5,6 @@
 //! "uuid"` — a foreign key needs both sides of one type.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -32,31 +31,10 @@ enum User {
 const OWNER_CREATED_INDEX: &str = "idx_items_owner_id_created_at";
 const OWNER_FOREIGN_KEY: &str = "fk_items_owner_id_user";
 
-/// True when better-auth's `"user".id` is a PostgreSQL `uuid` column.
-async fn user_id_is_uuid(manager: &SchemaManager<'_>) -> Result<bool, DbErr> {
-    if manager.get_database_backend() != DbBackend::Postgres {
-        return Ok(false);
-    }
-    let row = manager
-        .get_connection()
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT data_type::text AS t FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name = 'user' AND column_name = 'id'",
-        ))
-        .await?;
-    Ok(row.map(|r| r.try_get::<String>("", "t")).transpose()?.as_deref() == Some("uuid"))
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let mut owner_id = ColumnDef::new(Items::OwnerId);
-        if user_id_is_uuid(manager).await? {
-            owner_id.uuid();
-        } else {
-            owner_id.text();
-        }
+        let mut owner_id = crate::owner::owner_id_column(manager, Items::OwnerId).await?;
         manager
             .create_table(
                 Table::create()

@@ -30,20 +30,21 @@ pub enum OwnerIdType {
 }
 
 impl OwnerIdType {
-    /// Reads the type of `items.owner_id` (migrations must have run).
+    /// Reads the type of `<table>.owner_id` (migrations must have run).
     ///
     /// # Errors
     /// When the catalogue cannot be read.
-    pub async fn detect(db: &Db) -> anyhow::Result<Self> {
+    pub async fn detect(db: &Db, table: &str) -> anyhow::Result<Self> {
         if db.kind() == DbBackendKind::Sqlite {
             return Ok(Self::Text);
         }
         let row = db
             .conn()
-            .query_one_raw(sea_orm::Statement::from_string(
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
                 db.backend(),
                 "SELECT data_type::text AS t FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND table_name = 'items' AND column_name = 'owner_id'",
+                 WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'owner_id'",
+                [table.into()],
             ))
             .await?;
         let data_type: Option<String> = row.map(|r| r.try_get("", "t")).transpose()?;
@@ -81,7 +82,7 @@ impl SeaOrmItemRepository {
     /// # Errors
     /// When the catalogue cannot be read.
     pub async fn detect(db: Db) -> anyhow::Result<Self> {
-        let owner = OwnerIdType::detect(&db).await?;
+        let owner = OwnerIdType::detect(&db, "items").await?;
         Ok(Self::new(db, owner))
     }
 
