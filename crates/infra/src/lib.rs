@@ -13,9 +13,11 @@ pub mod cache;
 pub mod db;
 pub mod entities;
 pub mod item_repository;
+pub mod owner;
 pub mod probes;
 pub mod rate_limit;
 pub mod redis;
 
 pub use db::{Db, DbBackendKind};
-pub use item_repository::{OwnerIdType, SeaOrmItemRepository};
+pub use item_repository::SeaOrmItemRepository;
+pub use owner::OwnerIdType;

@@ -18,43 +18,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use crate::db::{Db, DbBackendKind, translate};
 use crate::entities::items::{self, Column, Entity};
+pub use crate::owner::OwnerIdType;
 use batch::InsertBatcher;
-
-/// The type of `items.owner_id` (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OwnerIdType {
-    /// `text` (better-auth's default ids; SQLite always).
-    Text,
-    /// `uuid` (PostgreSQL, better-auth's `generateId: "uuid"`).
-    Uuid,
-}
-
-impl OwnerIdType {
-    /// Reads the type of `<table>.owner_id` (migrations must have run).
-    ///
-    /// # Errors
-    /// When the catalogue cannot be read.
-    pub async fn detect(db: &Db, table: &str) -> anyhow::Result<Self> {
-        if db.kind() == DbBackendKind::Sqlite {
-            return Ok(Self::Text);
-        }
-        let row = db
-            .conn()
-            .query_one_raw(sea_orm::Statement::from_sql_and_values(
-                db.backend(),
-                "SELECT data_type::text AS t FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'owner_id'",
-                [table.into()],
-            ))
-            .await?;
-        let data_type: Option<String> = row.map(|r| r.try_get("", "t")).transpose()?;
-        Ok(if data_type.as_deref() == Some("uuid") {
-            Self::Uuid
-        } else {
-            Self::Text
-        })
-    }
-}
 
 /// Items stored in the `items` table.
 #[derive(Debug, Clone)]
