@@ -4,6 +4,7 @@
 //! cast values to it when they write or compare.
 
 use sea_orm::ConnectionTrait as _;
+use sea_orm::sea_query::{Expr, ExprTrait as _, IntoColumnRef};
 
 use crate::db::{Db, DbBackendKind};
 
@@ -40,5 +41,21 @@ impl OwnerIdType {
         } else {
             Self::Text
         })
+    }
+}
+
+impl OwnerIdType {
+    /// `owner_id` as a value to write into a column of this type.
+    pub fn value(self, owner_id: &str) -> Expr {
+        match self {
+            Self::Text => Expr::val(owner_id),
+            Self::Uuid => Expr::val(owner_id).cast_as("uuid"),
+        }
+    }
+
+    /// `column = owner_id`, the value cast to the column's type (so the
+    /// column's index serves the comparison).
+    pub fn matches(self, column: impl IntoColumnRef, owner_id: &str) -> Expr {
+        Expr::col(column).eq(self.value(owner_id))
     }
 }

@@ -13,7 +13,7 @@ pub mod batch;
 use async_trait::async_trait;
 use domain::Error;
 use domain::item::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemRepository, Page};
-use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::db::{Db, DbBackendKind, translate};
@@ -53,10 +53,7 @@ impl SeaOrmItemRepository {
 
     /// `owner_id = <owner>`, the value cast to the column's type.
     fn owner_is(&self, owner_id: &str) -> Expr {
-        match self.owner {
-            OwnerIdType::Text => Column::OwnerId.eq(owner_id),
-            OwnerIdType::Uuid => Expr::col(Column::OwnerId).eq(Expr::val(owner_id).cast_as("uuid")),
-        }
+        self.owner.matches(Column::OwnerId, owner_id)
     }
 
     fn owned(&self, owner_id: &str, id: ItemId) -> sea_orm::Condition {
