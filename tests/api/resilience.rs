@@ -169,3 +169,83 @@ async fn postgres_cut_off_answers_503_quickly_and_service_resumes_by_itself() {
     assert!(missing.is_empty(), "answered 201 but missing: {missing:?}");
     assert_eq!(created.len(), 11, "5 before the cut, 1 on recovery, 5 after");
 }
+
+fn pending_invalidations(metrics: &str) -> i64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("response_cache_pending_invalidations "))
+        .expect("the gauge is exported")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Under a Redis outage, failed response-cache invalidations are coalesced:
+/// hundreds of writes by three users leave at most three pending
+/// invalidations (not one retry task per write), and they are retried and
+/// cleared once Redis returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_during_a_redis_outage_leave_one_pending_invalidation_per_user() {
+    let test = "writes_during_a_redis_outage_coalesce";
+    let Some(mut redis) = OwnRedis::start(test) else { return };
+    let options = Options {
+        use_redis: false,
+        extra: vec![("REDIS_URL".into(), redis.url())],
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(Backend::Postgres(NamingStyle::SnakeCase), test, options).await else {
+        return;
+    };
+    let mut users = Vec::new();
+    for name in ["a", "b", "c"] {
+        let user = app.signed_in_user(name).await;
+        assert_eq!(app.get("/api/v1/items", &user).await.0, StatusCode::OK);
+        users.push(user);
+    }
+    redis.stop();
+    let writes = (0..300).map(|i| {
+        let user = &users[i % 3];
+        app.post("/api/v1/items", user, json!({"name": format!("during outage {i}")}))
+    });
+    for (status, body) in futures_util::future::join_all(writes).await {
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let metrics = app
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let pending = pending_invalidations(&metrics);
+    assert!(
+        (1..=3).contains(&pending),
+        "{pending} pending invalidations for 3 users"
+    );
+
+    redis.restart().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = app
+            .request(Method::GET, "/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if pending_invalidations(&metrics) == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pending invalidations not retried within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for user in &users {
+        let (_, listed) = app.get("/api/v1/items?limit=1000", user).await;
+        assert_eq!(listed.as_array().unwrap().len(), 100, "every write is visible");
+    }
+}

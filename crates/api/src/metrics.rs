@@ -5,7 +5,9 @@
 //!   template (`/api/v1/items/{id}`), never the raw path, so ids and junk
 //!   URLs cannot blow up the number of series;
 //! - `session_cache_lookups_total{outcome="hit|miss|error"}`;
-//! - `db_pool_connections` and `db_pool_idle_connections`, read at scrape time.
+//! - `db_pool_connections` and `db_pool_idle_connections`, read at scrape time;
+//! - `response_cache_pending_invalidations`: namespaces whose invalidation
+//!   waits for Redis to answer again (at most one each), read at scrape time.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -97,7 +99,9 @@ pub struct Metrics {
     cache: Family<CacheLabels, Counter>,
     pool_size: Gauge<i64, AtomicI64>,
     pool_idle: Gauge<i64, AtomicI64>,
+    pending_invalidations: Gauge<i64, AtomicI64>,
     db: Option<Db>,
+    response_cache: std::sync::OnceLock<infra::cache::ResilientVersionedCache>,
 }
 
 impl Metrics {
@@ -109,6 +113,7 @@ impl Metrics {
         let cache = Family::<CacheLabels, Counter>::default();
         let pool_size = Gauge::<i64, AtomicI64>::default();
         let pool_idle = Gauge::<i64, AtomicI64>::default();
+        let pending_invalidations = Gauge::<i64, AtomicI64>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -126,6 +131,11 @@ impl Metrics {
             "Idle database connections",
             pool_idle.clone(),
         );
+        registry.register(
+            "response_cache_pending_invalidations",
+            "Response-cache namespaces waiting for their invalidation to be retried",
+            pending_invalidations.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
@@ -133,7 +143,9 @@ impl Metrics {
             cache,
             pool_size,
             pool_idle,
+            pending_invalidations,
             db,
+            response_cache: std::sync::OnceLock::new(),
         })
     }
 
@@ -150,8 +162,17 @@ impl Metrics {
         self.cache.get_or_create(&CacheLabels { outcome }).inc();
     }
 
+    /// Reports `cache`'s pending invalidations from now on.
+    pub fn watch_response_cache(&self, cache: infra::cache::ResilientVersionedCache) {
+        let _ = self.response_cache.set(cache);
+    }
+
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
+        if let Some(cache) = self.response_cache.get() {
+            self.pending_invalidations
+                .set(i64::try_from(cache.pending()).unwrap_or(i64::MAX));
+        }
         if let Some(db) = &self.db {
             let (size, idle) = db.pool_stats();
             self.pool_size.set(i64::from(size));

@@ -96,6 +96,7 @@ pub async fn compose(
         let ttl = settings.cache.response_cache_ttl;
         tracing::info!(ttl_s = ttl.as_secs(), "response cache of item lists and items: on");
         let cache = ResilientVersionedCache::new(Arc::new(RedisVersionedCache::new(client.clone())), ttl);
+        metrics.watch_response_cache(cache.clone());
         items = items.with_view_cache(Arc::new(cache), ttl);
     }
     Ok(AppState {
