@@ -415,8 +415,9 @@ impl<T: FromFields + 'static> FromRequest for JsonBody<T> {
         let req = req.clone();
         Box::pin(async move {
             let Ok(read) = tokio::time::timeout(config.timeout, read_body(payload, limit, announced)).await else {
-                // Nothing more will be read from this connection: the client
-                // sees EOF handling end, the 408, then the close.
+                // Stop reading this connection (its read side is shut down):
+                // actix then sends the 408 and closes it, instead of waiting
+                // to drain a body that may never come.
                 if let Some(socket) = req.conn_data::<ConnectionSocket>() {
                     let _ = socket.0.shutdown(std::net::Shutdown::Read);
                 }
