@@ -84,12 +84,9 @@ pub async fn request_context(
         req.extensions_mut().insert(HeadRequest);
     }
     let request_id = RequestId::from_client(req.headers().get(&X_REQUEST_ID));
-    let proxies = req
-        .app_data::<web::Data<AppState>>()
-        .map_or(&[][..], |s| s.security.trusted_proxies.as_slice());
-    let expose_causes = req
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.security.expose_causes);
+    let state = req.app_data::<web::Data<AppState>>();
+    let proxies = state.map_or(&[][..], |s| s.security.trusted_proxies.as_slice());
+    let expose_causes = state.is_some_and(|s| s.security.expose_causes);
     let ip = client_ip(req.request(), proxies).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     req.extensions_mut().insert(request_id.clone());
     req.extensions_mut().insert(ClientIp(ip));
