@@ -383,6 +383,25 @@ impl TestApp {
         }
     }
 
+    /// The value of a gauge (an unlabelled metric) scraped from `/metrics`.
+    pub async fn gauge(&self, name: &str) -> i64 {
+        let text = self
+            .request(Method::GET, "/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let prefix = format!("{name} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no gauge {name} in:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, format!("{}{path}", self.address))
     }

@@ -170,16 +170,6 @@ async fn postgres_cut_off_answers_503_quickly_and_service_resumes_by_itself() {
     assert_eq!(created.len(), 11, "5 before the cut, 1 on recovery, 5 after");
 }
 
-fn pending_invalidations(metrics: &str) -> i64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("response_cache_pending_invalidations "))
-        .expect("the gauge is exported")
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// Under a Redis outage, failed response-cache invalidations are coalesced:
 /// hundreds of writes by three users leave at most three pending
 /// invalidations (not one retry task per write), and they are retried and
@@ -210,15 +200,7 @@ async fn writes_during_a_redis_outage_leave_one_pending_invalidation_per_user() 
     for (status, body) in futures_util::future::join_all(writes).await {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    let metrics = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let pending = pending_invalidations(&metrics);
+    let pending = app.gauge("response_cache_pending_invalidations").await;
     assert!(
         (1..=3).contains(&pending),
         "{pending} pending invalidations for 3 users"
@@ -227,15 +209,7 @@ async fn writes_during_a_redis_outage_leave_one_pending_invalidation_per_user() 
     redis.restart().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let metrics = app
-            .request(Method::GET, "/metrics")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if pending_invalidations(&metrics) == 0 {
+        if app.gauge("response_cache_pending_invalidations").await == 0 {
             break;
         }
         assert!(

@@ -121,21 +121,7 @@ async fn db_pool_max_bounds_the_open_connections() {
     for (status, _) in futures_util::future::join_all(requests).await {
         assert_eq!(status, StatusCode::OK);
     }
-    let metrics = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let open: i64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("db_pool_connections "))
-        .expect("pool gauge")
-        .trim()
-        .parse()
-        .unwrap();
+    let open = app.gauge("db_pool_connections").await;
     assert!((1..=2).contains(&open), "{open} connections open with DB_POOL_MAX=2");
 }
 

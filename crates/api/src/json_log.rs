@@ -114,18 +114,30 @@ pub(crate) fn push_str(line: &mut String, value: &str) {
     line.push('"');
 }
 
+/// A log writer that keeps what it is given, for tests of log output.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::{Arc, Mutex};
+pub(crate) mod captured {
+    use std::sync::{Arc, Mutex, PoisonError};
+
     use tracing_subscriber::fmt::MakeWriter;
 
+    /// Everything written, shared between clones.
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Captured(pub(crate) Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        /// What was written, as text.
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+        }
+    }
 
     impl std::io::Write for Captured {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(buf);
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -139,6 +151,12 @@ mod tests {
             self.clone()
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::captured::Captured;
+    use super::*;
 
     #[test]
     fn every_field_type_makes_valid_json_and_strings_are_escaped() {
@@ -163,7 +181,7 @@ mod tests {
                 "done"
             );
         });
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         assert!(text.ends_with("}\n") && text.matches('\n').count() == 1, "{text}");
         let line: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(line["level"], "INFO");

@@ -156,32 +156,8 @@ pub fn init(format: LogFormat) -> LogGuard {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-        type Writer = Self;
-        fn make_writer(&'a self) -> Self {
-            self.clone()
-        }
-    }
+    use crate::json_log::captured::Captured;
 
     #[test]
     fn a_burst_of_protocol_errors_becomes_one_throttled_warning() {
@@ -193,8 +169,7 @@ mod tests {
             }
             tracing::error!(target: "api::other", "a real error");
         });
-        let text = String::from_utf8(out.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
-            .unwrap_or_default();
+        let text = out.text();
         let lines: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert_eq!(lines[0]["target"], "protocol");
