@@ -56,7 +56,7 @@ fn is_protocol_error(metadata: &Metadata<'_>) -> bool {
 /// event's dispatch would be discarded by tracing, which guards against
 /// recursion). No per-layer filter is involved: those make every callsite's
 /// interest "sometimes", so each disabled `debug!` of sqlx or a handler span
-/// would be filtered again per call (measured: ~10 % of a cheap request).
+/// would be filtered again per call.
 pub struct ProtocolErrors<W> {
     throttle: Throttle,
     format: LogFormat,
