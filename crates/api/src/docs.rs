@@ -77,6 +77,15 @@ async fn docs_redirect() -> HttpResponse {
         .finish()
 }
 
+/// The OpenAPI document as pretty JSON (what `saas-api openapi` prints and
+/// `/openapi.json` serves).
+///
+/// # Errors
+/// When serialization fails (it does not for this document).
+pub fn openapi_json() -> Result<String, serde_json::Error> {
+    ApiDoc::openapi().to_pretty_json()
+}
+
 /// Mounts `/openapi.json`, `/docs` and `/redoc`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/docs").route(web::get().to(docs_redirect)))

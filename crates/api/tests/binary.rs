@@ -510,3 +510,20 @@ fn workers_out_of_range_is_one_line_and_exit_code_2() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `saas-api openapi` prints the document without settings or a database.
+#[test]
+fn openapi_prints_the_document_without_a_server_or_a_database() {
+    let dir = scratch_dir();
+    let output = command(&dir, &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")])
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(document["paths"]["/api/v1/items"]["post"].is_object());
+    assert!(document["components"]["schemas"]["ErrorResponse"].is_object());
+    assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "nothing was created");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,4 +1,5 @@
-//! The `saas-api` command line: `serve` (default), `migrate …`, `dev seed`.
+//! The `saas-api` command line: `serve` (default), `migrate …`, `dev seed`,
+//! `healthcheck`, `openapi`.
 
 pub mod dev_seed;
 pub mod healthcheck;
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use crate::settings::Settings;
 use crate::startup::Application;
 
-const USAGE: &str = "usage: saas-api [serve | migrate up|down|status|fresh | dev seed | healthcheck]";
+const USAGE: &str = "usage: saas-api [serve | migrate up|down|status|fresh | dev seed | healthcheck | openapi]";
 
 /// Runs the command named by `args` (without the program name).
 pub async fn run(args: &[String]) -> ExitCode {
@@ -17,6 +18,19 @@ pub async fn run(args: &[String]) -> ExitCode {
     if matches!(words.as_slice(), ["help" | "--help" | "-h"]) {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
+    }
+    if matches!(words.as_slice(), ["openapi"]) {
+        // The document is generated from the code: no settings, no database.
+        return match crate::docs::openapi_json() {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("could not render the OpenAPI document: {error}");
+                ExitCode::FAILURE
+            }
+        };
     }
     if matches!(words.as_slice(), ["healthcheck"]) {
         // Needs only the port, and must stay quiet and quick.
