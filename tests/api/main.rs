@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod browser;
+mod conditional;
 mod dev_seed;
 mod gcra_agreement;
 mod hardening;

@@ -132,6 +132,10 @@ impl From<domain::Error> for ApiError {
         match error {
             E::Validation(errors) => Self::validation(errors),
             E::NotFound => Self::not_found(),
+            E::PreconditionFailed => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "Precondition failed: the item has changed (If-Match)",
+            ),
             E::Unauthenticated(reason) => Self::unauthorized(reason.as_str()),
             E::Unavailable(cause) => Self::unavailable(cause),
             E::Unexpected(cause) => Self::internal(cause),

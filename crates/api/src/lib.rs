@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod commands;
+pub mod conditional;
 pub mod docs;
 pub mod error;
 pub mod extract;

@@ -54,6 +54,10 @@ pub enum Error {
     /// deliberately indistinguishable.
     #[error("not found")]
     NotFound,
+    /// The client's precondition on the resource's current state (HTTP
+    /// `If-Match`) does not hold; nothing was changed.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// The caller is not signed in (the reason is for logs only).
     #[error("unauthenticated: {0}")]
     Unauthenticated(AuthFailure),

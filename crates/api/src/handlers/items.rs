@@ -1,7 +1,8 @@
 //! `/api/v1/items`: the caller's items.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Json};
+use actix_web::http::header;
+use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::item::{Item, ItemPatch, NewItem, Page};
@@ -10,6 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::item_body::{self, CreateItemRequest, UpdateItemRequest};
+use crate::conditional;
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, JsonBody};
 use crate::state::AppState;
@@ -79,9 +81,14 @@ fn page(query: &str) -> Result<Page, FieldErrors> {
     params(
         ("skip" = Option<i64>, Query, minimum = 0, description = "Items to pass over (default 0)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags (or *) the client holds: 304 when one matches"),
     ),
     responses(
-        (status = 200, description = "The caller's items, newest first", body = [ItemResponse]),
+        (status = 200, description = "The caller's items, newest first", body = [ItemResponse],
+            headers(("ETag" = String, description = "Strong tag of this answer"))),
+        (status = 304, description = "Not modified: `If-None-Match` matched the current ETag",
+            headers(("ETag" = String, description = "The current tag"))),
+        (status = 400, description = "Malformed If-None-Match", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
         (status = 422, description = "Bad pagination", body = crate::docs::ErrorResponse),
         (status = 429, description = "Rate limited", body = crate::docs::ErrorResponse),
@@ -91,7 +98,7 @@ fn page(query: &str) -> Result<Page, FieldErrors> {
 pub async fn list(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let page = page(req.query_string())?;
     let body = state.items.list_view(&user.0, page, &render_list).await?;
-    Ok(json_body(body))
+    conditional::respond(&req, body)
 }
 
 /// The JSON of a list answer.
@@ -103,12 +110,6 @@ fn render_list(items: Vec<Item>) -> Result<Vec<u8>, domain::Error> {
 /// The JSON of one item.
 fn render_item(item: Item) -> Result<Vec<u8>, domain::Error> {
     serde_json::to_vec(&ItemResponse::from(item)).map_err(|e| domain::Error::Unexpected(e.into()))
-}
-
-fn json_body(body: Vec<u8>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(actix_web::http::header::ContentType::json())
-        .body(body)
 }
 
 /// `POST /api/v1/items`: 201 and the new item.
@@ -143,9 +144,16 @@ pub async fn create(
 /// # Errors
 /// 404 for a missing, foreign or malformed id; 401; 503.
 #[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items",
-    params(("id" = String, Path, description = "The item's UUID")),
+    params(
+        ("id" = String, Path, description = "The item's UUID"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags (or *) the client holds: 304 when one matches"),
+    ),
     responses(
-        (status = 200, description = "The item", body = ItemResponse),
+        (status = 200, description = "The item", body = ItemResponse,
+            headers(("ETag" = String, description = "Strong tag of this answer"))),
+        (status = 304, description = "Not modified: `If-None-Match` matched the current ETag",
+            headers(("ETag" = String, description = "The current tag"))),
+        (status = 400, description = "Malformed If-None-Match", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
         (status = 404, description = "No such item of the caller's", body = crate::docs::ErrorResponse),
     ),
@@ -155,9 +163,15 @@ pub async fn get(
     state: web::Data<AppState>,
     user: CurrentUser,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let body = state.items.get_view(&user.0, &id, &render_item).await?;
-    Ok(json_body(body))
+    conditional::respond(&req, body)
+}
+
+/// Whether `item`, as this API shows it, has an ETag `tags` lists (strongly).
+fn matches(tags: &conditional::Tags, item: &Item) -> bool {
+    render_item(item.clone()).is_ok_and(|body| tags.matches_strongly(&conditional::etag_of(&body)))
 }
 
 /// `PATCH /api/v1/items/{id}`: partial update.
@@ -165,10 +179,16 @@ pub async fn get(
 /// # Errors
 /// As `get`, plus 422 for an invalid body.
 #[utoipa::path(patch, path = "/api/v1/items/{id}", tag = "items",
-    params(("id" = String, Path, description = "The item's UUID")),
+    params(
+        ("id" = String, Path, description = "The item's UUID"),
+        ("If-Match" = Option<String>, Header, description = "Update only if the item's ETag is one of these (or *): else 412, nothing changed"),
+    ),
     request_body = item_body::UpdateItemRequest,
     responses(
-        (status = 200, description = "The updated item", body = ItemResponse),
+        (status = 200, description = "The updated item", body = ItemResponse,
+            headers(("ETag" = String, description = "The item's new tag"))),
+        (status = 400, description = "Malformed If-Match", body = crate::docs::ErrorResponse),
+        (status = 412, description = "If-Match does not match the item's current ETag; nothing changed", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
         (status = 403, description = "Cross-site request with a session cookie", body = crate::docs::ErrorResponse),
         (status = 404, description = "No such item of the caller's", body = crate::docs::ErrorResponse),
@@ -181,10 +201,24 @@ pub async fn update(
     user: CurrentUser,
     id: web::Path<String>,
     body: JsonBody<UpdateItemRequest>,
-) -> Result<Json<ItemResponse>, ApiError> {
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let if_match = conditional::parse(&req, &header::IF_MATCH)?;
     let patch = ItemPatch::try_from(body.0)?;
-    let item = state.items.update(&user.0, &id, patch).await?;
-    Ok(Json(item.into()))
+    let item = match &if_match {
+        None => state.items.update(&user.0, &id, patch).await?,
+        Some(tags) => {
+            state
+                .items
+                .update_if(&user.0, &id, patch, &|item| matches(tags, item))
+                .await?
+        }
+    };
+    let body = render_item(item)?;
+    Ok(HttpResponse::Ok()
+        .content_type(header::ContentType::json())
+        .insert_header((header::ETAG, conditional::etag_of(&body)))
+        .body(body))
 }
 
 /// `DELETE /api/v1/items/{id}`: 204.
@@ -192,9 +226,14 @@ pub async fn update(
 /// # Errors
 /// As `get`.
 #[utoipa::path(delete, path = "/api/v1/items/{id}", tag = "items",
-    params(("id" = String, Path, description = "The item's UUID")),
+    params(
+        ("id" = String, Path, description = "The item's UUID"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the item's ETag is one of these (or *): else 412, nothing deleted"),
+    ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed If-Match", body = crate::docs::ErrorResponse),
+        (status = 412, description = "If-Match does not match the item's current ETag; nothing deleted", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
         (status = 403, description = "Cross-site request with a session cookie", body = crate::docs::ErrorResponse),
         (status = 404, description = "No such item of the caller's", body = crate::docs::ErrorResponse),
@@ -205,8 +244,17 @@ pub async fn delete(
     state: web::Data<AppState>,
     user: CurrentUser,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    state.items.delete(&user.0, &id).await?;
+    match conditional::parse(&req, &header::IF_MATCH)? {
+        None => state.items.delete(&user.0, &id).await?,
+        Some(tags) => {
+            state
+                .items
+                .delete_if(&user.0, &id, &|item| matches(&tags, item))
+                .await?
+        }
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

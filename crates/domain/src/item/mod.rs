@@ -7,4 +7,4 @@ pub mod service;
 
 pub use model::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemPatch, NewItem, Page};
 pub use port::ItemRepository;
-pub use service::{ItemService, Render};
+pub use service::{ItemService, Precondition, Render};

@@ -159,6 +159,9 @@ pub struct ItemChanges {
     pub patch: ItemPatch,
     /// The new `updated_at`.
     pub updated_at: DateTime<Utc>,
+    /// Write only if the stored `updated_at` is still this (optimistic
+    /// concurrency: the check and the write are one statement).
+    pub unless_changed_since: Option<DateTime<Utc>>,
 }
 
 /// A window into a newest-first list.

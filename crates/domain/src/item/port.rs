@@ -1,6 +1,7 @@
 //! The storage port for items.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::model::{Item, ItemChanges, ItemId, Page};
 use crate::error::Error;
@@ -29,8 +30,10 @@ pub trait ItemRepository: Send + Sync {
     /// As [`ItemRepository::list`].
     async fn insert(&self, item: &Item) -> Result<(), Error>;
 
-    /// Applies `changes` to the item if `owner_id` owns it and returns the item
-    /// as stored afterwards; `Ok(None)` when there is no such item.
+    /// Applies `changes` to the item if `owner_id` owns it (and, with
+    /// `changes.unless_changed_since`, only if its `updated_at` is still that,
+    /// in the same statement) and returns the item as stored afterwards;
+    /// `Ok(None)` when there is no such item or it has changed.
     ///
     /// # Errors
     /// As [`ItemRepository::list`].
@@ -41,4 +44,11 @@ pub trait ItemRepository: Send + Sync {
     /// # Errors
     /// As [`ItemRepository::list`].
     async fn delete(&self, owner_id: &str, id: ItemId) -> Result<bool, Error>;
+
+    /// Deletes the item if `owner_id` owns it and its `updated_at` is still
+    /// `updated_at` (one statement); returns whether one was deleted.
+    ///
+    /// # Errors
+    /// As [`ItemRepository::list`].
+    async fn delete_unchanged(&self, owner_id: &str, id: ItemId, updated_at: DateTime<Utc>) -> Result<bool, Error>;
 }

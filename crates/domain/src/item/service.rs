@@ -162,6 +162,7 @@ impl ItemService {
         let changes = ItemChanges {
             patch,
             updated_at: self.clock.now(),
+            unless_changed_since: None,
         };
         let item = self
             .repository
@@ -184,6 +185,85 @@ impl ItemService {
             Ok(())
         } else {
             Err(Error::NotFound)
+        }
+    }
+}
+
+/// A client's condition on an item's current state (HTTP `If-Match`),
+/// judged on the item as stored.
+pub type Precondition<'a> = &'a (dyn Fn(&Item) -> bool + Sync);
+
+impl ItemService {
+    /// The caller's item, then `precondition` on it: [`Error::NotFound`] as
+    /// for [`ItemService::get`], [`Error::PreconditionFailed`] when it does
+    /// not hold.
+    async fn checked(&self, user: &User, id: ItemId, precondition: Precondition<'_>) -> Result<Item, Error> {
+        let current = self
+            .repository
+            .find(&user.id, id)
+            .await?
+            .filter(|item| item.owner_id == user.id)
+            .ok_or(Error::NotFound)?;
+        if precondition(&current) {
+            Ok(current)
+        } else {
+            Err(Error::PreconditionFailed)
+        }
+    }
+
+    /// [`ItemService::update`] only if `precondition` holds for the item as
+    /// stored; the write is conditional on the item not having changed since
+    /// it was judged (its `updated_at`), in the same statement, so of
+    /// concurrent updates judged on one state exactly one succeeds.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::PreconditionFailed`] (nothing changed), or storage errors.
+    pub async fn update_if(
+        &self,
+        user: &User,
+        raw_id: &str,
+        patch: ItemPatch,
+        precondition: Precondition<'_>,
+    ) -> Result<Item, Error> {
+        let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
+        let current = self.checked(user, id, precondition).await?;
+        let changes = ItemChanges {
+            patch,
+            // Strictly later than the judged state, so that state can match
+            // only one conditional write, even within one microsecond.
+            updated_at: self
+                .clock
+                .now()
+                .max(current.updated_at + chrono::Duration::microseconds(1)),
+            unless_changed_since: Some(current.updated_at),
+        };
+        let item = self
+            .repository
+            .update(&user.id, id, &changes)
+            .await?
+            .filter(|item| item.owner_id == user.id)
+            .ok_or(Error::PreconditionFailed)?;
+        self.invalidate(&user.id).await;
+        Ok(item)
+    }
+
+    /// [`ItemService::delete`] only if `precondition` holds, atomically as
+    /// for [`ItemService::update_if`].
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::PreconditionFailed`] (nothing deleted), or storage errors.
+    pub async fn delete_if(&self, user: &User, raw_id: &str, precondition: Precondition<'_>) -> Result<(), Error> {
+        let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
+        let current = self.checked(user, id, precondition).await?;
+        if self
+            .repository
+            .delete_unchanged(&user.id, id, current.updated_at)
+            .await?
+        {
+            self.invalidate(&user.id).await;
+            Ok(())
+        } else {
+            Err(Error::PreconditionFailed)
         }
     }
 }
@@ -424,6 +504,64 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(body, b"thing");
+    }
+
+    #[tokio::test]
+    async fn a_precondition_that_fails_changes_nothing() {
+        let mut repo = MockItemRepository::new();
+        repo.expect_find().returning(|_, _| Ok(Some(item("alice"))));
+        repo.expect_update().never();
+        repo.expect_delete_unchanged().never();
+        let service = service(repo);
+        let alice = user("alice");
+        let id = ItemId::generate().to_string();
+        let never = |_: &Item| false;
+        assert!(matches!(
+            service.update_if(&alice, &id, ItemPatch::default(), &never).await,
+            Err(Error::PreconditionFailed)
+        ));
+        assert!(matches!(
+            service.delete_if(&alice, &id, &never).await,
+            Err(Error::PreconditionFailed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_conditional_write_is_conditional_on_the_state_it_judged() {
+        let stored = item("alice");
+        let judged_at = stored.updated_at;
+        let mut repo = MockItemRepository::new();
+        repo.expect_find().returning(move |_, _| Ok(Some(stored.clone())));
+        repo.expect_update()
+            .withf(move |_, _, changes| changes.unless_changed_since == Some(judged_at))
+            .times(1)
+            .returning(|_, _, _| Ok(None)); // someone else changed it meanwhile
+        repo.expect_delete_unchanged()
+            .withf(move |_, _, at| *at == judged_at)
+            .times(1)
+            .returning(|_, _, _| Ok(true));
+        let service = service(repo);
+        let alice = user("alice");
+        let id = ItemId::generate().to_string();
+        let always = |_: &Item| true;
+        assert!(matches!(
+            service.update_if(&alice, &id, ItemPatch::default(), &always).await,
+            Err(Error::PreconditionFailed)
+        ));
+        service.delete_if(&alice, &id, &always).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_precondition_on_a_missing_or_foreign_item_is_not_found() {
+        let mut repo = MockItemRepository::new();
+        repo.expect_find().returning(|_, _| Ok(Some(item("mallory"))));
+        let service = service(repo);
+        let always = |_: &Item| true;
+        let id = ItemId::generate().to_string();
+        assert!(matches!(
+            service.delete_if(&user("alice"), &id, &always).await,
+            Err(Error::NotFound)
+        ));
     }
 
     #[tokio::test]

@@ -124,6 +124,9 @@ impl ItemRepository for SeaOrmItemRepository {
         let mut update = Entity::update_many()
             .col_expr(Column::UpdatedAt, Expr::value(changes.updated_at))
             .filter(self.owned(owner_id, id));
+        if let Some(judged) = changes.unless_changed_since {
+            update = update.filter(Column::UpdatedAt.eq(judged));
+        }
         if let Some(name) = &patch.name {
             update = update.col_expr(Column::Name, Expr::value(name.as_str()));
         }
@@ -147,6 +150,21 @@ impl ItemRepository for SeaOrmItemRepository {
             return Ok(None);
         }
         self.find(owner_id, id).await
+    }
+
+    async fn delete_unchanged(
+        &self,
+        owner_id: &str,
+        id: ItemId,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, Error> {
+        let result = Entity::delete_many()
+            .filter(self.owned(owner_id, id))
+            .filter(Column::UpdatedAt.eq(updated_at))
+            .exec(self.db.conn())
+            .await
+            .map_err(translate)?;
+        Ok(result.rows_affected > 0)
     }
 
     async fn delete(&self, owner_id: &str, id: ItemId) -> Result<bool, Error> {
