@@ -16,6 +16,7 @@ mod interop;
 mod item_batches;
 mod items;
 mod migrations;
+mod pagination;
 mod resilience;
 mod response_cache;
 mod security;

@@ -94,6 +94,7 @@ fn state_with(
         ),
         items: ItemService::new(Arc::new(repo), clock),
         probes: vec![probe("database", true)],
+        cursors: crate::cursor::CursorCodec::new(b"test-secret-key"),
         redis_configured: false,
         cookies: CookieNames::new("better-auth"),
         rate_limit: generous_limits(),
@@ -180,7 +181,8 @@ async fn no_credential_is_401_in_the_envelope_and_touches_nothing() {
 async fn list_passes_the_owner_and_page_to_storage() {
     let mut repo = MockItemRepository::new();
     repo.expect_list()
-        .withf(|owner, page| owner == "user-1" && page.skip() == 10 && page.limit() == 5)
+        // One more row than the page, to learn whether a next page exists.
+        .withf(|owner, page| owner == "user-1" && page.skip() == 10 && page.limit() == 6)
         .times(1)
         .returning(|_, _| Ok(vec![]));
     let (status, _, body) = call(

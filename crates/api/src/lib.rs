@@ -5,6 +5,7 @@
 pub mod app;
 pub mod commands;
 pub mod conditional;
+pub mod cursor;
 pub mod docs;
 pub mod error;
 pub mod extract;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::item_body::{self, CreateItemRequest, UpdateItemRequest};
 use crate::conditional;
+use crate::cursor::{CursorCodec, CursorError};
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, JsonBody};
 use crate::state::AppState;
@@ -53,15 +54,30 @@ fn strict_integer(raw: &str) -> Option<i64> {
     raw.parse().ok()
 }
 
-/// Parses `skip` and `limit` from the query string; other parameters are ignored.
-fn page(query: &str) -> Result<Page, FieldErrors> {
+/// The pagination a list request asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ListQuery {
+    page: Page,
+    /// The `cursor` parameter, still to be checked.
+    cursor: Option<String>,
+    /// `skip` was given: offset paging, no `Link`.
+    by_offset: bool,
+}
+
+/// Parses `skip`, `limit` and `cursor`; other parameters are ignored.
+fn page(query: &str) -> Result<ListQuery, FieldErrors> {
     let mut errors = FieldErrors::new();
     let mut skip = None;
     let mut limit = None;
+    let mut cursor = None;
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         let slot = match key.as_ref() {
             "skip" => &mut skip,
             "limit" => &mut limit,
+            "cursor" => {
+                cursor = Some(value.into_owned());
+                continue;
+            }
             _ => continue,
         };
         match strict_integer(&value) {
@@ -69,8 +85,48 @@ fn page(query: &str) -> Result<Page, FieldErrors> {
             None => errors.push(&key, "type_error", "must be an integer"),
         }
     }
+    if skip.is_some() && cursor.is_some() {
+        errors.push("cursor", "conflict", "cannot be combined with skip");
+    }
+    let page = errors.collect(Page::new(skip, limit));
     errors.into_result()?;
-    Page::new(skip, limit)
+    Ok(ListQuery {
+        page: page.unwrap_or_default(),
+        cursor,
+        by_offset: skip.is_some(),
+    })
+}
+
+/// The page to read: a cursor, when given, must be genuine and the caller's.
+fn resolve(query: &ListQuery, codec: &CursorCodec, scope: &str) -> Result<Page, FieldErrors> {
+    let Some(cursor) = &query.cursor else {
+        return Ok(query.page);
+    };
+    match codec.decode(cursor, scope) {
+        Ok(position) => Ok(query.page.starting_after(Some(position))),
+        Err(why) => Err(FieldErrors::single(
+            "cursor",
+            "invalid_cursor",
+            match why {
+                CursorError::Invalid => "is not a cursor this API issued (tampered or truncated)",
+                CursorError::OtherVersion => "was issued for another sort order; start again without a cursor",
+                CursorError::OtherScope => "was issued to another caller",
+            },
+        )),
+    }
+}
+
+/// `Link: <path?…&limit=…&cursor=…>; rel="next"`, keeping the request's other parameters.
+fn next_link(path: &str, query: &str, limit: u64, cursor: &str) -> String {
+    let mut params = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if !matches!(key.as_ref(), "cursor" | "limit" | "skip") {
+            params.append_pair(&key, &value);
+        }
+    }
+    params.append_pair("limit", &limit.to_string());
+    params.append_pair("cursor", cursor);
+    format!("<{path}?{}>; rel=\"next\"", params.finish())
 }
 
 /// `GET /api/v1/items?skip=&limit=`: the caller's items, newest first.
@@ -79,26 +135,43 @@ fn page(query: &str) -> Result<Page, FieldErrors> {
 /// 422 for bad pagination, 401, 503.
 #[utoipa::path(get, path = "/api/v1/items", tag = "items",
     params(
-        ("skip" = Option<i64>, Query, minimum = 0, description = "Items to pass over (default 0)"),
+        ("skip" = Option<i64>, Query, minimum = 0, description = "Items to pass over (offset paging; no Link; not with cursor)"),
+        ("cursor" = Option<String>, Query, description = "Where to continue: the opaque cursor of a previous page's Link (keyset paging)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
         ("If-None-Match" = Option<String>, Header, description = "ETags (or *) the client holds: 304 when one matches"),
     ),
     responses(
         (status = 200, description = "The caller's items, newest first", body = [ItemResponse],
-            headers(("ETag" = String, description = "Strong tag of this answer"))),
+            headers(
+                ("ETag" = String, description = "Strong tag of this answer"),
+                ("Link" = String, description = "`<…?limit=…&cursor=…>; rel=\"next\"` when a next page exists (not with skip)"),
+            )),
         (status = 304, description = "Not modified: `If-None-Match` matched the current ETag",
             headers(("ETag" = String, description = "The current tag"))),
         (status = 400, description = "Malformed If-None-Match", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
-        (status = 422, description = "Bad pagination", body = crate::docs::ErrorResponse),
+        (status = 422, description = "Bad pagination: skip/limit out of range, skip with cursor, or a cursor that is not genuine or not the caller's", body = crate::docs::ErrorResponse),
         (status = 429, description = "Rate limited", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
 #[tracing::instrument(level = "debug", name = "items.list", skip_all, fields(user_id = %user.0.id))]
 pub async fn list(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let page = page(req.query_string())?;
-    let body = state.items.list_view(&user.0, page, &render_list).await?;
-    conditional::respond(&req, body)
+    let query = page(req.query_string())?;
+    let page = resolve(&query, &state.cursors, &user.0.id)?;
+    let view = state.items.list_view(&user.0, page, &render_list).await?;
+    let mut response = conditional::respond(&req, view.body)?;
+    if let (false, Some(next)) = (query.by_offset, view.next) {
+        let link = next_link(
+            req.path(),
+            req.query_string(),
+            page.limit(),
+            &state.cursors.encode(next, &user.0.id),
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 /// The JSON of a list answer.
@@ -263,9 +336,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_next_link_keeps_other_parameters_and_replaces_the_cursor() {
+        let link = next_link("/api/v1/items", "limit=5&cursor=old&q=a%20b", 5, "NEW");
+        assert_eq!(link, "</api/v1/items?q=a+b&limit=5&cursor=NEW>; rel=\"next\"");
+    }
+
+    #[test]
+    fn a_cursor_from_another_caller_or_tampered_is_a_field_error() {
+        let codec = CursorCodec::new(b"k");
+        let position = domain::item::Position {
+            // Stored times have microsecond precision, as cursors do.
+            created_at: chrono::DateTime::from_timestamp_micros(1_764_480_000_123_456).unwrap(),
+            id: domain::item::ItemId::generate(),
+        };
+        let query = page(&format!("cursor={}", codec.encode(position, "alice"))).unwrap();
+        assert_eq!(resolve(&query, &codec, "alice").unwrap().after(), Some(position));
+        let error = resolve(&query, &codec, "bob").unwrap_err();
+        assert_eq!(error.as_slice()[0].kind, "invalid_cursor");
+        let forged = page("cursor=AAAA").unwrap();
+        assert!(resolve(&forged, &codec, "alice").is_err());
+    }
+
+    #[test]
     fn pagination_is_parsed_and_bounded() {
-        assert_eq!(page("").unwrap(), Page::default());
-        let p = page("skip=5&limit=20&other=x").unwrap();
+        assert_eq!(page("").unwrap().page, Page::default());
+        let p = page("skip=5&limit=20&other=x").unwrap().page;
         assert_eq!((p.skip(), p.limit()), (5, 20));
         let kinds = |q: &str| {
             page(q)
@@ -293,7 +388,8 @@ mod tests {
                 "{ambiguous}"
             );
         }
-        assert_eq!(page("skip=-0&limit=007").unwrap().limit(), 7);
+        assert_eq!(page("skip=-0&limit=007").unwrap().page.limit(), 7);
+        assert_eq!(kinds("skip=0&cursor=abc"), vec![("cursor".into(), "conflict".into())]);
         assert_eq!(
             kinds("skip=99999999999999999999999"),
             vec![("skip".into(), "type_error".into())]

@@ -23,6 +23,7 @@ use infra::rate_limit::{MemoryRateLimiter, RedisRateLimiter};
 use infra::redis::RedisClient;
 use infra::{Db, SeaOrmItemRepository};
 
+use crate::cursor::CursorCodec;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{CountingSessionCache, Metrics};
 use crate::settings::Settings;
@@ -99,7 +100,17 @@ pub async fn compose(
         metrics.watch_response_cache(cache.clone());
         items = items.with_view_cache(Arc::new(cache), ttl);
     }
+    let cursors = match &settings.auth.secret_key {
+        Some(key) => CursorCodec::new(key.expose().as_bytes()),
+        None => {
+            tracing::warn!(
+                "SECRET_KEY not set: pagination cursors are signed with a key made at start-up and stop working when this process restarts (development only)"
+            );
+            CursorCodec::random()
+        }
+    };
     Ok(AppState {
+        cursors,
         auth,
         items,
         probes,

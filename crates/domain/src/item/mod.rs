@@ -5,6 +5,6 @@ pub mod port;
 pub mod rules;
 pub mod service;
 
-pub use model::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemPatch, NewItem, Page};
+pub use model::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemPatch, NewItem, Page, Position};
 pub use port::ItemRepository;
-pub use service::{ItemService, Precondition, Render};
+pub use service::{ItemService, ListView, Precondition, Render};

@@ -164,11 +164,33 @@ pub struct ItemChanges {
     pub unless_changed_since: Option<DateTime<Utc>>,
 }
 
-/// A window into a newest-first list.
+/// Where a keyset page starts: strictly after (older than) this item in the
+/// newest-first order (`created_at`, then `id`, both descending).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Position {
+    /// The `created_at` of the last item of the previous page.
+    pub created_at: DateTime<Utc>,
+    /// Its id (ties on `created_at` are ordered by id).
+    pub id: ItemId,
+}
+
+impl Position {
+    /// The position just after `item`.
+    pub fn after(item: &Item) -> Self {
+        Self {
+            created_at: item.created_at,
+            id: item.id,
+        }
+    }
+}
+
+/// A window into a newest-first list: by offset (`skip`) or by keyset
+/// (`after`, which makes pages stable while items are added).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
     skip: u64,
     limit: u64,
+    after: Option<Position>,
 }
 
 impl Page {
@@ -191,7 +213,33 @@ impl Page {
         Ok(Self {
             skip: skip as u64,
             limit: limit as u64,
+            after: None,
         })
+    }
+
+    /// The same page size, starting after `position` (keyset; no skip).
+    #[must_use]
+    pub fn starting_after(self, position: Option<Position>) -> Self {
+        Self {
+            skip: 0,
+            after: position,
+            ..self
+        }
+    }
+
+    /// One more row than asked for: a service fetches it to learn whether a
+    /// next page exists.
+    #[must_use]
+    pub fn with_one_more(self) -> Self {
+        Self {
+            limit: self.limit + 1,
+            ..self
+        }
+    }
+
+    /// Where a keyset page starts, if it is one.
+    pub fn after(&self) -> Option<Position> {
+        self.after
     }
 
     /// How many items to pass over.
@@ -210,6 +258,7 @@ impl Default for Page {
         Self {
             skip: 0,
             limit: LIMIT_DEFAULT,
+            after: None,
         }
     }
 }

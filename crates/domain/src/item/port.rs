@@ -12,7 +12,8 @@ use crate::error::Error;
 #[async_trait]
 pub trait ItemRepository: Send + Sync {
     /// The owner's items, newest first (`created_at` then `id`, both descending),
-    /// skipping `page.skip()` and returning at most `page.limit()`.
+    /// after `page.after()` when set (keyset) or skipping `page.skip()`, and
+    /// at most `page.limit()` of them.
     ///
     /// # Errors
     /// [`Error::Unavailable`] when storage cannot be reached, [`Error::Unexpected`] otherwise.

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::model::{Item, ItemChanges, ItemId, ItemPatch, NewItem, Page};
+use super::model::{Item, ItemChanges, ItemId, ItemPatch, NewItem, Page, Position};
 use super::port::ItemRepository;
 use crate::cache::VersionedCache;
 use crate::clock::Clock;
@@ -36,7 +36,62 @@ struct ViewCache {
 pub type Render<'a, T> = &'a (dyn Fn(T) -> Result<Vec<u8>, Error> + Sync);
 
 fn list_key(page: Page) -> String {
-    format!("items:{}:{}", page.skip(), page.limit())
+    match page.after() {
+        None => format!("page:{}:{}", page.skip(), page.limit()),
+        Some(after) => format!(
+            "page:after:{}:{}:{}",
+            after.created_at.timestamp_micros(),
+            after.id,
+            page.limit()
+        ),
+    }
+}
+
+/// A rendered list page, and where the next page starts (`None`: this is
+/// the last one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListView {
+    /// The rendered page.
+    pub body: Vec<u8>,
+    /// The keyset position of the next page, if there is one.
+    pub next: Option<Position>,
+}
+
+/// A cached list view: `0`, or `1` + µs (8 bytes) + id (16 bytes), then the body.
+fn frame(view: ListView) -> Vec<u8> {
+    let mut framed = Vec::with_capacity(view.body.len() + 25);
+    match view.next {
+        None => framed.push(0),
+        Some(next) => {
+            framed.push(1);
+            framed.extend_from_slice(&next.created_at.timestamp_micros().to_be_bytes());
+            framed.extend_from_slice(next.id.as_uuid().as_bytes());
+        }
+    }
+    framed.extend_from_slice(&view.body);
+    framed
+}
+
+fn unframe(mut framed: Vec<u8>) -> Result<ListView, Error> {
+    let corrupt = || Error::Unexpected(anyhow::anyhow!("malformed cached list page"));
+    let (next, header) = match framed.first() {
+        Some(0) => (None, 1),
+        Some(1) if framed.len() >= 25 => {
+            let micros = i64::from_be_bytes(framed[1..9].try_into().map_err(|_| corrupt())?);
+            let id = uuid::Uuid::from_slice(&framed[9..25]).map_err(|_| corrupt())?;
+            let created_at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(corrupt)?;
+            (
+                Some(Position {
+                    created_at,
+                    id: ItemId::from(id),
+                }),
+                25,
+            )
+        }
+        _ => return Err(corrupt()),
+    };
+    framed.drain(..header);
+    Ok(ListView { body: framed, next })
 }
 
 fn item_key(id: ItemId) -> String {
@@ -95,8 +150,36 @@ impl ItemService {
     ///
     /// # Errors
     /// As [`ItemService::list`], or what `render` returns.
-    pub async fn list_view(&self, user: &User, page: Page, render: Render<'_, Vec<Item>>) -> Result<Vec<u8>, Error> {
-        self.view(&user.id, list_key(page), render, self.list(user, page)).await
+    pub async fn list_view(&self, user: &User, page: Page, render: Render<'_, Vec<Item>>) -> Result<ListView, Error> {
+        let framed = self
+            .view(
+                &user.id,
+                list_key(page),
+                &|(items, next): (Vec<Item>, Option<Position>)| {
+                    Ok(frame(ListView {
+                        body: render(items)?,
+                        next,
+                    }))
+                },
+                self.list_page(user, page),
+            )
+            .await?;
+        unframe(framed)
+    }
+
+    /// A page of the caller's items and the position after it when more follow.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn list_page(&self, user: &User, page: Page) -> Result<(Vec<Item>, Option<Position>), Error> {
+        let mut items = self.list(user, page.with_one_more()).await?;
+        let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
+        if items.len() <= limit {
+            return Ok((items, None));
+        }
+        items.truncate(limit);
+        let next = items.last().map(Position::after);
+        Ok((items, next))
     }
 
     /// [`ItemService::get`], rendered, from the view cache when it holds it.
@@ -416,13 +499,21 @@ mod tests {
         let mut cache = MockVersionedCache::new();
         cache
             .expect_get()
-            .withf(|owner, key| owner == "alice" && key == "items:0:100")
-            .returning(|_, _| Ok((3, Some(b"cached".to_vec()))));
+            .withf(|owner, key| owner == "alice" && key == "page:0:100")
+            .returning(|_, _| {
+                Ok((
+                    3,
+                    Some(frame(ListView {
+                        body: b"cached".to_vec(),
+                        next: None,
+                    })),
+                ))
+            });
         let body = cached(repo, cache)
             .list_view(&user("alice"), Page::default(), &render_names)
             .await
             .unwrap();
-        assert_eq!(body, b"cached");
+        assert_eq!(body.body, b"cached");
     }
 
     #[tokio::test]
@@ -434,7 +525,7 @@ mod tests {
         cache
             .expect_put()
             .withf(|owner, version, key, body, _| {
-                owner == "alice" && *version == 7 && key == "items:0:100" && body == b"thing"
+                owner == "alice" && *version == 7 && key == "page:0:100" && body[1..] == *b"thing"
             })
             .times(1)
             .returning(|_, _, _, _, _| Ok(()));
@@ -442,7 +533,7 @@ mod tests {
             .list_view(&user("alice"), Page::default(), &render_names)
             .await
             .unwrap();
-        assert_eq!(body, b"thing");
+        assert_eq!(body.body, b"thing");
     }
 
     #[tokio::test]
@@ -503,7 +594,7 @@ mod tests {
             .list_view(&user("alice"), Page::default(), &render_names)
             .await
             .unwrap();
-        assert_eq!(body, b"thing");
+        assert_eq!(body.body, b"thing");
     }
 
     #[tokio::test]
@@ -562,6 +653,44 @@ mod tests {
             service.delete_if(&user("alice"), &id, &always).await,
             Err(Error::NotFound)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_full_page_says_where_the_next_one_starts_and_the_last_does_not() {
+        let mut repo = MockItemRepository::new();
+        // Storage is asked for one more than the page size; it has three.
+        repo.expect_list()
+            .withf(|_, page| page.limit() == 3 || page.limit() == 6)
+            .returning(|_, _| Ok(vec![item("alice"), item("alice"), item("alice")]));
+        let service = service(repo);
+        let page = Page::new(None, Some(2)).unwrap();
+        let (items, next) = service.list_page(&user("alice"), page).await.unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(next, Some(Position::after(&items[1])));
+        let page = Page::new(None, Some(5)).unwrap();
+        let (items, next) = service.list_page(&user("alice"), page).await.unwrap();
+        assert_eq!((items.len(), next), (3, None));
+    }
+
+    #[test]
+    fn cached_list_pages_keep_their_next_position() {
+        let next = Position::after(&item("alice"));
+        for view in [
+            ListView {
+                body: b"[1]".to_vec(),
+                next: Some(next),
+            },
+            ListView {
+                body: b"[]".to_vec(),
+                next: None,
+            },
+        ] {
+            assert_eq!(unframe(frame(view.clone())).unwrap(), view);
+        }
+        assert!(
+            unframe(b"[]".to_vec()).is_err(),
+            "an unframed body is not taken for a page"
+        );
     }
 
     #[tokio::test]

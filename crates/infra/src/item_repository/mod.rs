@@ -78,8 +78,21 @@ fn to_domain(model: items::Model) -> Item {
 #[async_trait]
 impl ItemRepository for SeaOrmItemRepository {
     async fn list(&self, owner_id: &str, page: Page) -> Result<Vec<Item>, Error> {
-        let rows = Entity::find()
-            .filter(self.owner_is(owner_id))
+        let mut query = Entity::find().filter(self.owner_is(owner_id));
+        if let Some(after) = page.after() {
+            // Keyset: strictly older than the last item seen, in the same
+            // (created_at, id) descending order; served by the index.
+            query = query.filter(
+                sea_orm::Condition::any()
+                    .add(Column::CreatedAt.lt(after.created_at))
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(Column::CreatedAt.eq(after.created_at))
+                            .add(Column::Id.lt(after.id.as_uuid())),
+                    ),
+            );
+        }
+        let rows = query
             .order_by_desc(Column::CreatedAt)
             .order_by_desc(Column::Id)
             .offset(page.skip())
