@@ -245,3 +245,56 @@ async fn response_cache_ttl_zero_turns_the_cache_off() {
         );
     }
 }
+
+/// SECRET_KEY signs pagination cursors: every instance sharing it accepts a
+/// cursor, an instance with another key refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_key_signs_cursors_for_every_instance_that_shares_it() {
+    let options = with(&[("SECRET_KEY", "the-shared-secret-key-0123456789abcdef")]);
+    let Some(app) = spawn_app_with(
+        Backend::Postgres(NamingStyle::CamelCase),
+        "settings_secret_key",
+        options,
+    )
+    .await
+    else {
+        return;
+    };
+    let user = app.signed_in_user("pager").await;
+    for name in ["one", "two"] {
+        app.post("/api/v1/items", &user, json!({ "name": name })).await;
+    }
+    let response = app
+        .as_user(Method::GET, "/api/v1/items?limit=1", &user)
+        .send()
+        .await
+        .unwrap();
+    let link = response.headers()["link"].to_str().unwrap().to_owned();
+    let next = link.trim_start_matches('<').split('>').next().unwrap().to_owned();
+
+    let other = crate::helpers::second_instance(&app).await;
+    let (status, page) = send(
+        other
+            .client
+            .get(format!("{}{next}", other.address))
+            .header("Cookie", &user.cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "same SECRET_KEY, another instance: {page}");
+    assert_eq!(page[0]["name"], "one");
+
+    let elsewhere = spawn_app_with(
+        Backend::Sqlite,
+        "settings_secret_key_other",
+        with(&[("SECRET_KEY", "a-different-secret-key-0123456789abcd")]),
+    )
+    .await
+    .unwrap();
+    let stranger = elsewhere.signed_in_user("pager").await;
+    let (status, _) = send(elsewhere.as_user(Method::GET, &next, &stranger)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "another key does not verify it"
+    );
+}

@@ -29,7 +29,8 @@ pub struct Auth {
     pub cookie_prefix: String,
     /// `BEARER_REQUIRE_SIGNATURE`.
     pub bearer_require_signature: bool,
-    /// `SECRET_KEY`: signs this service's own opaque values (pagination cursors).
+    /// `SECRET_KEY`: signs this service's own opaque values (pagination cursors,
+    /// see `crate::cursor`); unset in development = a random key per process.
     pub secret_key: Option<Secret>,
     /// Short secrets, one line each (never the value): fatal in production.
     pub weak_secrets: Vec<String>,
