@@ -1,7 +1,7 @@
 //! Every configuration variable does what the README says: the ones whose
 //! effect no other test observes are checked here, each against the running
-//! server. (`SECRET_KEY` and `BETTER_AUTH_URL` have no effect yet: the README
-//! says what they are for.)
+//! server. (`BETTER_AUTH_URL` has no effect yet: the README
+//! says what it is for.)
 
 use std::time::{Duration, Instant};
 
