@@ -14,6 +14,7 @@ pub use sea_orm_migration::prelude::*;
 pub mod owner;
 
 mod m20260101_000001_create_items;
+mod m20261130_072653_create_idempotency_keys;
 
 /// The ordered list of this application's migrations.
 #[derive(Debug)]
@@ -22,6 +23,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20260101_000001_create_items::Migration)]
+        vec![
+            Box::new(m20260101_000001_create_items::Migration),
+            Box::new(m20261130_072653_create_idempotency_keys::Migration),
+        ]
     }
 }

@@ -12,6 +12,7 @@ mod dev_seed;
 mod gcra_agreement;
 mod hardening;
 mod health;
+mod idempotency;
 mod interop;
 mod item_batches;
 mod items;

@@ -95,6 +95,10 @@ fn state_with(
         items: ItemService::new(Arc::new(repo), clock),
         probes: vec![probe("database", true)],
         cursors: crate::cursor::CursorCodec::new(b"test-secret-key"),
+        idempotency: Arc::new(domain::idempotency::IdempotencyService::new(
+            Arc::new(domain::idempotency::MockIdempotencyStore::new()),
+            Arc::new(SystemClock),
+        )),
         redis_configured: false,
         cookies: CookieNames::new("better-auth"),
         rate_limit: generous_limits(),

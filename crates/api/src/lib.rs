@@ -10,6 +10,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod idempotent;
 pub mod json_log;
 pub mod lifecycle;
 pub mod metrics;

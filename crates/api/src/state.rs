@@ -42,6 +42,8 @@ pub struct AppState {
     pub rate_limit: RateLimitService,
     /// Origins, proxies and environment the security middleware needs.
     pub security: SecurityPolicy,
+    /// `Idempotency-Key` claims and kept answers.
+    pub idempotency: std::sync::Arc<domain::idempotency::IdempotencyService>,
     /// Signs and reads pagination cursors (`SECRET_KEY`).
     pub cursors: crate::cursor::CursorCodec,
     /// Readiness during shutdown.

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod item;
 pub mod log_throttle;
 pub mod rate_limit;

@@ -12,6 +12,7 @@ pub mod better_auth;
 pub mod cache;
 pub mod db;
 pub mod entities;
+pub mod idempotency_store;
 pub mod item_repository;
 pub mod owner;
 pub mod probes;

@@ -145,7 +145,12 @@ pub fn parse_body<T: FromFields>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// A body of type `T` (see the module docs).
 #[derive(Debug)]
-pub struct JsonBody<T>(pub T);
+pub struct JsonBody<T>(pub T, pub BodyFingerprint);
+
+/// A fingerprint of the body's exact bytes (XXH3-128, hex): what an
+/// `Idempotency-Key` is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyFingerprint(pub String);
 
 /// Parses `bytes` as a JSON object of `allowed` fields.
 ///
@@ -428,7 +433,8 @@ impl<T: FromFields + 'static> FromRequest for JsonBody<T> {
                 );
             };
             let bytes = read?;
-            Ok(Self(parse_body(&bytes)?))
+            let fingerprint = BodyFingerprint(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes)));
+            Ok(Self(parse_body(&bytes)?, fingerprint))
         })
     }
 }

@@ -15,6 +15,7 @@ use crate::conditional;
 use crate::cursor::{CursorCodec, CursorError};
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, JsonBody};
+use crate::idempotent;
 use crate::state::AppState;
 
 /// An item as the API shows it.
@@ -190,15 +191,21 @@ fn render_item(item: Item) -> Result<Vec<u8>, domain::Error> {
 /// # Errors
 /// 422 for an invalid body, 401, 503.
 #[utoipa::path(post, path = "/api/v1/items", tag = "items",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key and body replays the first answer (kept 24 h) instead of creating again"),
+    ),
     request_body = item_body::CreateItemRequest,
     responses(
-        (status = 201, description = "Created", body = ItemResponse),
-        (status = 400, description = "Malformed JSON", body = crate::docs::ErrorResponse),
+        (status = 201, description = "Created (or, with Idempotent-Replayed: true, the first answer replayed)", body = ItemResponse,
+            headers(("Idempotent-Replayed" = Option<String>, description = "`true` on a replayed answer"))),
+        (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::docs::ErrorResponse),
+        (status = 409, description = "A request with this Idempotency-Key is still being processed", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
         (status = 403, description = "Cross-site request with a session cookie", body = crate::docs::ErrorResponse),
         (status = 413, description = "Body larger than MAX_REQUEST_SIZE", body = crate::docs::ErrorResponse),
         (status = 415, description = "Not JSON", body = crate::docs::ErrorResponse),
-        (status = 422, description = "Invalid fields", body = crate::docs::ErrorResponse),
+        (status = 422, description = "Invalid fields, or an Idempotency-Key used with another body", body = crate::docs::ErrorResponse),
+        (status = 503, description = "Storage unavailable (an idempotent create is refused rather than risked twice)", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
 #[tracing::instrument(level = "debug", name = "items.create", skip_all, fields(user_id = %user.0.id))]
@@ -206,10 +213,24 @@ pub async fn create(
     state: web::Data<AppState>,
     user: CurrentUser,
     body: JsonBody<CreateItemRequest>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewItem::try_from(body.0)?;
-    let item = state.items.create(&user.0, new).await?;
-    Ok(HttpResponse::build(StatusCode::CREATED).json(ItemResponse::from(item)))
+    let key = idempotent::key(&req)?;
+    let JsonBody(request, fingerprint) = body;
+    let new = NewItem::try_from(request)?;
+    let act = async {
+        let item = state.items.create(&user.0, new).await?;
+        Ok((StatusCode::CREATED.as_u16(), render_item(item)?))
+    };
+    match key {
+        Some(key) => idempotent::run(&state, &user.0.id, &key, &fingerprint.0, act).await,
+        None => {
+            let (_, body) = act.await?;
+            Ok(HttpResponse::Created()
+                .content_type(header::ContentType::json())
+                .body(body))
+        }
+    }
 }
 
 /// `GET /api/v1/items/{id}`.

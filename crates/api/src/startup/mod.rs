@@ -35,6 +35,28 @@ pub struct Application {
     db: Db,
     lifecycle: Arc<Lifecycle>,
     shutdown_delay: Duration,
+    idempotency: Arc<domain::idempotency::IdempotencyService>,
+}
+
+/// How often expired idempotency keys are deleted, and how many per statement.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+const PURGE_BATCH: u32 = 1000;
+
+/// Deletes expired idempotency keys in small batches, off the request path.
+async fn purge_idempotency_keys(service: Arc<domain::idempotency::IdempotencyService>) {
+    loop {
+        tokio::time::sleep(PURGE_EVERY).await;
+        loop {
+            match service.purge_expired(PURGE_BATCH).await {
+                Ok(n) if n == u64::from(PURGE_BATCH) => tokio::task::yield_now().await,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(error = %error, "could not delete expired idempotency keys; will retry");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// `/metrics` on its own listener when `METRICS_ADDR` is set (and metrics are on).
@@ -68,6 +90,7 @@ impl Application {
         let lifecycle = Lifecycle::new();
         let state =
             web::Data::new(services::compose(&settings, &db, &schema, metrics.clone(), lifecycle.clone()).await?);
+        let idempotency = state.idempotency.clone();
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .with_context(|| format!("could not bind {}:{}", settings.server.host, settings.server.port))?;
@@ -99,6 +122,7 @@ impl Application {
             db,
             lifecycle,
             shutdown_delay: settings.server.shutdown_delay,
+            idempotency,
         })
     }
 
@@ -120,12 +144,14 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let signals = tokio::spawn(shutdown_on_signal(self.lifecycle.clone(), handle, self.shutdown_delay));
+        let purge = tokio::spawn(purge_idempotency_keys(self.idempotency.clone()));
         let metrics_handle = self.metrics_server.as_ref().map(Server::handle);
         if let Some(metrics) = self.metrics_server {
             tokio::spawn(metrics);
         }
         let result = self.server.await;
         signals.abort();
+        purge.abort();
         if let Some(metrics) = metrics_handle {
             metrics.stop(false).await;
         }

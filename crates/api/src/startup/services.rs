@@ -12,12 +12,14 @@ use std::sync::Arc;
 use domain::auth::{AuthService, AuthSettings, SessionCache, SignatureVerifier};
 use domain::clock::{Clock, SystemClock};
 use domain::health::DependencyProbe;
+use domain::idempotency::IdempotencyService;
 use domain::item::ItemService;
 use domain::rate_limit::{RateLimitService, RateLimiter, RatePolicy};
 use infra::better_auth::{BetterAuthSchema, SqlSessionStore};
 use infra::cache::{
     MemorySessionCache, RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredSessionCache,
 };
+use infra::idempotency_store::SqlIdempotencyStore;
 use infra::probes::{DatabaseProbe, RedisProbe};
 use infra::rate_limit::{MemoryRateLimiter, RedisRateLimiter};
 use infra::redis::RedisClient;
@@ -92,7 +94,7 @@ pub async fn compose(
         },
     );
     let repository = SeaOrmItemRepository::detect(db.clone()).await?;
-    let mut items = ItemService::new(Arc::new(repository), clock);
+    let mut items = ItemService::new(Arc::new(repository), clock.clone());
     if let (Some(client), false) = (&redis, settings.cache.response_cache_ttl.is_zero()) {
         let ttl = settings.cache.response_cache_ttl;
         tracing::info!(ttl_s = ttl.as_secs(), "response cache of item lists and items: on");
@@ -109,8 +111,13 @@ pub async fn compose(
             CursorCodec::random()
         }
     };
+    let idempotency = Arc::new(IdempotencyService::new(
+        Arc::new(SqlIdempotencyStore::new(db.clone())),
+        clock.clone(),
+    ));
     Ok(AppState {
         cursors,
+        idempotency,
         auth,
         items,
         probes,
