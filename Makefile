@@ -8,7 +8,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 COMPOSE := docker compose -f docker/compose.yaml
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help run dev test test-all lint deny fmt migrate-up migrate-down migrate-status migrate-new seed bench bench-hostile client docker-up docker-down docker-logs docker-lint clean
+.PHONY: help run dev test test-all lint deny fmt migrate-up migrate-down migrate-status migrate-new seed bench bench-hostile fuzz-api client docker-up docker-down docker-logs docker-lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -65,6 +65,10 @@ bench: ## Load-test a release build on the local PostgreSQL + Redis (about 7 min
 bench-hostile: ## Peak RSS and /health/live latency while 8 clients post a 1,000,000-key body (about 1 minute)
 	$(CARGO) build --release -p api --bin saas-api
 	SAAS_API_BIN=$(TARGET_DIR)/release/saas-api python3 bench/hostile_bodies.py
+
+fuzz-api: ## Fuzz every operation from the OpenAPI document (schemathesis, installed from PyPI); fails on any 5xx
+	$(CARGO) build -p api --bin saas-api
+	SAAS_API_BIN=$(TARGET_DIR)/debug/saas-api bench/fuzz_api.sh
 
 client: ## Regenerate the TypeScript client's types (clients/typescript/src/schema.d.ts) from the OpenAPI document, and type-check the example
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
