@@ -9,12 +9,16 @@
 //! - If the claim cannot be checked (database unreachable) the request is
 //!   refused with 503 rather than risking a second create. A request that
 //!   fails (an error answer) releases its claim, so the client can retry.
+//! - Once claimed, the create and the storing of its answer run in a task of
+//!   their own: a client that disconnects mid-way (actix then drops the
+//!   handler) cannot leave the key claimed-but-unanswered, which would turn
+//!   every retry into a 409 until the key expires.
 //! - The header is ignored on GET, PATCH and DELETE (they are idempotent, or
 //!   conditional with `If-Match`).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use domain::idempotency::{Claim, StoredAnswer};
 use domain::validation::FieldErrors;
 
@@ -60,28 +64,40 @@ fn answer(status: u16, body: Vec<u8>) -> HttpResponse {
 /// # Errors
 /// 409, 422 or 503 as above; `act`'s own error.
 pub async fn run(
-    state: &AppState,
+    state: &web::Data<AppState>,
     scope: &str,
     key: &str,
     fingerprint: &str,
-    act: impl Future<Output = Result<(u16, Vec<u8>), ApiError>>,
+    act: impl Future<Output = Result<(u16, Vec<u8>), ApiError>> + 'static,
 ) -> Result<HttpResponse, ApiError> {
     match state.idempotency.claim(scope, key, fingerprint).await? {
-        Claim::Claimed => match act.await {
-            Ok((status, body)) => {
-                let stored = StoredAnswer { status, body };
-                if let Err(error) = state.idempotency.complete(scope, key, &stored).await {
-                    tracing::warn!(error = %error, "could not keep an idempotent answer; a retry will get 409 until the key expires");
+        Claim::Claimed => {
+            let (state, scope, key) = (state.clone(), scope.to_owned(), key.to_owned());
+            let task = actix_web::rt::spawn(async move {
+                let outcome = act.await;
+                match &outcome {
+                    Ok((status, body)) => {
+                        let stored = StoredAnswer {
+                            status: *status,
+                            body: body.clone(),
+                        };
+                        if let Err(error) = state.idempotency.complete(&scope, &key, &stored).await {
+                            tracing::warn!(error = %error, "could not keep an idempotent answer; a retry will get 409 until the key expires");
+                        }
+                    }
+                    Err(_) => {
+                        if let Err(release) = state.idempotency.abandon(&scope, &key).await {
+                            tracing::warn!(error = %release, "could not release an idempotency claim");
+                        }
+                    }
                 }
-                Ok(answer(stored.status, stored.body))
-            }
-            Err(error) => {
-                if let Err(release) = state.idempotency.abandon(scope, key).await {
-                    tracing::warn!(error = %release, "could not release an idempotency claim");
-                }
-                Err(error)
-            }
-        },
+                outcome
+            });
+            let (status, body) = task
+                .await
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("idempotent create task failed: {e}")))??;
+            Ok(answer(status, body))
+        }
         Claim::Replay(stored) => {
             let mut response = answer(stored.status, stored.body);
             response

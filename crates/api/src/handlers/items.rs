@@ -218,8 +218,9 @@ pub async fn create(
     let key = idempotent::key(&req)?;
     let JsonBody(request, fingerprint) = body;
     let new = NewItem::try_from(request)?;
-    let act = async {
-        let item = state.items.create(&user.0, new).await?;
+    let (service, caller) = (state.clone(), user.0.clone());
+    let act = async move {
+        let item = service.items.create(&caller, new).await?;
         Ok((StatusCode::CREATED.as_u16(), render_item(item)?))
     };
     match key {
