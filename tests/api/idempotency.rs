@@ -145,7 +145,35 @@ async fn a_key_still_in_progress_is_409_and_an_expired_one_acts_again(backend: B
     assert_eq!(replayed.as_deref(), Some("true"), "a fresh key survives the clean-up");
 }
 
+/// The header means nothing on reads and updates: it is ignored, not refused.
+async fn the_key_is_ignored_on_get_and_patch(backend: Backend) {
+    let Some(app) = spawn_app(backend, "idempotent_ignored").await else {
+        return;
+    };
+    let user = app.signed_in_user("reader").await;
+    let (_, _, created) = post(&app, &user, "make", r#"{"name":"a"}"#).await;
+    let path = format!("/api/v1/items/{}", created["id"].as_str().unwrap());
+    for _ in 0..2 {
+        let (status, body) = send(app.as_user(Method::GET, &path, &user).header("Idempotency-Key", "make")).await;
+        assert_eq!((status, body["name"].as_str()), (StatusCode::OK, Some("a")));
+    }
+    for name in ["b", "c"] {
+        let (status, body) = send(
+            app.as_user(Method::PATCH, &path, &user)
+                .header("Idempotency-Key", "same-key")
+                .json(&json!({ "name": name })),
+        )
+        .await;
+        assert_eq!(
+            (status, body["name"].as_str()),
+            (StatusCode::OK, Some(name)),
+            "each PATCH applies"
+        );
+    }
+}
+
 on_every_backend!(
+    the_key_is_ignored_on_get_and_patch,
     a_retry_replays_the_first_answer_and_creates_nothing,
     fifty_concurrent_posts_with_one_key_create_one_item,
     a_key_still_in_progress_is_409_and_an_expired_one_acts_again
