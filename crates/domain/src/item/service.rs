@@ -209,6 +209,11 @@ impl ItemService {
     /// [`Error::NotFound`], or storage errors.
     pub async fn get(&self, user: &User, raw_id: &str) -> Result<Item, Error> {
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
+        self.find_owned(user, id).await
+    }
+
+    /// The caller's item `id`; a missing or foreign one is [`Error::NotFound`].
+    async fn find_owned(&self, user: &User, id: ItemId) -> Result<Item, Error> {
         self.repository
             .find(&user.id, id)
             .await?
@@ -281,12 +286,7 @@ impl ItemService {
     /// for [`ItemService::get`], [`Error::PreconditionFailed`] when it does
     /// not hold.
     async fn checked(&self, user: &User, id: ItemId, precondition: Precondition<'_>) -> Result<Item, Error> {
-        let current = self
-            .repository
-            .find(&user.id, id)
-            .await?
-            .filter(|item| item.owner_id == user.id)
-            .ok_or(Error::NotFound)?;
+        let current = self.find_owned(user, id).await?;
         if precondition(&current) {
             Ok(current)
         } else {
