@@ -505,8 +505,24 @@ async fn the_openapi_document_describes_every_endpoint_in_development() {
             .unwrap()
             .contains("script-src 'self'")
     );
-    assert_eq!(
-        app.request(Method::GET, "/redoc").send().await.unwrap().status(),
-        StatusCode::OK
+    let redoc = app.request(Method::GET, "/redoc").send().await.unwrap();
+    assert_eq!(redoc.status(), StatusCode::OK);
+    let csp = header(&redoc, "content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(
+        !csp.contains("http"),
+        "the docs load nothing from another origin: {csp}"
     );
+    let page = redoc.text().await.unwrap();
+    let script = page
+        .split("<script src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the ReDoc page loads one script");
+    assert!(script.starts_with("/redoc/redoc-"), "served from this origin: {script}");
+    let bundle = app.request(Method::GET, script).send().await.unwrap();
+    assert_eq!(bundle.status(), StatusCode::OK);
+    assert!(header(&bundle, "content-type").unwrap().starts_with("text/javascript"));
+    assert!(header(&bundle, "cache-control").unwrap().contains("immutable"));
+    assert!(bundle.bytes().await.unwrap().len() > 500_000, "the whole bundle");
 }

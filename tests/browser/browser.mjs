@@ -6,6 +6,10 @@
 //     GET <apiBase>/api/v1/users/me with credentials: 'include'.
 //   node browser.mjs docs <apiBase>
 //     Opens <apiBase>/docs/ and lists the operations Swagger UI rendered.
+//   node browser.mjs redoc <apiBase>
+//     Opens <apiBase>/redoc and lists the operations ReDoc rendered.
+// Both also report every request to another origin (aborted: the page must
+// need none) and every Content-Security-Policy violation.
 //
 // Prints one JSON object on stdout.
 import http from "node:http";
@@ -57,23 +61,52 @@ async function cors(apiBase, cookieName, cookieValue, allowedPort, otherPort) {
   }
 }
 
+// A tab that records what would break on a closed network or under the CSP.
+async function guardedTab(browser, apiBase) {
+  const tab = await browser.newPage();
+  const report = { errors: [], external: [], csp: [] };
+  tab.on("pageerror", (e) => report.errors.push(String(e)));
+  tab.on("console", (m) => { if (m.text().includes("Content Security Policy")) report.csp.push(m.text()); });
+  const origin = new URL(apiBase).origin;
+  await tab.route("**/*", (route) => {
+    const url = route.request().url();
+    if (url.startsWith(origin) || url.startsWith("data:") || url.startsWith("blob:")) return route.continue();
+    report.external.push(url);
+    return route.abort();
+  });
+  return { tab, report };
+}
+
 async function docs(apiBase) {
   const browser = await chromium.launch(launchOptions);
   try {
-    const tab = await browser.newPage();
-    const errors = [];
-    tab.on("pageerror", (e) => errors.push(String(e)));
+    const { tab, report } = await guardedTab(browser, apiBase);
     await tab.goto(`${apiBase}/docs/`);
     await tab.waitForSelector(".opblock-summary-path", { timeout: 15000 });
     const operations = await tab.$$eval(".opblock", (blocks) =>
       blocks.map((b) => `${b.querySelector(".opblock-summary-method")?.textContent} ${b.querySelector(".opblock-summary-path")?.textContent}`.trim()));
-    return { title: await tab.title(), operations, errors };
+    return { title: await tab.title(), operations, ...report };
+  } finally {
+    await browser.close();
+  }
+}
+
+async function redoc(apiBase) {
+  const browser = await chromium.launch(launchOptions);
+  try {
+    const { tab, report } = await guardedTab(browser, apiBase);
+    await tab.goto(`${apiBase}/redoc`);
+    await tab.waitForSelector('[data-section-id^="operation/"]', { timeout: 20000 });
+    const operations = await tab.$$eval('[data-section-id^="operation/"]', (sections) =>
+      sections.map((s) => s.getAttribute("data-section-id").slice("operation/".length)));
+    return { title: await tab.title(), operations, ...report };
   } finally {
     await browser.close();
   }
 }
 
 const [command, ...args] = process.argv.slice(2);
-const result = command === "cors" ? await cors(...args) : command === "docs" ? await docs(...args) : null;
+const commands = { cors, docs, redoc };
+const result = commands[command] ? await commands[command](...args) : null;
 if (!result) throw new Error(`unknown command ${command}`);
 process.stdout.write(JSON.stringify(result) + "\n");

@@ -1,7 +1,9 @@
 //! OpenAPI 3.1, generated from the handlers' annotations (utoipa), and the
 //! pages that show it: `/openapi.json`, `/docs` (Swagger UI, every asset
 //! served from this binary so it renders on closed networks) and `/redoc`
-//! (its script comes from the ReDoc CDN). Mounted only outside production.
+//! (ReDoc's standalone bundle, embedded at build time by `build.rs`; nothing
+//! comes from a CDN, so the docs CSP is `'self'`). Mounted only outside
+//! production.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -56,18 +58,56 @@ impl Modify for Security {
 )]
 pub struct ApiDoc;
 
-const REDOC_PAGE: &str = r#"<!doctype html>
+/// The ReDoc page: its one script is the embedded bundle, at a path that
+/// names its version so browsers may keep it for good.
+#[cfg(redoc_bundled)]
+const REDOC_PAGE: &str = concat!(
+    r#"<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>SaaS Starter API — ReDoc</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><redoc spec-url="/openapi.json"></redoc>
-<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body>
-</html>"#;
+<script src="/redoc/redoc-"#,
+    env!("REDOC_VERSION"),
+    r#".standalone.js"></script></body>
+</html>"#
+);
+
+/// Built without npm: say so rather than load ReDoc from a CDN.
+#[cfg(not(redoc_bundled))]
+const REDOC_PAGE: &str = concat!(
+    r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>SaaS Starter API — ReDoc</title></head>
+<body><h1>ReDoc is not in this build</h1>
+<p>ReDoc "#,
+    env!("REDOC_VERSION"),
+    r#" is embedded at build time from the npm registry, and npm was not available
+when this binary was built. Install npm (or set <code>REDOC_BUNDLE</code> to a copy of
+<code>redoc.standalone.js</code>) and rebuild. Meanwhile the same document is on
+<a href="/docs/">Swagger UI</a> and at <a href="/openapi.json">/openapi.json</a>.</p></body>
+</html>"#
+);
+
+#[cfg(redoc_bundled)]
+static REDOC_BUNDLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/redoc.standalone.js"));
+
+/// Path of the embedded bundle (versioned, so it is cached as immutable).
+#[cfg(redoc_bundled)]
+const REDOC_SCRIPT_PATH: &str = concat!("/redoc/redoc-", env!("REDOC_VERSION"), ".standalone.js");
 
 async fn redoc() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(REDOC_PAGE)
+}
+
+#[cfg(redoc_bundled)]
+async fn redoc_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .body(REDOC_BUNDLE)
 }
 
 async fn docs_redirect() -> HttpResponse {
@@ -86,9 +126,12 @@ pub fn openapi_json() -> Result<String, serde_json::Error> {
     ApiDoc::openapi().to_pretty_json()
 }
 
-/// Mounts `/openapi.json`, `/docs` and `/redoc`.
+/// Mounts `/openapi.json`, `/docs` and `/redoc` (with ReDoc's script when
+/// the build embedded it).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/docs").route(web::get().to(docs_redirect)))
-        .service(web::resource("/redoc").route(web::get().to(redoc)))
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+        .service(web::resource("/redoc").route(web::get().to(redoc)));
+    #[cfg(redoc_bundled)]
+    cfg.service(web::resource(REDOC_SCRIPT_PATH).route(web::get().to(redoc_script)));
+    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
 }
