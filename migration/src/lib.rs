@@ -15,6 +15,7 @@ pub mod owner;
 
 mod m20260101_000001_create_items;
 mod m20261130_072653_create_idempotency_keys;
+mod m20261130_083424_add_organization_to_items;
 
 /// The ordered list of this application's migrations.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20260101_000001_create_items::Migration),
             Box::new(m20261130_072653_create_idempotency_keys::Migration),
+            Box::new(m20261130_083424_add_organization_to_items::Migration),
         ]
     }
 }

@@ -1,4 +1,4 @@
-//! `saas-api dev seed`: the printed curl command works against the server.
+//! `saas-api dev seed`: the printed curl commands work against the server.
 
 use reqwest::StatusCode;
 
@@ -25,6 +25,31 @@ async fn the_seeded_curl_command_reaches_users_me_on_a_fresh_database() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], api::commands::dev_seed::DEMO_USER_ID);
     assert_eq!(body["email"], "demo@example.com");
+
+    // The organization plugin's tables were made too, with a demo organization
+    // the demo user owns; the printed curl line lists its items.
+    let curl = seeded.organization_curl.expect("an organization curl line");
+    assert!(curl.contains("X-Organization-Id: demo-org"), "{curl}");
+    let client = reqwest::Client::new();
+    let items = url.replace("/users/me", "/items");
+    let (status, created) = send(
+        client
+            .post(&items)
+            .header("Cookie", &seeded.cookie)
+            .header("X-Organization-Id", api::commands::dev_seed::DEMO_ORGANIZATION_ID)
+            .json(&serde_json::json!({"name": "team item"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["organization_id"], "demo-org");
+    let (_, orgs) = send(
+        client
+            .get(url.replace("/users/me", "/organizations"))
+            .header("Cookie", &seeded.cookie),
+    )
+    .await;
+    assert_eq!(orgs[0]["id"], "demo-org");
+    assert_eq!(orgs[0]["role"], "owner");
     handle.stop(false).await;
 }
 

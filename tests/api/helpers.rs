@@ -200,6 +200,8 @@ pub struct Options {
     pub use_redis: bool,
     pub session_cache_ttl_secs: u64,
     pub extra: Vec<(String, String)>,
+    /// Create the organization plugin's tables before the server starts.
+    pub organization_plugin: bool,
 }
 
 impl Default for Options {
@@ -209,6 +211,7 @@ impl Default for Options {
             use_redis: true,
             session_cache_ttl_secs: 300,
             extra: Vec::new(),
+            organization_plugin: false,
         }
     }
 }
@@ -284,6 +287,11 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
         .expect("connect to scratch database");
     let dev = DevBetterAuth::new(db.clone(), style);
     dev.create_tables(true).await.expect("create better-auth tables");
+    if options.organization_plugin {
+        dev.create_organization_tables()
+            .await
+            .expect("create the organization plugin's tables");
+    }
 
     let redis = match (backend, options.use_redis) {
         (Backend::Postgres(_), true) => redis_or_skip(test),

@@ -1,6 +1,8 @@
 //! Interop with the real `better-auth` npm package (pinned in
 //! `tests/interop/package.json`): a session it creates is accepted, and once
-//! it signs the session out the same cookie is refused within the cache TTL.
+//! it signs the session out the same cookie is refused within the cache TTL;
+//! its organization plugin's organizations, members, roles and active
+//! organization choose the scope of requests here.
 
 use std::path::Path;
 use std::process::Command;
@@ -19,8 +21,12 @@ fn node(database_url: &str, args: &[&str]) -> Value {
 }
 
 fn node_with(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
+    script(database_url, "mint.mjs", args, env)
+}
+
+fn script(database_url: &str, file: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
     let output = Command::new("node")
-        .arg("mint.mjs")
+        .arg(file)
         .args(args)
         .current_dir(INTEROP_DIR)
         .env("DATABASE_URL", database_url)
@@ -207,5 +213,102 @@ async fn a_uuid_schema_made_by_real_better_auth_serves_items_and_cascades() {
         .unwrap();
     assert_eq!(remaining, 0, "deleting the better-auth user cascades to its items");
     db.close().await;
+    handle.stop(false).await;
+}
+
+/// The organization plugin of the real package: it creates the organization
+/// (its creator the owner, the organization their active one), adds a
+/// member, an admin and a member who will leave, switches their active
+/// organization, and removes the leaver; this service follows each step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_better_auth_organizations_choose_the_scope_and_the_roles() {
+    if !interop_ready() {
+        return;
+    }
+    let Some(scratch) = ScratchDb::create(
+        Backend::Postgres(infra::better_auth::NamingStyle::CamelCase),
+        "interop_org",
+    )
+    .await
+    else {
+        return;
+    };
+    let setup = script(&scratch.url, "organization.mjs", &["setup"], &[]);
+    let org = setup["organizationId"].as_str().unwrap().to_owned();
+    let cookie = |name: &str| setup["users"][name]["cookie"].as_str().unwrap().to_owned();
+
+    let options = Options {
+        session_cache_ttl_secs: 1,
+        ..Options::default()
+    };
+    let prefix = format!("interop:{}:", uuid::Uuid::new_v4().simple());
+    let vars = settings_map(&scratch.url, &options, services().redis.as_deref(), &prefix);
+    let (settings, _) = api::Settings::from_map(&vars).unwrap();
+    let server = api::Application::build(settings)
+        .await
+        .expect("server starts on better-auth's schema with the organization plugin");
+    let base = format!("http://127.0.0.1:{}/api/v1", server.port());
+    let handle = server.handle();
+    tokio::spawn(server.run_until_stopped());
+    let client = reqwest::Client::new();
+    let get = |who: &str, path: &str, scope: Option<&str>| {
+        let mut request = client.get(format!("{base}{path}")).header("Cookie", cookie(who));
+        if let Some(scope) = scope {
+            request = request.header("X-Organization-Id", scope);
+        }
+        send(request)
+    };
+
+    // The owner's active organization (set by createOrganization) is the scope.
+    let (_, me) = get("owner", "/users/me", None).await;
+    assert_eq!(me["activeOrganizationId"], org.as_str());
+    let (status, created) = send(
+        client
+            .post(format!("{base}/items"))
+            .header("Cookie", cookie("owner"))
+            .json(&serde_json::json!({"name": "owned by acme"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["organization_id"], org.as_str());
+    let item = created["id"].as_str().unwrap().to_owned();
+
+    // The member switched with setActiveOrganization: reads every item, may not change the owner's.
+    let (status, listed) = get("member", "/items", None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed[0]["id"], item.as_str());
+    let patch = |who: &str| {
+        send(
+            client
+                .patch(format!("{base}/items/{item}"))
+                .header("Cookie", cookie(who))
+                .header("X-Organization-Id", &org)
+                .json(&serde_json::json!({"name": "renamed"})),
+        )
+    };
+    assert_eq!(patch("member").await.0, StatusCode::FORBIDDEN);
+    // The admin never set an active organization: personal by default, the header chooses.
+    let (status, personal) = get("admin", "/items", None).await;
+    assert_eq!((status, personal), (StatusCode::OK, serde_json::json!([])));
+    assert_eq!(patch("admin").await.0, StatusCode::OK);
+    let (_, orgs) = get("admin", "/organizations", None).await;
+    assert_eq!(orgs[0]["id"], org.as_str());
+    assert_eq!(orgs[0]["role"], "admin");
+    assert_eq!(orgs[0]["slug"], "acme-interop");
+
+    // better-auth removes the leaver; their session keeps the active organization, and is refused.
+    assert_eq!(get("leaver", "/items", None).await.0, StatusCode::OK);
+    let removed = script(
+        &scratch.url,
+        "organization.mjs",
+        &["remove", &cookie("owner"), &org, "leaver@example.com"],
+        &[],
+    );
+    assert_eq!(removed["status"], 200, "{removed}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = get("leaver", "/items", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["message"], "not a member of this organization");
+    assert_eq!(get("leaver", "/items", Some(&org)).await.0, StatusCode::FORBIDDEN);
     handle.stop(false).await;
 }

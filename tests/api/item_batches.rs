@@ -89,6 +89,8 @@ async fn a_row_that_cannot_be_stored_fails_alone_and_its_batch_is_stored() {
         description: None,
         // Row 100's owner does not exist: the foreign key refuses it.
         owner_id: if i == 100 { "nobody".into() } else { owner.id.clone() },
+        // Every third row belongs to an organization: batched like the rest.
+        organization_id: i.is_multiple_of(3).then(|| "org-batch".to_owned()),
         is_active: true,
         created_at: now(),
         updated_at: now(),
@@ -102,5 +104,12 @@ async fn a_row_that_cannot_be_stored_fails_alone_and_its_batch_is_stored() {
     assert_eq!(scalar(&app, "SELECT count(*) FROM items").await, 199);
     let (status, listed) = app.get("/api/v1/items?limit=1000", &owner).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(listed.as_array().map(Vec::len), Some(199));
+    assert_eq!(listed.as_array().map(Vec::len), Some(132), "personal rows only");
+    let page = domain::item::Page::new(None, Some(1000)).unwrap();
+    let in_org = repository
+        .list(&domain::scope::Owner::Organization("org-batch".into()), page)
+        .await
+        .unwrap();
+    assert_eq!(in_org.len(), 67);
+    assert!(in_org.iter().all(|i| i.organization_id.as_deref() == Some("org-batch")));
 }

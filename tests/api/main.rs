@@ -17,6 +17,7 @@ mod interop;
 mod item_batches;
 mod items;
 mod migrations;
+mod organizations;
 mod pagination;
 mod resilience;
 mod response_cache;

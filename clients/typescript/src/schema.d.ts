@@ -61,6 +61,27 @@ export interface paths {
         patch: operations["update"];
         trace?: never;
     };
+    "/api/v1/organizations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * `GET /api/v1/organizations`: the caller's organizations, by name.
+         * @description # Errors
+         *     401, 503.
+         */
+        get: operations["list_organizations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me": {
         parameters: {
             query?: never;
@@ -226,9 +247,23 @@ export interface components {
             id: string;
             is_active: boolean;
             name: string;
+            /** @description The organization the item belongs to; null for a personal item. */
+            organization_id?: string | null;
+            /** @description The creator (in an organization) or owner (personal) of the item. */
             owner_id: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        /** @description One of the caller's organizations, with their role there. */
+        Organization: {
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            logo?: string | null;
+            name: string;
+            /** @description The caller's role list, as better-auth stores it (`"admin,member"`). */
+            role: string;
+            slug?: string | null;
         };
         /**
          * @description The body of `PATCH /api/v1/items/{id}`: absent fields are left alone;
@@ -244,6 +279,11 @@ export interface components {
         };
         /** @description The current user, with better-auth's field names. */
         User: {
+            /**
+             * @description The session's active organization (better-auth's organization
+             *     plugin); null when none is set or the plugin is not in use.
+             */
+            activeOrganizationId?: string | null;
             /** Format: date-time */
             createdAt: string;
             email: string;
@@ -274,6 +314,8 @@ export interface operations {
                 limit?: number;
             };
             header?: {
+                /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
+                "X-Organization-Id"?: string | null;
                 /** @description ETags (or *) the client holds: 304 when one matches */
                 "If-None-Match"?: string | null;
             };
@@ -304,7 +346,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed If-None-Match */
+            /** @description Malformed If-None-Match or X-Organization-Id */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -315,6 +357,15 @@ export interface operations {
             };
             /** @description Not signed in */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not a member of the organization */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -346,6 +397,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
+                "X-Organization-Id"?: string | null;
                 /** @description 1-255 visible ASCII characters: a retry with the same key and body replays the first answer (kept 24 h) instead of creating again */
                 "Idempotency-Key"?: string | null;
             };
@@ -369,7 +422,7 @@ export interface operations {
                     "application/json": components["schemas"]["Item"];
                 };
             };
-            /** @description Malformed JSON or Idempotency-Key */
+            /** @description Malformed JSON, Idempotency-Key or X-Organization-Id */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -387,7 +440,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Cross-site request with a session cookie */
+            /** @description Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -447,6 +500,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
+                "X-Organization-Id"?: string | null;
                 /** @description ETags (or *) the client holds: 304 when one matches */
                 "If-None-Match"?: string | null;
             };
@@ -478,7 +533,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed If-None-Match */
+            /** @description Malformed If-None-Match or X-Organization-Id */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -496,7 +551,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description No such item of the caller's */
+            /** @description Not a member of the organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such item in the caller's scope */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -511,6 +575,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
+                "X-Organization-Id"?: string | null;
                 /** @description Delete only if the item's ETag is one of these (or *): else 412, nothing deleted */
                 "If-Match"?: string | null;
             };
@@ -529,7 +595,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed If-Match */
+            /** @description Malformed If-Match or X-Organization-Id */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -547,7 +613,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Cross-site request with a session cookie */
+            /** @description Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -556,7 +622,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description No such item of the caller's */
+            /** @description No such item in the caller's scope */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -580,6 +646,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
+                "X-Organization-Id"?: string | null;
                 /** @description Update only if the item's ETag is one of these (or *): else 412, nothing changed */
                 "If-Match"?: string | null;
             };
@@ -606,7 +674,7 @@ export interface operations {
                     "application/json": components["schemas"]["Item"];
                 };
             };
-            /** @description Malformed If-Match */
+            /** @description Malformed If-Match or X-Organization-Id */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -624,7 +692,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Cross-site request with a session cookie */
+            /** @description Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -633,7 +701,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description No such item of the caller's */
+            /** @description No such item in the caller's scope */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -653,6 +721,44 @@ export interface operations {
             };
             /** @description Invalid fields */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_organizations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's organizations, ordered by name (empty without the organization plugin) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Organization"][];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Database unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -8,7 +8,7 @@ use actix_web::{App, web};
 
 use crate::extract::BodyConfig;
 use crate::handlers::fallback::{method_not_allowed, not_found};
-use crate::handlers::{health, items, users};
+use crate::handlers::{health, items, organizations, users};
 use crate::metrics::{Metrics, record, scrape};
 use crate::middleware::access_log::access_log;
 use crate::middleware::catch_panic::catch_panic;
@@ -71,6 +71,12 @@ pub fn build(
                 .service(
                     web::resource("/users/me")
                         .route(web::get().to(users::me))
+                        .default_service(method_not_allowed("GET, HEAD"))
+                        .wrap(from_fn(catch_panic)),
+                )
+                .service(
+                    web::resource("/organizations")
+                        .route(web::get().to(organizations::list))
                         .default_service(method_not_allowed("GET, HEAD"))
                         .wrap(from_fn(catch_panic)),
                 )

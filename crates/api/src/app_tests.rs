@@ -45,6 +45,7 @@ fn signed_in_store() -> MockSessionStore {
             expires_at: Utc::now() + chrono::Duration::hours(1),
             banned: false,
             ban_expires: None,
+            active_organization_id: None,
         }))
     });
     store
@@ -93,6 +94,9 @@ fn state_with(
             },
         ),
         items: ItemService::new(Arc::new(repo), clock),
+        organizations: domain::organization::OrganizationService::without_plugin(Arc::new(
+            domain::organization::MockMembershipCache::new(),
+        )),
         probes: vec![probe("database", true)],
         cursors: crate::cursor::CursorCodec::new(b"test-secret-key"),
         idempotency: Arc::new(domain::idempotency::IdempotencyService::new(
@@ -186,7 +190,9 @@ async fn list_passes_the_owner_and_page_to_storage() {
     let mut repo = MockItemRepository::new();
     repo.expect_list()
         // One more row than the page, to learn whether a next page exists.
-        .withf(|owner, page| owner == "user-1" && page.skip() == 10 && page.limit() == 6)
+        .withf(|owner, page| {
+            *owner == domain::scope::Owner::User("user-1".into()) && page.skip() == 10 && page.limit() == 6
+        })
         .times(1)
         .returning(|_, _| Ok(vec![]));
     let (status, _, body) = call(
@@ -199,6 +205,68 @@ async fn list_passes_the_owner_and_page_to_storage() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!([]));
+}
+
+#[actix_web::test]
+async fn an_organization_header_without_the_plugin_is_403_and_a_malformed_one_400() {
+    for (value, status, message) in [
+        ("acme", StatusCode::FORBIDDEN, "not a member of this organization"),
+        ("", StatusCode::BAD_REQUEST, "X-Organization-Id is empty"),
+    ] {
+        let mut repo = MockItemRepository::new();
+        repo.expect_list().never();
+        let (got, _, body) = call(
+            state(signed_in_store(), repo),
+            TestRequest::get()
+                .uri("/api/v1/items")
+                .insert_header(cookie())
+                .insert_header(("X-Organization-Id", value)),
+            1024,
+        )
+        .await;
+        assert_eq!(got, status, "{value:?}: {body}");
+        assert_eq!(body["error"]["message"], message);
+    }
+}
+
+#[actix_web::test]
+async fn a_member_lists_the_organizations_items_and_a_stranger_is_refused() {
+    use domain::organization::{MockMembershipCache, MockMembershipStore, OrganizationService};
+    let mut store = MockMembershipStore::new();
+    store.expect_roles().returning(|_, organization| {
+        Ok((organization.as_str() == "acme").then(|| domain::scope::Roles::new("member")))
+    });
+    let mut cache = MockMembershipCache::new();
+    cache.expect_get().returning(|_| Ok(None));
+    cache.expect_put().returning(|_, _, _| Ok(()));
+    let organizations = OrganizationService::new(Arc::new(store), Arc::new(cache), Duration::from_secs(60));
+    let mut repo = MockItemRepository::new();
+    repo.expect_list()
+        .withf(|owner, _| *owner == domain::scope::Owner::Organization("acme".into()))
+        .times(1)
+        .returning(|_, _| Ok(vec![]));
+    let state = state_with(signed_in_store(), repo, |s| s.organizations = organizations);
+    let (status, _, body) = call(
+        state.clone(),
+        TestRequest::get()
+            .uri("/api/v1/items")
+            .insert_header(cookie())
+            .insert_header(("X-Organization-Id", "acme")),
+        1024,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = call(
+        state,
+        TestRequest::get()
+            .uri("/api/v1/items")
+            .insert_header(cookie())
+            .insert_header(("X-Organization-Id", "globex")),
+        1024,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["message"], "not a member of this organization");
 }
 
 #[actix_web::test]

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::handlers::{health, items, users};
+use crate::handlers::{health, items, organizations, users};
 
 /// The envelope's schema, as the OpenAPI document names it. The types are
 /// the ones [`crate::error`] serializes, so the document cannot drift.
@@ -47,13 +47,14 @@ impl Modify for Security {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "SaaS Starter API", description = "Authenticated REST API trusting better-auth sessions."),
-    paths(health::health, health::live, health::ready, users::me, items::list, items::create, items::get, items::update, items::delete),
+    paths(health::health, health::live, health::ready, users::me, organizations::list, items::list, items::create, items::get, items::update, items::delete),
     components(schemas(ErrorResponse, crate::error::EnvelopeBody, crate::error::Details, domain::validation::FieldError)),
     modifiers(&Security),
     tags(
         (name = "health", description = "Liveness of the service and its dependencies"),
         (name = "users", description = "The signed-in user"),
-        (name = "items", description = "The caller's items"),
+        (name = "organizations", description = "The caller's better-auth organizations"),
+        (name = "items", description = "The items of the caller's scope: personal, or an organization's (X-Organization-Id, else the session's active organization)"),
     )
 )]
 pub struct ApiDoc;

@@ -137,6 +137,7 @@ impl From<domain::Error> for ApiError {
                 "Precondition failed: the item has changed (If-Match)",
             ),
             E::Unauthenticated(reason) => Self::unauthorized(reason.as_str()),
+            E::Forbidden(reason) => Self::new(StatusCode::FORBIDDEN, reason.as_str()),
             E::Unavailable(cause) => Self::unavailable(cause),
             E::Unexpected(cause) => Self::internal(cause),
         }

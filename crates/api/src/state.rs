@@ -32,6 +32,8 @@ pub struct AppState {
     pub auth: AuthService,
     /// Item use cases (with the response cache of item reads, when on).
     pub items: ItemService,
+    /// Scopes and memberships (better-auth's organization plugin).
+    pub organizations: domain::organization::OrganizationService,
     /// Dependencies `/health` checks; a configured-off dependency is absent.
     pub probes: Vec<Arc<dyn DependencyProbe>>,
     /// Whether Redis is configured (reported as `disabled` when not).

@@ -44,6 +44,27 @@ impl std::fmt::Display for AuthFailure {
     }
 }
 
+/// Why a signed-in caller was refused (403). The message is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forbidden {
+    /// The organization asked for (or the session's active one) is unknown,
+    /// or the caller is not a member of it.
+    NotAMember,
+    /// In an organization, only an item's creator, the organization's
+    /// owners and its admins may change or delete it.
+    NotAllowedToChange,
+}
+
+impl Forbidden {
+    /// The message the client gets.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAMember => "not a member of this organization",
+            Self::NotAllowedToChange => "only the item's creator or an organization owner or admin may change it",
+        }
+    }
+}
+
 /// Everything a domain operation or a port can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -58,6 +79,9 @@ pub enum Error {
     /// `If-Match`) does not hold; nothing was changed.
     #[error("precondition failed")]
     PreconditionFailed,
+    /// The caller is signed in but may not do this.
+    #[error("forbidden: {}", .0.as_str())]
+    Forbidden(Forbidden),
     /// The caller is not signed in (the reason is for logs only).
     #[error("unauthenticated: {0}")]
     Unauthenticated(AuthFailure),

@@ -12,7 +12,9 @@ pub mod health;
 pub mod idempotency;
 pub mod item;
 pub mod log_throttle;
+pub mod organization;
 pub mod rate_limit;
+pub mod scope;
 pub mod user;
 pub mod validation;
 

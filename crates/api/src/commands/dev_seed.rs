@@ -6,6 +6,7 @@ use chrono::{Duration, SubsecRound, Utc};
 use domain::auth::SignatureVerifier;
 use infra::better_auth::dev::{DevBetterAuth, DevUser, generate_token};
 use infra::better_auth::{BetterAuthSchema, NamingStyle};
+use infra::db::DbBackendKind;
 use migration::{Migrator, MigratorTrait};
 
 use crate::settings::Settings;
@@ -13,6 +14,8 @@ use crate::startup::connect_database;
 
 /// The demo user's id and email.
 pub const DEMO_USER_ID: &str = "demo-user";
+/// The demo organization's id (the demo user owns it).
+pub const DEMO_ORGANIZATION_ID: &str = "demo-org";
 const DEMO_EMAIL: &str = "demo@example.com";
 const SESSION_DAYS: i64 = 7;
 
@@ -25,6 +28,9 @@ pub struct Seeded {
     pub cookie: String,
     /// A ready-to-paste command calling `GET /api/v1/users/me` with the cookie.
     pub curl: String,
+    /// A ready-to-paste command listing the demo organization's items, when
+    /// the organization plugin's tables exist.
+    pub organization_curl: Option<String>,
 }
 
 /// Seeds and prints a ready-to-paste curl command, alone on its line.
@@ -39,6 +45,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
     println!("With the server running (cargo run), try:");
     println!("{}", seeded.curl);
+    if let Some(curl) = &seeded.organization_curl {
+        println!(
+            "The demo user owns the organization {DEMO_ORGANIZATION_ID}; its items (restart a running server first if the organization tables were just created):"
+        );
+        println!("{curl}");
+    }
     Ok(())
 }
 
@@ -60,8 +72,14 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
     Migrator::up(db.conn(), None)
         .await
         .context("running migrations failed")?;
-    let schema = BetterAuthSchema::detect(&db).await?;
+    let mut schema = BetterAuthSchema::detect(&db).await?;
     let dev = DevBetterAuth::new(db.clone(), schema.style);
+    if schema.organizations.is_none() && db.kind() == DbBackendKind::Sqlite {
+        // Only on the embedded default: a shared database's tables are better-auth's to create.
+        dev.create_organization_tables().await?;
+        println!("created the organization plugin's tables (organization, member, invitation)");
+        schema = BetterAuthSchema::detect(&db).await?;
+    }
     let now = Utc::now().trunc_subsecs(3);
     let user = DevUser {
         id: DEMO_USER_ID.to_owned(),
@@ -80,6 +98,13 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
     let token = generate_token();
     let expires_at = now + Duration::days(SESSION_DAYS);
     dev.insert_session(DEMO_USER_ID, &token, expires_at, now).await?;
+    let has_organizations = schema.organizations.is_some();
+    if has_organizations && !dev.organization_exists(DEMO_ORGANIZATION_ID).await? {
+        dev.insert_organization(DEMO_ORGANIZATION_ID, "Demo Organization", "demo", now)
+            .await?;
+        dev.insert_member(DEMO_ORGANIZATION_ID, DEMO_USER_ID, "owner", now)
+            .await?;
+    }
     db.close().await;
 
     let secrets: Vec<&str> = settings.auth.better_auth_secrets.iter().map(|s| s.expose()).collect();
@@ -96,9 +121,16 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
         "curl -s -H 'Cookie: {cookie}' http://{host}:{}/api/v1/users/me",
         settings.server.port
     );
+    let organization_curl = has_organizations.then(|| {
+        format!(
+            "curl -s -H 'Cookie: {cookie}' -H 'X-Organization-Id: {DEMO_ORGANIZATION_ID}' http://{host}:{}/api/v1/items",
+            settings.server.port
+        )
+    });
     Ok(Seeded {
         expires_at,
         cookie,
         curl,
+        organization_curl,
     })
 }

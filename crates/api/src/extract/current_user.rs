@@ -23,9 +23,10 @@ use futures_util::future::LocalBoxFuture;
 use crate::error::ApiError;
 use crate::state::{AppState, CookieNames, SecurityPolicy};
 
-/// The authenticated caller.
+/// The authenticated caller, and their session's active organization
+/// (organization plugin), if any.
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub User);
+pub struct CurrentUser(pub User, pub Option<String>);
 
 /// The id of the authenticated caller, left in the request's extensions for logs.
 #[derive(Debug, Clone)]
@@ -94,12 +95,13 @@ impl FromRequest for CurrentUser {
             if matches!(credential, Presented::Cookie(_)) && cross_site_write(&req, &state.security) {
                 return Err(ApiError::forbidden("cross-site request with a session cookie"));
             }
-            let user = match &credential {
+            let session = match &credential {
                 Presented::Cookie(value) => state.auth.authenticate(Credential::Cookie(value)).await,
                 Presented::Bearer(value) => state.auth.authenticate(Credential::Bearer(value)).await,
             }?;
-            req.extensions_mut().insert(AuthenticatedUserId(user.id.clone()));
-            Ok(CurrentUser(user))
+            req.extensions_mut()
+                .insert(AuthenticatedUserId(session.user.id.clone()));
+            Ok(CurrentUser(session.user, session.active_organization_id))
         })
     }
 }

@@ -1,4 +1,5 @@
-//! `/api/v1/items`: the caller's items.
+//! `/api/v1/items`: the items of the caller's scope (personal, or an
+//! organization's with `X-Organization-Id` or the session's active one).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -14,7 +15,7 @@ use super::item_body::{self, CreateItemRequest, UpdateItemRequest};
 use crate::conditional;
 use crate::cursor::{CursorCodec, CursorError};
 use crate::error::ApiError;
-use crate::extract::{CurrentUser, JsonBody};
+use crate::extract::{Caller, JsonBody};
 use crate::idempotent;
 use crate::state::AppState;
 
@@ -25,7 +26,10 @@ pub struct ItemResponse {
     id: Uuid,
     name: String,
     description: Option<String>,
+    /// The creator (in an organization) or owner (personal) of the item.
     owner_id: String,
+    /// The organization the item belongs to; null for a personal item.
+    organization_id: Option<String>,
     is_active: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -38,6 +42,7 @@ impl From<Item> for ItemResponse {
             name: item.name.as_str().to_owned(),
             description: item.description.map(|d| d.as_str().to_owned()),
             owner_id: item.owner_id,
+            organization_id: item.organization_id,
             is_active: item.is_active,
             created_at: item.created_at,
             updated_at: item.updated_at,
@@ -111,7 +116,7 @@ fn resolve(query: &ListQuery, codec: &CursorCodec, scope: &str) -> Result<Page, 
             match why {
                 CursorError::Invalid => "is not a cursor this API issued (tampered or truncated)",
                 CursorError::OtherVersion => "was issued for another sort order; start again without a cursor",
-                CursorError::OtherScope => "was issued to another caller",
+                CursorError::OtherScope => "was issued to another caller or scope",
             },
         )),
     }
@@ -136,6 +141,7 @@ fn next_link(path: &str, query: &str, limit: u64, cursor: &str) -> String {
 /// 422 for bad pagination, 401, 503.
 #[utoipa::path(get, path = "/api/v1/items", tag = "items",
     params(
+        ("X-Organization-Id" = Option<String>, Header, description = "Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal"),
         ("skip" = Option<i64>, Query, minimum = 0, description = "Items to pass over (offset paging; no Link; not with cursor)"),
         ("cursor" = Option<String>, Query, description = "Where to continue: the opaque cursor of a previous page's Link (keyset paging)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
@@ -149,24 +155,26 @@ fn next_link(path: &str, query: &str, limit: u64, cursor: &str) -> String {
             )),
         (status = 304, description = "Not modified: `If-None-Match` matched the current ETag",
             headers(("ETag" = String, description = "The current tag"))),
-        (status = 400, description = "Malformed If-None-Match", body = crate::docs::ErrorResponse),
+        (status = 400, description = "Malformed If-None-Match or X-Organization-Id", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
+        (status = 403, description = "Not a member of the organization", body = crate::docs::ErrorResponse),
         (status = 422, description = "Bad pagination: skip/limit out of range, skip with cursor, or a cursor that is not genuine or not the caller's", body = crate::docs::ErrorResponse),
         (status = 429, description = "Rate limited", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(level = "debug", name = "items.list", skip_all, fields(user_id = %user.0.id))]
-pub async fn list(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+#[tracing::instrument(level = "debug", name = "items.list", skip_all, fields(user_id = %caller.0.user.id))]
+pub async fn list(state: web::Data<AppState>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = page(req.query_string())?;
-    let page = resolve(&query, &state.cursors, &user.0.id)?;
-    let view = state.items.list_view(&user.0, page, &render_list).await?;
+    let scope = caller.0.namespace();
+    let page = resolve(&query, &state.cursors, &scope)?;
+    let view = state.items.list_view(&caller.0, page, &render_list).await?;
     let mut response = conditional::respond(&req, view.body)?;
     if let (false, Some(next)) = (query.by_offset, view.next) {
         let link = next_link(
             req.path(),
             req.query_string(),
             page.limit(),
-            &state.cursors.encode(next, &user.0.id),
+            &state.cursors.encode(next, &scope),
         );
         if let Ok(value) = header::HeaderValue::from_str(&link) {
             response.headers_mut().insert(header::LINK, value);
@@ -192,39 +200,44 @@ fn render_item(item: Item) -> Result<Vec<u8>, domain::Error> {
 /// 422 for an invalid body, 401, 503.
 #[utoipa::path(post, path = "/api/v1/items", tag = "items",
     params(
+        ("X-Organization-Id" = Option<String>, Header, description = "Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal"),
         ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key and body replays the first answer (kept 24 h) instead of creating again"),
     ),
     request_body = item_body::CreateItemRequest,
     responses(
         (status = 201, description = "Created (or, with Idempotent-Replayed: true, the first answer replayed)", body = ItemResponse,
             headers(("Idempotent-Replayed" = Option<String>, description = "`true` on a replayed answer"))),
-        (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::docs::ErrorResponse),
+        (status = 400, description = "Malformed JSON, Idempotency-Key or X-Organization-Id", body = crate::docs::ErrorResponse),
         (status = 409, description = "A request with this Idempotency-Key is still being processed", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
-        (status = 403, description = "Cross-site request with a session cookie", body = crate::docs::ErrorResponse),
+        (status = 403, description = "Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role", body = crate::docs::ErrorResponse),
         (status = 413, description = "Body larger than MAX_REQUEST_SIZE", body = crate::docs::ErrorResponse),
         (status = 415, description = "Not JSON", body = crate::docs::ErrorResponse),
         (status = 422, description = "Invalid fields, or an Idempotency-Key used with another body", body = crate::docs::ErrorResponse),
         (status = 503, description = "Storage unavailable (an idempotent create is refused rather than risked twice)", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(level = "debug", name = "items.create", skip_all, fields(user_id = %user.0.id))]
+#[tracing::instrument(level = "debug", name = "items.create", skip_all, fields(user_id = %caller.0.user.id))]
 pub async fn create(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    caller: Caller,
     body: JsonBody<CreateItemRequest>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotent::key(&req)?;
     let JsonBody(request, fingerprint) = body;
     let new = NewItem::try_from(request)?;
-    let (service, caller) = (state.clone(), user.0.clone());
+    let (service, creator) = (state.clone(), caller.0.clone());
     let act = async move {
-        let item = service.items.create(&caller, new).await?;
+        let item = service.items.create(&creator, new).await?;
         Ok((StatusCode::CREATED.as_u16(), render_item(item)?))
     };
     match key {
-        Some(key) => idempotent::run(&state, &user.0.id, &key, &fingerprint.0, act).await,
+        Some(key) => {
+            // Kept per caller and scope: a key never collides across either.
+            let scope = format!("{}|{}", caller.0.user.id, caller.0.namespace());
+            idempotent::run(&state, &scope, &key, &fingerprint.0, act).await
+        }
         None => {
             let (_, body) = act.await?;
             Ok(HttpResponse::Created()
@@ -240,6 +253,7 @@ pub async fn create(
 /// 404 for a missing, foreign or malformed id; 401; 503.
 #[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items",
     params(
+        ("X-Organization-Id" = Option<String>, Header, description = "Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal"),
         ("id" = String, Path, description = "The item's UUID"),
         ("If-None-Match" = Option<String>, Header, description = "ETags (or *) the client holds: 304 when one matches"),
     ),
@@ -248,19 +262,20 @@ pub async fn create(
             headers(("ETag" = String, description = "Strong tag of this answer"))),
         (status = 304, description = "Not modified: `If-None-Match` matched the current ETag",
             headers(("ETag" = String, description = "The current tag"))),
-        (status = 400, description = "Malformed If-None-Match", body = crate::docs::ErrorResponse),
+        (status = 400, description = "Malformed If-None-Match or X-Organization-Id", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
-        (status = 404, description = "No such item of the caller's", body = crate::docs::ErrorResponse),
+        (status = 403, description = "Not a member of the organization", body = crate::docs::ErrorResponse),
+        (status = 404, description = "No such item in the caller's scope", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(level = "debug", name = "items.get", skip_all, fields(user_id = %user.0.id))]
+#[tracing::instrument(level = "debug", name = "items.get", skip_all, fields(user_id = %caller.0.user.id))]
 pub async fn get(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    caller: Caller,
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let body = state.items.get_view(&user.0, &id, &render_item).await?;
+    let body = state.items.get_view(&caller.0, &id, &render_item).await?;
     conditional::respond(&req, body)
 }
 
@@ -275,6 +290,7 @@ fn matches(tags: &conditional::Tags, item: &Item) -> bool {
 /// As `get`, plus 422 for an invalid body.
 #[utoipa::path(patch, path = "/api/v1/items/{id}", tag = "items",
     params(
+        ("X-Organization-Id" = Option<String>, Header, description = "Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal"),
         ("id" = String, Path, description = "The item's UUID"),
         ("If-Match" = Option<String>, Header, description = "Update only if the item's ETag is one of these (or *): else 412, nothing changed"),
     ),
@@ -282,18 +298,18 @@ fn matches(tags: &conditional::Tags, item: &Item) -> bool {
     responses(
         (status = 200, description = "The updated item", body = ItemResponse,
             headers(("ETag" = String, description = "The item's new tag"))),
-        (status = 400, description = "Malformed If-Match", body = crate::docs::ErrorResponse),
+        (status = 400, description = "Malformed If-Match or X-Organization-Id", body = crate::docs::ErrorResponse),
         (status = 412, description = "If-Match does not match the item's current ETag; nothing changed", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
-        (status = 403, description = "Cross-site request with a session cookie", body = crate::docs::ErrorResponse),
-        (status = 404, description = "No such item of the caller's", body = crate::docs::ErrorResponse),
+        (status = 403, description = "Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role", body = crate::docs::ErrorResponse),
+        (status = 404, description = "No such item in the caller's scope", body = crate::docs::ErrorResponse),
         (status = 422, description = "Invalid fields", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(level = "debug", name = "items.update", skip_all, fields(user_id = %user.0.id))]
+#[tracing::instrument(level = "debug", name = "items.update", skip_all, fields(user_id = %caller.0.user.id))]
 pub async fn update(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    caller: Caller,
     id: web::Path<String>,
     body: JsonBody<UpdateItemRequest>,
     req: HttpRequest,
@@ -301,11 +317,11 @@ pub async fn update(
     let if_match = conditional::parse(&req, &header::IF_MATCH)?;
     let patch = ItemPatch::try_from(body.0)?;
     let item = match &if_match {
-        None => state.items.update(&user.0, &id, patch).await?,
+        None => state.items.update(&caller.0, &id, patch).await?,
         Some(tags) => {
             state
                 .items
-                .update_if(&user.0, &id, patch, &|item| matches(tags, item))
+                .update_if(&caller.0, &id, patch, &|item| matches(tags, item))
                 .await?
         }
     };
@@ -322,31 +338,32 @@ pub async fn update(
 /// As `get`.
 #[utoipa::path(delete, path = "/api/v1/items/{id}", tag = "items",
     params(
+        ("X-Organization-Id" = Option<String>, Header, description = "Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal"),
         ("id" = String, Path, description = "The item's UUID"),
         ("If-Match" = Option<String>, Header, description = "Delete only if the item's ETag is one of these (or *): else 412, nothing deleted"),
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed If-Match", body = crate::docs::ErrorResponse),
+        (status = 400, description = "Malformed If-Match or X-Organization-Id", body = crate::docs::ErrorResponse),
         (status = 412, description = "If-Match does not match the item's current ETag; nothing deleted", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
-        (status = 403, description = "Cross-site request with a session cookie", body = crate::docs::ErrorResponse),
-        (status = 404, description = "No such item of the caller's", body = crate::docs::ErrorResponse),
+        (status = 403, description = "Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role", body = crate::docs::ErrorResponse),
+        (status = 404, description = "No such item in the caller's scope", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(level = "debug", name = "items.delete", skip_all, fields(user_id = %user.0.id))]
+#[tracing::instrument(level = "debug", name = "items.delete", skip_all, fields(user_id = %caller.0.user.id))]
 pub async fn delete(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    caller: Caller,
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     match conditional::parse(&req, &header::IF_MATCH)? {
-        None => state.items.delete(&user.0, &id).await?,
+        None => state.items.delete(&caller.0, &id).await?,
         Some(tags) => {
             state
                 .items
-                .delete_if(&user.0, &id, &|item| matches(&tags, item))
+                .delete_if(&caller.0, &id, &|item| matches(&tags, item))
                 .await?
         }
     }

@@ -4,4 +4,5 @@ pub mod fallback;
 pub mod health;
 pub mod item_body;
 pub mod items;
+pub mod organizations;
 pub mod users;

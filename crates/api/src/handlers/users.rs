@@ -19,10 +19,13 @@ pub struct UserResponse {
     image: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// The session's active organization (better-auth's organization
+    /// plugin); null when none is set or the plugin is not in use.
+    active_organization_id: Option<String>,
 }
 
-impl From<User> for UserResponse {
-    fn from(user: User) -> Self {
+impl UserResponse {
+    fn new(user: User, active_organization_id: Option<String>) -> Self {
         Self {
             id: user.id,
             email: user.email,
@@ -31,6 +34,7 @@ impl From<User> for UserResponse {
             image: user.image,
             created_at: user.created_at,
             updated_at: user.updated_at,
+            active_organization_id,
         }
     }
 }
@@ -44,5 +48,6 @@ impl From<User> for UserResponse {
     security(("cookieAuth" = []), ("bearerAuth" = [])))]
 #[tracing::instrument(level = "debug", name = "users.me", skip_all, fields(user_id = %user.0.id))]
 pub async fn me(user: CurrentUser) -> Json<UserResponse> {
-    Json(user.0.into())
+    let CurrentUser(user, active_organization_id) = user;
+    Json(UserResponse::new(user, active_organization_id))
 }

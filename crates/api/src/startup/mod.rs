@@ -36,26 +36,57 @@ pub struct Application {
     lifecycle: Arc<Lifecycle>,
     shutdown_delay: Duration,
     idempotency: Arc<domain::idempotency::IdempotencyService>,
+    /// The organization plugin's tables, for the clean-up of deleted organizations' items.
+    memberships: Option<infra::better_auth::SqlMembershipStore>,
 }
 
-/// How often expired idempotency keys are deleted, and how many per statement.
+/// How often housekeeping runs, and how many rows one statement deletes.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 const PURGE_BATCH: u32 = 1000;
 
-/// Deletes expired idempotency keys in small batches, off the request path.
-async fn purge_idempotency_keys(service: Arc<domain::idempotency::IdempotencyService>) {
+/// Housekeeping off the request path, in small batches every
+/// [`PURGE_EVERY`]: expired idempotency keys, and the items of organizations
+/// better-auth has deleted (no foreign key can cascade to them).
+async fn housekeeping(
+    idempotency: Arc<domain::idempotency::IdempotencyService>,
+    memberships: Option<infra::better_auth::SqlMembershipStore>,
+) {
     loop {
         tokio::time::sleep(PURGE_EVERY).await;
-        loop {
-            match service.purge_expired(PURGE_BATCH).await {
-                Ok(n) if n == u64::from(PURGE_BATCH) => tokio::task::yield_now().await,
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::warn!(error = %error, "could not delete expired idempotency keys; will retry");
+        purge("expired idempotency keys", || idempotency.purge_expired(PURGE_BATCH)).await;
+        if let Some(store) = &memberships {
+            purge("items of deleted organizations", || {
+                store.delete_items_of_deleted_organizations(PURGE_BATCH)
+            })
+            .await;
+        }
+    }
+}
+
+/// Runs `batch` until it deletes less than a full batch (or fails: retried next round).
+async fn purge<F, Fut>(what: &str, batch: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, domain::Error>>,
+{
+    let mut total = 0;
+    loop {
+        match batch().await {
+            Ok(n) => {
+                total += n;
+                if n < u64::from(PURGE_BATCH) {
                     break;
                 }
+                tokio::task::yield_now().await;
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "could not delete {what}; will retry");
+                break;
             }
         }
+    }
+    if total > 0 {
+        tracing::info!(deleted = total, "deleted {what}");
     }
 }
 
@@ -91,6 +122,7 @@ impl Application {
         let state =
             web::Data::new(services::compose(&settings, &db, &schema, metrics.clone(), lifecycle.clone()).await?);
         let idempotency = state.idempotency.clone();
+        let memberships = infra::better_auth::SqlMembershipStore::new(db.clone(), &schema);
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .with_context(|| format!("could not bind {}:{}", settings.server.host, settings.server.port))?;
@@ -123,6 +155,7 @@ impl Application {
             lifecycle,
             shutdown_delay: settings.server.shutdown_delay,
             idempotency,
+            memberships,
         })
     }
 
@@ -144,7 +177,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let signals = tokio::spawn(shutdown_on_signal(self.lifecycle.clone(), handle, self.shutdown_delay));
-        let purge = tokio::spawn(purge_idempotency_keys(self.idempotency.clone()));
+        let purge = tokio::spawn(housekeeping(self.idempotency.clone(), self.memberships.clone()));
         let metrics_handle = self.metrics_server.as_ref().map(Server::handle);
         if let Some(metrics) = self.metrics_server {
             tokio::spawn(metrics);

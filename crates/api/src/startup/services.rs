@@ -14,10 +14,12 @@ use domain::clock::{Clock, SystemClock};
 use domain::health::DependencyProbe;
 use domain::idempotency::IdempotencyService;
 use domain::item::ItemService;
+use domain::organization::{MembershipCache, OrganizationService};
 use domain::rate_limit::{RateLimitService, RateLimiter, RatePolicy};
-use infra::better_auth::{BetterAuthSchema, SqlSessionStore};
+use infra::better_auth::{BetterAuthSchema, SqlMembershipStore, SqlSessionStore};
 use infra::cache::{
-    MemorySessionCache, RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredSessionCache,
+    MemoryMembershipCache, MemorySessionCache, RedisMembershipCache, RedisSessionCache, RedisVersionedCache,
+    ResilientVersionedCache, TieredMembershipCache, TieredSessionCache,
 };
 use infra::idempotency_store::SqlIdempotencyStore;
 use infra::probes::{DatabaseProbe, RedisProbe};
@@ -33,6 +35,29 @@ use crate::state::{AppState, CookieNames, SecurityPolicy};
 
 /// Entries the in-process session cache holds at most.
 const MEMORY_CACHE_ENTRIES: u64 = 100_000;
+
+/// Scopes and memberships: the plugin's tables when found, the membership
+/// cache beside the session cache (same bounds).
+fn organizations(
+    settings: &Settings,
+    db: &Db,
+    schema: &BetterAuthSchema,
+    redis: Option<&RedisClient>,
+) -> OrganizationService {
+    let ttl = settings.cache.session_cache_ttl;
+    let cache: Arc<dyn MembershipCache> = match redis {
+        Some(client) => Arc::new(TieredMembershipCache::new(
+            RedisMembershipCache::memberships(client.clone()),
+            settings.cache.session_l1_ttl.min(ttl),
+            MEMORY_CACHE_ENTRIES,
+        )),
+        None => Arc::new(MemoryMembershipCache::new(MEMORY_CACHE_ENTRIES)),
+    };
+    match SqlMembershipStore::new(db.clone(), schema) {
+        Some(store) => OrganizationService::new(Arc::new(store), cache, ttl),
+        None => OrganizationService::without_plugin(cache),
+    }
+}
 
 /// Builds the application state from the settings and the prepared database.
 ///
@@ -71,6 +96,7 @@ pub async fn compose(
         None => Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES)),
     };
     let cache: Arc<dyn SessionCache> = Arc::new(CountingSessionCache::new(cache, metrics.clone()));
+    let organizations = organizations(settings, db, schema, redis.as_ref());
     let shared_limiter = redis
         .as_ref()
         .map(|c| Arc::new(RedisRateLimiter::new(c.clone())) as Arc<dyn RateLimiter>);
@@ -116,6 +142,7 @@ pub async fn compose(
         clock.clone(),
     ));
     Ok(AppState {
+        organizations,
         cursors,
         idempotency,
         auth,

@@ -6,6 +6,6 @@ pub mod port;
 pub mod service;
 pub mod token;
 
-pub use port::{CachedSession, SessionCache, SessionRecord, SessionStore};
+pub use port::{Authenticated, CachedSession, SessionCache, SessionRecord, SessionStore};
 pub use service::{AuthService, AuthSettings, Credential};
 pub use token::{SessionToken, SignatureVerifier, TokenHash};

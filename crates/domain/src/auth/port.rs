@@ -21,6 +21,8 @@ pub struct SessionRecord {
     pub banned: bool,
     /// The admin plugin's `banExpires` (a ban without it is permanent).
     pub ban_expires: Option<DateTime<Utc>>,
+    /// The organization plugin's `activeOrganizationId` (`None` without the plugin).
+    pub active_organization_id: Option<String>,
 }
 
 /// What the session cache keeps: enough to answer without the database.
@@ -30,6 +32,18 @@ pub struct CachedSession {
     pub user: User,
     /// The session's own expiry; a cached entry is never trusted past it.
     pub expires_at: DateTime<Utc>,
+    /// The session's active organization (organization plugin), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_organization_id: Option<String>,
+}
+
+/// Who a valid credential belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    /// The signed-in user.
+    pub user: User,
+    /// The session's active organization, if any (organization plugin).
+    pub active_organization_id: Option<String>,
 }
 
 /// Read access to better-auth's `session` and `user` tables.

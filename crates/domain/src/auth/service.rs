@@ -10,11 +10,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::port::{CachedSession, SessionCache, SessionStore};
+use super::port::{Authenticated, CachedSession, SessionCache, SessionStore};
 use super::token::{SessionToken, SignatureVerifier};
 use crate::clock::Clock;
 use crate::error::{AuthFailure, Error};
-use crate::user::User;
 
 /// A credential as the client presented it.
 #[derive(Debug, Clone, Copy)]
@@ -68,13 +67,18 @@ impl AuthService {
     /// # Errors
     /// [`Error::Unauthenticated`] with the reason for any refused credential;
     /// [`Error::Unavailable`] when the session store cannot be reached.
-    pub async fn authenticate(&self, credential: Credential<'_>) -> Result<User, Error> {
+    pub async fn authenticate(&self, credential: Credential<'_>) -> Result<Authenticated, Error> {
         let token = self.token_of(credential).map_err(Error::Unauthenticated)?;
         let key = token.hash();
         let now = self.clock.now();
 
         match self.cache.get(&key).await {
-            Ok(Some(hit)) if hit.expires_at > now => return Ok(hit.user),
+            Ok(Some(hit)) if hit.expires_at > now => {
+                return Ok(Authenticated {
+                    user: hit.user,
+                    active_organization_id: hit.active_organization_id,
+                });
+            }
             Ok(_) => {}
             Err(error) => {
                 if let Some(suppressed) = self.cache_warnings.admit() {
@@ -101,15 +105,22 @@ impl AuthService {
             let entry = CachedSession {
                 user: record.user,
                 expires_at: record.expires_at,
+                active_organization_id: record.active_organization_id,
             };
             if let Err(error) = self.cache.put(&key, &entry, ttl).await
                 && let Some(suppressed) = self.cache_warnings.admit()
             {
                 tracing::warn!(error = %error, suppressed, "could not cache the session");
             }
-            return Ok(entry.user);
+            return Ok(Authenticated {
+                user: entry.user,
+                active_organization_id: entry.active_organization_id,
+            });
         }
-        Ok(record.user)
+        Ok(Authenticated {
+            user: record.user,
+            active_organization_id: record.active_organization_id,
+        })
     }
 
     fn token_of(&self, credential: Credential<'_>) -> Result<SessionToken, AuthFailure> {
@@ -129,6 +140,7 @@ mod tests {
     use super::*;
     use crate::auth::port::{MockSessionCache, MockSessionStore, SessionRecord};
     use crate::clock::MockClock;
+    use crate::user::User;
     use chrono::{DateTime, TimeZone, Utc};
     use mockall::predicate::always;
 
@@ -157,6 +169,7 @@ mod tests {
             expires_at: now() + chrono::Duration::seconds(expires_in_secs),
             banned: false,
             ban_expires: None,
+            active_organization_id: None,
         }
     }
 
@@ -200,6 +213,7 @@ mod tests {
                 Ok(Some(CachedSession {
                     user: user(),
                     expires_at: now() + chrono::Duration::hours(1),
+                    active_organization_id: None,
                 }))
             });
         let mut store = MockSessionStore::new();
@@ -208,7 +222,7 @@ mod tests {
             .authenticate(Credential::Cookie(&cookie()))
             .await
             .unwrap();
-        assert_eq!(got, user());
+        assert_eq!(got.user, user());
     }
 
     #[tokio::test]
@@ -229,7 +243,7 @@ mod tests {
             .authenticate(Credential::Cookie(&cookie()))
             .await
             .unwrap();
-        assert_eq!(got.id, "user-1");
+        assert_eq!(got.user.id, "user-1");
     }
 
     #[tokio::test]
@@ -255,6 +269,7 @@ mod tests {
             Ok(Some(CachedSession {
                 user: user(),
                 expires_at: now() - chrono::Duration::seconds(1),
+                active_organization_id: None,
             }))
         });
         cache.expect_put().never();
@@ -393,7 +408,7 @@ mod tests {
             .authenticate(Credential::Cookie(&cookie()))
             .await
             .unwrap();
-        assert_eq!(got, user());
+        assert_eq!(got.user, user());
     }
 
     #[tokio::test]

@@ -119,8 +119,10 @@ pub struct Item {
     pub name: ItemName,
     /// Its optional description.
     pub description: Option<ItemDescription>,
-    /// The better-auth user id of its owner.
+    /// The better-auth user id of its owner (its creator, in an organization).
     pub owner_id: String,
+    /// The organization it belongs to; `None` for a personal item.
+    pub organization_id: Option<String>,
     /// Whether the item is active.
     pub is_active: bool,
     /// When it was created.

@@ -5,9 +5,12 @@ use chrono::{DateTime, Utc};
 
 use super::model::{Item, ItemChanges, ItemId, Page};
 use crate::error::Error;
+use crate::scope::Owner;
 
-/// Persistent storage of items. Every read and write is scoped to an owner: an
-/// implementation must never return or change an item of another owner.
+/// Persistent storage of items. Every read and write is scoped to an
+/// [`Owner`]: a user's personal items (no organization) or one
+/// organization's; an implementation must never return or change an item
+/// outside it.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ItemRepository: Send + Sync {
@@ -17,13 +20,13 @@ pub trait ItemRepository: Send + Sync {
     ///
     /// # Errors
     /// [`Error::Unavailable`] when storage cannot be reached, [`Error::Unexpected`] otherwise.
-    async fn list(&self, owner_id: &str, page: Page) -> Result<Vec<Item>, Error>;
+    async fn list(&self, owner: &Owner, page: Page) -> Result<Vec<Item>, Error>;
 
-    /// The item with this id if `owner_id` owns it; `Ok(None)` otherwise.
+    /// The item with this id if it is `owner`'s; `Ok(None)` otherwise.
     ///
     /// # Errors
     /// As [`ItemRepository::list`].
-    async fn find(&self, owner_id: &str, id: ItemId) -> Result<Option<Item>, Error>;
+    async fn find(&self, owner: &Owner, id: ItemId) -> Result<Option<Item>, Error>;
 
     /// Stores a new item exactly as given.
     ///
@@ -31,25 +34,25 @@ pub trait ItemRepository: Send + Sync {
     /// As [`ItemRepository::list`].
     async fn insert(&self, item: &Item) -> Result<(), Error>;
 
-    /// Applies `changes` to the item if `owner_id` owns it (and, with
+    /// Applies `changes` to the item if it is `owner`'s (and, with
     /// `changes.unless_changed_since`, only if its `updated_at` is still that,
     /// in the same statement) and returns the item as stored afterwards;
     /// `Ok(None)` when there is no such item or it has changed.
     ///
     /// # Errors
     /// As [`ItemRepository::list`].
-    async fn update(&self, owner_id: &str, id: ItemId, changes: &ItemChanges) -> Result<Option<Item>, Error>;
+    async fn update(&self, owner: &Owner, id: ItemId, changes: &ItemChanges) -> Result<Option<Item>, Error>;
 
-    /// Deletes the item if `owner_id` owns it; returns whether one was deleted.
+    /// Deletes the item if it is `owner`'s; returns whether one was deleted.
     ///
     /// # Errors
     /// As [`ItemRepository::list`].
-    async fn delete(&self, owner_id: &str, id: ItemId) -> Result<bool, Error>;
+    async fn delete(&self, owner: &Owner, id: ItemId) -> Result<bool, Error>;
 
-    /// Deletes the item if `owner_id` owns it and its `updated_at` is still
+    /// Deletes the item if it is `owner`'s and its `updated_at` is still
     /// `updated_at` (one statement); returns whether one was deleted.
     ///
     /// # Errors
     /// As [`ItemRepository::list`].
-    async fn delete_unchanged(&self, owner_id: &str, id: ItemId, updated_at: DateTime<Utc>) -> Result<bool, Error>;
+    async fn delete_unchanged(&self, owner: &Owner, id: ItemId, updated_at: DateTime<Utc>) -> Result<bool, Error>;
 }

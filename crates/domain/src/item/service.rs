@@ -2,9 +2,11 @@
 //! client and not by storage.
 //!
 //! Reads can also be answered as a rendered *view* (the bytes a client gets),
-//! cached per owner when a [`VersionedCache`] is attached: every write of the
-//! service makes that owner's cached views unreachable before it returns, so
-//! a caller cannot forget to invalidate, and the next read sees the write.
+//! cached per scope (the caller's personal items, or one organization's, see
+//! [`Caller::namespace`]) when a [`VersionedCache`] is attached: every write
+//! of the service makes that scope's cached views unreachable before it
+//! returns, so a caller cannot forget to invalidate, and the next read — by
+//! the writer or by any other member of the organization — sees the write.
 //! Only successful reads are cached (a missing item always asks storage). A
 //! cache that fails is bypassed: the read goes to storage, the write still
 //! succeeds (the cache adapter retries its invalidation and logs, throttled).
@@ -16,10 +18,10 @@ use super::model::{Item, ItemChanges, ItemId, ItemPatch, NewItem, Page, Position
 use super::port::ItemRepository;
 use crate::cache::VersionedCache;
 use crate::clock::Clock;
-use crate::error::Error;
-use crate::user::User;
+use crate::error::{Error, Forbidden};
+use crate::scope::{Caller, Scope};
 
-/// The item use cases for a signed-in user.
+/// The item use cases for a signed-in user in a scope ([`Caller`]).
 pub struct ItemService {
     repository: Arc<dyn ItemRepository>,
     clock: Arc<dyn Clock>,
@@ -150,10 +152,15 @@ impl ItemService {
     ///
     /// # Errors
     /// As [`ItemService::list`], or what `render` returns.
-    pub async fn list_view(&self, user: &User, page: Page, render: Render<'_, Vec<Item>>) -> Result<ListView, Error> {
+    pub async fn list_view(
+        &self,
+        caller: &Caller,
+        page: Page,
+        render: Render<'_, Vec<Item>>,
+    ) -> Result<ListView, Error> {
         let framed = self
             .view(
-                &user.id,
+                &caller.namespace(),
                 list_key(page),
                 &|(items, next): (Vec<Item>, Option<Position>)| {
                     Ok(frame(ListView {
@@ -161,7 +168,7 @@ impl ItemService {
                         next,
                     }))
                 },
-                self.list_page(user, page),
+                self.list_page(caller, page),
             )
             .await?;
         unframe(framed)
@@ -171,8 +178,8 @@ impl ItemService {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn list_page(&self, user: &User, page: Page) -> Result<(Vec<Item>, Option<Position>), Error> {
-        let mut items = self.list(user, page.with_one_more()).await?;
+    pub async fn list_page(&self, caller: &Caller, page: Page) -> Result<(Vec<Item>, Option<Position>), Error> {
+        let mut items = self.list(caller, page.with_one_more()).await?;
         let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
         if items.len() <= limit {
             return Ok((items, None));
@@ -187,66 +194,87 @@ impl ItemService {
     ///
     /// # Errors
     /// As [`ItemService::get`], or what `render` returns.
-    pub async fn get_view(&self, user: &User, raw_id: &str, render: Render<'_, Item>) -> Result<Vec<u8>, Error> {
+    pub async fn get_view(&self, caller: &Caller, raw_id: &str, render: Render<'_, Item>) -> Result<Vec<u8>, Error> {
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
-        self.view(&user.id, item_key(id), render, self.get(user, raw_id)).await
+        self.view(&caller.namespace(), item_key(id), render, self.get(caller, raw_id))
+            .await
     }
 
-    /// The caller's items, newest first.
+    /// The items of the caller's scope, newest first.
     ///
     /// # Errors
     /// Storage errors, as the repository reports them.
-    pub async fn list(&self, user: &User, page: Page) -> Result<Vec<Item>, Error> {
-        let mut items = self.repository.list(&user.id, page).await?;
-        items.retain(|item| item.owner_id == user.id);
+    pub async fn list(&self, caller: &Caller, page: Page) -> Result<Vec<Item>, Error> {
+        let mut items = self.repository.list(&caller.owner(), page).await?;
+        items.retain(|item| visible(caller, item));
         Ok(items)
     }
 
-    /// One of the caller's items. An id that is not a UUID, a missing item and
-    /// another user's item are all [`Error::NotFound`].
+    /// One item of the caller's scope. An id that is not a UUID, a missing
+    /// item and an item of another user or scope are all [`Error::NotFound`].
     ///
     /// # Errors
     /// [`Error::NotFound`], or storage errors.
-    pub async fn get(&self, user: &User, raw_id: &str) -> Result<Item, Error> {
+    pub async fn get(&self, caller: &Caller, raw_id: &str) -> Result<Item, Error> {
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
-        self.find_owned(user, id).await
+        self.find_visible(caller, id).await
     }
 
-    /// The caller's item `id`; a missing or foreign one is [`Error::NotFound`].
-    async fn find_owned(&self, user: &User, id: ItemId) -> Result<Item, Error> {
+    /// Item `id` of the caller's scope; a missing or foreign one is [`Error::NotFound`].
+    async fn find_visible(&self, caller: &Caller, id: ItemId) -> Result<Item, Error> {
         self.repository
-            .find(&user.id, id)
+            .find(&caller.owner(), id)
             .await?
-            .filter(|item| item.owner_id == user.id)
+            .filter(|item| visible(caller, item))
             .ok_or(Error::NotFound)
     }
 
-    /// Creates an item owned by the caller, with a fresh id and timestamps.
+    /// Before a change in an organization by a member who manages nothing:
+    /// the item must exist there ([`Error::NotFound`]) and be theirs
+    /// ([`Error::Forbidden`]). Creators never change, so the check cannot go
+    /// stale before the write. Personal items and managers need no lookup.
+    async fn ensure_may_change(&self, caller: &Caller, id: ItemId) -> Result<(), Error> {
+        if let Scope::Organization { roles, .. } = &caller.scope
+            && !roles.manages_items()
+        {
+            let item = self.find_visible(caller, id).await?;
+            if !caller.may_change(&item.owner_id) {
+                return Err(Error::Forbidden(Forbidden::NotAllowedToChange));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates an item in the caller's scope, created by the caller, with a
+    /// fresh id and timestamps.
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn create(&self, user: &User, new: NewItem) -> Result<Item, Error> {
+    pub async fn create(&self, caller: &Caller, new: NewItem) -> Result<Item, Error> {
         let now = self.clock.now();
         let item = Item {
             id: ItemId::generate(),
             name: new.name,
             description: new.description,
-            owner_id: user.id.clone(),
+            owner_id: caller.user.id.clone(),
+            organization_id: caller.organization_id().map(ToString::to_string),
             is_active: new.is_active,
             created_at: now,
             updated_at: now,
         };
         self.repository.insert(&item).await?;
-        self.invalidate(&user.id).await;
+        self.invalidate(&caller.namespace()).await;
         Ok(item)
     }
 
-    /// Applies a partial update to one of the caller's items and moves its `updated_at`.
+    /// Applies a partial update to an item of the caller's scope and moves its `updated_at`.
     ///
     /// # Errors
-    /// [`Error::NotFound`] as for [`ItemService::get`], or storage errors.
-    pub async fn update(&self, user: &User, raw_id: &str, patch: ItemPatch) -> Result<Item, Error> {
+    /// [`Error::NotFound`] as for [`ItemService::get`], [`Error::Forbidden`]
+    /// for another member's item without the right role, or storage errors.
+    pub async fn update(&self, caller: &Caller, raw_id: &str, patch: ItemPatch) -> Result<Item, Error> {
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
+        self.ensure_may_change(caller, id).await?;
         let changes = ItemChanges {
             patch,
             updated_at: self.clock.now(),
@@ -254,26 +282,36 @@ impl ItemService {
         };
         let item = self
             .repository
-            .update(&user.id, id, &changes)
+            .update(&caller.owner(), id, &changes)
             .await?
-            .filter(|item| item.owner_id == user.id)
+            .filter(|item| visible(caller, item))
             .ok_or(Error::NotFound)?;
-        self.invalidate(&user.id).await;
+        self.invalidate(&caller.namespace()).await;
         Ok(item)
     }
 
-    /// Deletes one of the caller's items.
+    /// Deletes an item of the caller's scope.
     ///
     /// # Errors
-    /// [`Error::NotFound`] as for [`ItemService::get`], or storage errors.
-    pub async fn delete(&self, user: &User, raw_id: &str) -> Result<(), Error> {
+    /// As [`ItemService::update`].
+    pub async fn delete(&self, caller: &Caller, raw_id: &str) -> Result<(), Error> {
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
-        if self.repository.delete(&user.id, id).await? {
-            self.invalidate(&user.id).await;
+        self.ensure_may_change(caller, id).await?;
+        if self.repository.delete(&caller.owner(), id).await? {
+            self.invalidate(&caller.namespace()).await;
             Ok(())
         } else {
             Err(Error::NotFound)
         }
+    }
+}
+
+/// Whether `item` belongs to the caller's scope (storage is asked for that
+/// scope only; this is the domain's own guard).
+fn visible(caller: &Caller, item: &Item) -> bool {
+    match &caller.scope {
+        Scope::Personal => item.owner_id == caller.user.id && item.organization_id.is_none(),
+        Scope::Organization { id, .. } => item.organization_id.as_deref() == Some(id.as_str()),
     }
 }
 
@@ -282,11 +320,15 @@ impl ItemService {
 pub type Precondition<'a> = &'a (dyn Fn(&Item) -> bool + Sync);
 
 impl ItemService {
-    /// The caller's item, then `precondition` on it: [`Error::NotFound`] as
-    /// for [`ItemService::get`], [`Error::PreconditionFailed`] when it does
-    /// not hold.
-    async fn checked(&self, user: &User, id: ItemId, precondition: Precondition<'_>) -> Result<Item, Error> {
-        let current = self.find_owned(user, id).await?;
+    /// The item of the caller's scope, then their right to change it, then
+    /// `precondition` on it: [`Error::NotFound`] as for [`ItemService::get`],
+    /// [`Error::Forbidden`] as for [`ItemService::update`],
+    /// [`Error::PreconditionFailed`] when it does not hold.
+    async fn checked(&self, caller: &Caller, id: ItemId, precondition: Precondition<'_>) -> Result<Item, Error> {
+        let current = self.find_visible(caller, id).await?;
+        if !caller.may_change(&current.owner_id) {
+            return Err(Error::Forbidden(Forbidden::NotAllowedToChange));
+        }
         if precondition(&current) {
             Ok(current)
         } else {
@@ -303,13 +345,13 @@ impl ItemService {
     /// [`Error::NotFound`], [`Error::PreconditionFailed`] (nothing changed), or storage errors.
     pub async fn update_if(
         &self,
-        user: &User,
+        caller: &Caller,
         raw_id: &str,
         patch: ItemPatch,
         precondition: Precondition<'_>,
     ) -> Result<Item, Error> {
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
-        let current = self.checked(user, id, precondition).await?;
+        let current = self.checked(caller, id, precondition).await?;
         let changes = ItemChanges {
             patch,
             // Strictly later than the judged state, so that state can match
@@ -322,11 +364,11 @@ impl ItemService {
         };
         let item = self
             .repository
-            .update(&user.id, id, &changes)
+            .update(&caller.owner(), id, &changes)
             .await?
-            .filter(|item| item.owner_id == user.id)
+            .filter(|item| visible(caller, item))
             .ok_or(Error::PreconditionFailed)?;
-        self.invalidate(&user.id).await;
+        self.invalidate(&caller.namespace()).await;
         Ok(item)
     }
 
@@ -335,15 +377,15 @@ impl ItemService {
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::PreconditionFailed`] (nothing deleted), or storage errors.
-    pub async fn delete_if(&self, user: &User, raw_id: &str, precondition: Precondition<'_>) -> Result<(), Error> {
+    pub async fn delete_if(&self, caller: &Caller, raw_id: &str, precondition: Precondition<'_>) -> Result<(), Error> {
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
-        let current = self.checked(user, id, precondition).await?;
+        let current = self.checked(caller, id, precondition).await?;
         if self
             .repository
-            .delete_unchanged(&user.id, id, current.updated_at)
+            .delete_unchanged(&caller.owner(), id, current.updated_at)
             .await?
         {
-            self.invalidate(&user.id).await;
+            self.invalidate(&caller.namespace()).await;
             Ok(())
         } else {
             Err(Error::PreconditionFailed)
@@ -358,14 +400,16 @@ mod tests {
     use crate::clock::MockClock;
     use crate::item::model::{ItemDescription, ItemName};
     use crate::item::port::MockItemRepository;
+    use crate::scope::{OrganizationId, Owner, Roles};
+    use crate::user::User;
     use chrono::{DateTime, TimeZone, Utc};
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap()
     }
 
-    fn user(id: &str) -> User {
-        User {
+    fn user(id: &str) -> Caller {
+        Caller::personal(User {
             id: id.into(),
             email: format!("{id}@example.com"),
             name: id.into(),
@@ -373,7 +417,7 @@ mod tests {
             image: None,
             created_at: now(),
             updated_at: now(),
-        }
+        })
     }
 
     fn item(owner: &str) -> Item {
@@ -382,6 +426,7 @@ mod tests {
             name: ItemName::parse("thing").unwrap(),
             description: None,
             owner_id: owner.into(),
+            organization_id: None,
             is_active: true,
             created_at: now(),
             updated_at: now(),
@@ -392,6 +437,149 @@ mod tests {
         let mut clock = MockClock::new();
         clock.expect_now().returning(now);
         ItemService::new(Arc::new(repository), Arc::new(clock))
+    }
+
+    fn member(id: &str, roles: &str) -> Caller {
+        Caller {
+            scope: Scope::Organization {
+                id: OrganizationId::parse("acme").unwrap(),
+                roles: Roles::new(roles),
+            },
+            ..user(id)
+        }
+    }
+
+    fn org_item(creator: &str) -> Item {
+        Item {
+            organization_id: Some("acme".into()),
+            ..item(creator)
+        }
+    }
+
+    #[tokio::test]
+    async fn in_an_organization_members_read_every_item_and_create_as_themselves() {
+        let mut repo = MockItemRepository::new();
+        repo.expect_list()
+            .withf(|owner, _| *owner == Owner::Organization("acme".into()))
+            .returning(|_, _| Ok(vec![org_item("alice"), org_item("bob"), item("bob")]));
+        repo.expect_insert()
+            .withf(|item| item.owner_id == "carol" && item.organization_id.as_deref() == Some("acme"))
+            .times(1)
+            .returning(|_| Ok(()));
+        let service = service(repo);
+        let carol = member("carol", "member");
+        let listed = service.list(&carol, Page::new(None, None).unwrap()).await.unwrap();
+        assert_eq!(
+            listed.len(),
+            2,
+            "a personal item storage returned by mistake is dropped"
+        );
+        let new = NewItem {
+            name: ItemName::parse("shared").unwrap(),
+            description: None,
+            is_active: true,
+        };
+        let created = service.create(&carol, new).await.unwrap();
+        assert_eq!(created.organization_id.as_deref(), Some("acme"));
+    }
+
+    #[tokio::test]
+    async fn a_member_changes_their_own_items_but_not_another_members() {
+        let own = org_item("carol");
+        let others = org_item("bob");
+        let (own_id, others_id) = (own.id, others.id);
+        let mut repo = MockItemRepository::new();
+        repo.expect_find()
+            .withf(move |_, id| *id == own_id)
+            .returning(move |_, _| Ok(Some(own.clone())));
+        repo.expect_find()
+            .withf(move |_, id| *id == others_id)
+            .returning(move |_, _| Ok(Some(others.clone())));
+        repo.expect_update()
+            .withf(move |owner, id, _| *owner == Owner::Organization("acme".into()) && *id == own_id)
+            .times(1)
+            .returning(|_, _, _| Ok(Some(org_item("carol"))));
+        repo.expect_delete().never();
+        let service = service(repo);
+        let carol = member("carol", "member,viewer");
+        assert!(
+            service
+                .update(&carol, &own_id.to_string(), ItemPatch::default())
+                .await
+                .is_ok()
+        );
+        for refused in [
+            service
+                .update(&carol, &others_id.to_string(), ItemPatch::default())
+                .await
+                .unwrap_err(),
+            service.delete(&carol, &others_id.to_string()).await.unwrap_err(),
+            service
+                .delete_if(&carol, &others_id.to_string(), &|_| true)
+                .await
+                .unwrap_err(),
+        ] {
+            assert!(
+                matches!(refused, Error::Forbidden(Forbidden::NotAllowedToChange)),
+                "{refused:?}"
+            );
+        }
+        let superadmin = member("sam", "superadmin");
+        let refused = service.delete(&superadmin, &others_id.to_string()).await.unwrap_err();
+        assert!(
+            matches!(refused, Error::Forbidden(_)),
+            "superadmin is not admin: {refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn owners_and_admins_change_any_item_without_a_lookup() {
+        let mut repo = MockItemRepository::new();
+        repo.expect_find().never();
+        repo.expect_delete()
+            .withf(|owner, _| *owner == Owner::Organization("acme".into()))
+            .times(2)
+            .returning(|_, _| Ok(true));
+        let service = service(repo);
+        let id = ItemId::generate().to_string();
+        service.delete(&member("ann", "admin,member"), &id).await.unwrap();
+        service.delete(&member("oz", "owner"), &id).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_item_of_another_scope_is_not_found_in_this_one() {
+        let mut repo = MockItemRepository::new();
+        let personal = item("carol");
+        let elsewhere = Item {
+            organization_id: Some("other".into()),
+            ..item("carol")
+        };
+        let (personal_id, elsewhere_id) = (personal.id, elsewhere.id);
+        repo.expect_find()
+            .withf(move |_, id| *id == personal_id)
+            .returning(move |_, _| Ok(Some(personal.clone())));
+        repo.expect_find()
+            .withf(move |_, id| *id == elsewhere_id)
+            .returning(move |_, _| Ok(Some(elsewhere.clone())));
+        let service = service(repo);
+        let carol = member("carol", "member");
+        for id in [personal_id, elsewhere_id] {
+            let missing = service.get(&carol, &id.to_string()).await.unwrap_err();
+            assert!(matches!(missing, Error::NotFound), "{missing:?}");
+            let missing = service
+                .update(&carol, &id.to_string(), ItemPatch::default())
+                .await
+                .unwrap_err();
+            assert!(matches!(missing, Error::NotFound), "404 before 403: {missing:?}");
+        }
+        let in_org = Item {
+            organization_id: Some("acme".into()),
+            ..item("carol")
+        };
+        assert!(
+            !super::visible(&user("carol"), &in_org),
+            "an organization's item is not in its creator's personal scope"
+        );
     }
 
     #[tokio::test]
@@ -431,7 +619,7 @@ mod tests {
     async fn another_users_item_is_not_found_even_if_storage_returns_it() {
         let mut repo = MockItemRepository::new();
         repo.expect_find()
-            .withf(|owner, _| owner == "alice")
+            .withf(|owner, _| *owner == Owner::User("alice".into()))
             .returning(|_, _| Ok(Some(item("mallory"))));
         repo.expect_update().returning(|_, _, _| Ok(Some(item("mallory"))));
         repo.expect_list()
@@ -454,7 +642,9 @@ mod tests {
         let mut repo = MockItemRepository::new();
         repo.expect_update()
             .withf(|owner, _, changes| {
-                owner == "alice" && changes.updated_at == now() && changes.patch.is_active == Some(false)
+                *owner == Owner::User("alice".into())
+                    && changes.updated_at == now()
+                    && changes.patch.is_active == Some(false)
             })
             .times(1)
             .returning(|_, _, _| Ok(Some(item("alice"))));
@@ -499,7 +689,7 @@ mod tests {
         let mut cache = MockVersionedCache::new();
         cache
             .expect_get()
-            .withf(|owner, key| owner == "alice" && key == "page:0:100")
+            .withf(|namespace, key| namespace == "u:alice" && key == "page:0:100")
             .returning(|_, _| {
                 Ok((
                     3,
@@ -525,7 +715,7 @@ mod tests {
         cache
             .expect_put()
             .withf(|owner, version, key, body, _| {
-                owner == "alice" && *version == 7 && key == "page:0:100" && body[1..] == *b"thing"
+                owner == "u:alice" && *version == 7 && key == "page:0:100" && body[1..] == *b"thing"
             })
             .times(1)
             .returning(|_, _, _, _, _| Ok(()));
@@ -545,7 +735,7 @@ mod tests {
         let mut cache = MockVersionedCache::new();
         cache
             .expect_invalidate()
-            .withf(|owner| owner == "alice")
+            .withf(|namespace| namespace == "u:alice")
             .times(3)
             .returning(|_| Err(Error::Unavailable(anyhow::anyhow!("redis down"))));
         let service = cached(repo, cache);

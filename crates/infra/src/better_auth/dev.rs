@@ -170,6 +170,190 @@ impl DevBetterAuth {
         Ok(())
     }
 
+    /// Creates the organization plugin's `organization`, `member` and
+    /// `invitation` tables if absent, and `session.activeOrganizationId`, as
+    /// better-auth 1.7's migrator (or Drizzle, in snake_case) makes them.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn create_organization_tables(&self) -> anyhow::Result<()> {
+        let ts = self.timestamp_type();
+        let c = |f: &str| self.c(f);
+        let statements = [
+            format!(
+                "CREATE TABLE IF NOT EXISTS \"organization\" (\"id\" text NOT NULL PRIMARY KEY, \"name\" text NOT NULL, \
+                 \"slug\" text NOT NULL UNIQUE, \"logo\" text, {} {ts} NOT NULL, \"metadata\" text)",
+                c("createdAt")
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS \"member\" (\"id\" text NOT NULL PRIMARY KEY, \
+                 {} text NOT NULL REFERENCES \"organization\" (\"id\") ON DELETE CASCADE, \
+                 {} text NOT NULL REFERENCES \"user\" (\"id\") ON DELETE CASCADE, \"role\" text NOT NULL, {} {ts} NOT NULL)",
+                c("organizationId"),
+                c("userId"),
+                c("createdAt")
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS \"invitation\" (\"id\" text NOT NULL PRIMARY KEY, \
+                 {} text NOT NULL REFERENCES \"organization\" (\"id\") ON DELETE CASCADE, \"email\" text NOT NULL, \
+                 \"role\" text, \"status\" text NOT NULL, {} {ts} NOT NULL, {} {ts} NOT NULL, \
+                 {} text NOT NULL REFERENCES \"user\" (\"id\") ON DELETE CASCADE)",
+                c("organizationId"),
+                c("expiresAt"),
+                c("createdAt"),
+                c("inviterId")
+            ),
+        ];
+        for sql in statements {
+            self.db
+                .execute_unprepared(&sql)
+                .await
+                .with_context(|| format!("could not run: {sql}"))?;
+        }
+        if !self.session_has_active_organization().await? {
+            let sql = format!("ALTER TABLE \"session\" ADD COLUMN {} text", c("activeOrganizationId"));
+            self.db
+                .execute_unprepared(&sql)
+                .await
+                .context("could not add activeOrganizationId")?;
+        }
+        Ok(())
+    }
+
+    async fn session_has_active_organization(&self) -> anyhow::Result<bool> {
+        let column = self.style.column("activeOrganizationId");
+        let (sql, values): (&str, Vec<Value>) = match self.db.kind() {
+            DbBackendKind::Postgres => (
+                "SELECT COUNT(*)::int AS n FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = 'session' AND column_name = $1",
+                vec![column.into()],
+            ),
+            DbBackendKind::Sqlite => (
+                "SELECT COUNT(*) AS n FROM pragma_table_info('session') WHERE name = ?",
+                vec![column.into()],
+            ),
+        };
+        let row = self
+            .db
+            .conn()
+            .query_one_raw(Statement::from_sql_and_values(self.db.backend(), sql, values))
+            .await?
+            .context("COUNT returned no row")?;
+        Ok(row.try_get::<i32>("", "n")? > 0)
+    }
+
+    /// Whether an organization with this id exists.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn organization_exists(&self, id: &str) -> anyhow::Result<bool> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM \"organization\" WHERE \"id\" = {}",
+            self.placeholders(1)
+        );
+        let row = self
+            .db
+            .conn()
+            .query_one_raw(Statement::from_sql_and_values(self.db.backend(), sql, vec![id.into()]))
+            .await?
+            .context("COUNT returned no row")?;
+        Ok(row.try_get::<i64>("", "n")? > 0)
+    }
+
+    /// Inserts an organization.
+    ///
+    /// # Errors
+    /// Any database error (a duplicate slug, for instance).
+    pub async fn insert_organization(
+        &self,
+        id: &str,
+        name: &str,
+        slug: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let sql = format!(
+            "INSERT INTO \"organization\" (\"id\", \"name\", \"slug\", {}) VALUES ({})",
+            self.c("createdAt"),
+            self.placeholders(4)
+        );
+        let values = vec![id.into(), name.into(), slug.into(), self.ts(now)];
+        self.exec(sql, values)
+            .await
+            .context("could not insert the organization")?;
+        Ok(())
+    }
+
+    /// Makes `user_id` a member of `organization_id` with `role` (a role
+    /// list, comma-separated, as better-auth stores it).
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn insert_member(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+        role: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let sql = format!(
+            "INSERT INTO \"member\" (\"id\", {}, {}, \"role\", {}) VALUES ({})",
+            self.c("organizationId"),
+            self.c("userId"),
+            self.c("createdAt"),
+            self.placeholders(5)
+        );
+        let values = vec![
+            generate_token().into(),
+            organization_id.into(),
+            user_id.into(),
+            role.into(),
+            self.ts(now),
+        ];
+        self.exec(sql, values).await.context("could not insert the member")?;
+        Ok(())
+    }
+
+    /// Removes a member, as better-auth's `removeMember` does.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn delete_member(&self, organization_id: &str, user_id: &str) -> anyhow::Result<bool> {
+        let p = self.placeholders(2);
+        let (p1, p2) = p.split_once(", ").unwrap_or(("?", "?"));
+        let sql = format!(
+            "DELETE FROM \"member\" WHERE {} = {p1} AND {} = {p2}",
+            self.c("organizationId"),
+            self.c("userId")
+        );
+        Ok(self.exec(sql, vec![organization_id.into(), user_id.into()]).await? > 0)
+    }
+
+    /// Deletes an organization (its members cascade), as better-auth's
+    /// `deleteOrganization` does.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn delete_organization(&self, id: &str) -> anyhow::Result<bool> {
+        let sql = format!("DELETE FROM \"organization\" WHERE \"id\" = {}", self.placeholders(1));
+        Ok(self.exec(sql, vec![id.into()]).await? > 0)
+    }
+
+    /// Sets (or clears) the active organization of the session with `token`.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn set_active_organization(&self, token: &str, organization_id: Option<&str>) -> anyhow::Result<()> {
+        let p = self.placeholders(2);
+        let (p1, p2) = p.split_once(", ").unwrap_or(("?", "?"));
+        let sql = format!(
+            "UPDATE \"session\" SET {} = {p1} WHERE \"token\" = {p2}",
+            self.c("activeOrganizationId")
+        );
+        self.exec(sql, vec![organization_id.map(str::to_owned).into(), token.into()])
+            .await?;
+        Ok(())
+    }
+
     async fn exec(&self, sql: String, values: Vec<Value>) -> anyhow::Result<u64> {
         let stmt = Statement::from_sql_and_values(self.db.backend(), sql, values);
         Ok(self.db.conn().execute_raw(stmt).await?.rows_affected())

@@ -10,8 +10,10 @@
 //! and rows for the dev seed and the tests — never in production.
 
 pub mod dev;
+pub mod membership_store;
 pub mod schema;
 pub mod session_store;
 
-pub use schema::{BetterAuthSchema, NamingStyle};
+pub use membership_store::SqlMembershipStore;
+pub use schema::{BetterAuthSchema, NamingStyle, OrganizationSchema};
 pub use session_store::SqlSessionStore;

@@ -45,6 +45,18 @@ impl NamingStyle {
     }
 }
 
+/// What start-up learned about the organization plugin's tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationSchema {
+    /// Whether `session` has `activeOrganizationId`.
+    pub active_column: bool,
+    /// Whether organization and user ids are `uuid` columns (better-auth's
+    /// `generateId: "uuid"`): values are then validated and cast.
+    pub uuid_ids: bool,
+    /// Whether `organization.createdAt` is a naive timestamp (read as UTC).
+    pub naive_created_at: bool,
+}
+
 /// What start-up learned about better-auth's tables.
 #[derive(Debug, Clone)]
 pub struct BetterAuthSchema {
@@ -54,6 +66,8 @@ pub struct BetterAuthSchema {
     pub has_ban_columns: bool,
     /// Columns (as `table.column`) stored as naive timestamps, read as UTC.
     pub naive_timestamps: Vec<String>,
+    /// The organization plugin's tables, when they exist.
+    pub organizations: Option<OrganizationSchema>,
     backend: DbBackendKind,
 }
 
@@ -67,6 +81,8 @@ const USER_FIELDS: [&str; 7] = [
     "updatedAt",
 ];
 const SESSION_FIELDS: [&str; 3] = ["token", "userId", "expiresAt"];
+const ORGANIZATION_FIELDS: [&str; 5] = ["id", "name", "slug", "logo", "createdAt"];
+const MEMBER_FIELDS: [&str; 3] = ["organizationId", "userId", "role"];
 
 impl BetterAuthSchema {
     /// Inspects the database's catalogue.
@@ -125,12 +141,33 @@ impl BetterAuthSchema {
                 }
             }
         }
+        let organizations = detect_organizations(db, style, &session).await?;
+        if organizations.as_ref().is_some_and(|o| o.naive_created_at) {
+            naive_timestamps.push(format!("organization.{}", style.column("createdAt")));
+        }
         Ok(Self {
             style,
             has_ban_columns,
             naive_timestamps,
+            organizations,
             backend: db.kind(),
         })
+    }
+
+    /// The backend's placeholder for parameter `n` (1-based).
+    pub fn placeholder(&self, n: usize) -> String {
+        match self.backend {
+            DbBackendKind::Postgres => format!("${n}"),
+            DbBackendKind::Sqlite => "?".to_owned(),
+        }
+    }
+
+    /// An id column read as text (ids may be `uuid` on PostgreSQL).
+    pub fn id_text(&self, alias: &str, field: &str) -> String {
+        match self.backend {
+            DbBackendKind::Postgres => format!("{}::text", self.col(alias, field)),
+            DbBackendKind::Sqlite => self.col(alias, field),
+        }
     }
 
     /// A quoted, aliased column reference (`s."expiresAt"`).
@@ -139,7 +176,7 @@ impl BetterAuthSchema {
     }
 
     /// A timestamp column as a UTC instant: naive columns are declared UTC.
-    fn timestamp(&self, table: &str, alias: &str, field: &str) -> String {
+    pub fn timestamp(&self, table: &str, alias: &str, field: &str) -> String {
         let col = self.style.column(field);
         if self.naive_timestamps.iter().any(|c| *c == format!("{table}.{col}")) {
             format!("({alias}.\"{col}\" AT TIME ZONE 'UTC')")
@@ -168,9 +205,17 @@ impl BetterAuthSchema {
             DbBackendKind::Postgres => "$1",
             DbBackendKind::Sqlite => "?",
         };
+        let active = if self.organizations.as_ref().is_some_and(|o| o.active_column) {
+            format!(
+                ", {} AS active_organization_id",
+                self.id_text("s", "activeOrganizationId")
+            )
+        } else {
+            String::new()
+        };
         format!(
             "SELECT {id} AS id, u.\"email\" AS email, u.\"name\" AS name, {ev} AS email_verified, \
-             u.\"image\" AS image, {ca} AS created_at, {ua} AS updated_at, {ea} AS expires_at{ban} \
+             u.\"image\" AS image, {ca} AS created_at, {ua} AS updated_at, {ea} AS expires_at{ban}{active} \
              FROM \"session\" s JOIN \"user\" u ON u.\"id\" = {uid} WHERE s.\"token\" = {placeholder}",
             ev = self.col("u", "emailVerified"),
             ca = self.timestamp("user", "u", "createdAt"),
@@ -179,6 +224,48 @@ impl BetterAuthSchema {
             uid = self.col("s", "userId"),
         )
     }
+}
+
+/// The organization plugin's tables, if `organization` and `member` exist
+/// with the columns this service reads; logged either way.
+async fn detect_organizations(
+    db: &Db,
+    style: NamingStyle,
+    session: &HashMap<String, String>,
+) -> anyhow::Result<Option<OrganizationSchema>> {
+    let organization = columns(db, "organization").await?;
+    let member = columns(db, "member").await?;
+    if organization.is_empty() && member.is_empty() {
+        tracing::info!("organization plugin tables not found: every request is in personal scope");
+        return Ok(None);
+    }
+    let missing: Vec<String> = ORGANIZATION_FIELDS
+        .iter()
+        .map(|f| ("organization", &organization, style.column(f)))
+        .chain(MEMBER_FIELDS.iter().map(|f| ("member", &member, style.column(f))))
+        .filter(|(_, cols, col)| !cols.contains_key(col))
+        .map(|(table, _, col)| format!("{table}.{col}"))
+        .collect();
+    if !missing.is_empty() {
+        tracing::warn!(
+            missing = %missing.join(", "),
+            "organization plugin tables incomplete: organizations are off (every request is in personal scope)"
+        );
+        return Ok(None);
+    }
+    let found = OrganizationSchema {
+        active_column: session.contains_key(&style.column("activeOrganizationId")),
+        uuid_ids: organization.get("id").is_some_and(|t| t == "uuid"),
+        naive_created_at: organization
+            .get(&style.column("createdAt"))
+            .is_some_and(|t| t == "timestamp without time zone"),
+    };
+    tracing::info!(
+        active_organization = found.active_column,
+        uuid_ids = found.uuid_ids,
+        "organization plugin tables found: X-Organization-Id and the session's active organization choose the scope"
+    );
+    Ok(Some(found))
 }
 
 /// Column name → data type of `table`, empty when the table does not exist.
@@ -230,6 +317,7 @@ mod tests {
             style: NamingStyle::SnakeCase,
             has_ban_columns: true,
             naive_timestamps: vec!["session.expires_at".into(), "user.ban_expires".into()],
+            organizations: None,
             backend: DbBackendKind::Postgres,
         };
         let sql = schema.session_lookup_sql();

@@ -16,6 +16,7 @@ pub struct SqlSessionStore {
     db: Db,
     sql: String,
     has_ban_columns: bool,
+    has_active_organization: bool,
 }
 
 impl SqlSessionStore {
@@ -24,6 +25,7 @@ impl SqlSessionStore {
         Self {
             sql: schema.session_lookup_sql(),
             has_ban_columns: schema.has_ban_columns,
+            has_active_organization: schema.organizations.is_some(),
             db,
         }
     }
@@ -46,11 +48,17 @@ impl SqlSessionStore {
         } else {
             (false, None)
         };
+        let active_organization_id = if self.has_active_organization {
+            row.try_get::<Option<String>>("", "active_organization_id")?
+        } else {
+            None
+        };
         Ok(SessionRecord {
             user,
             expires_at: row.try_get("", "expires_at")?,
             banned,
             ban_expires,
+            active_organization_id,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! An in-process session cache (moka) with a per-entry time to live.
+//! An in-process cache (moka) with a per-entry time to live, for sessions
+//! and organization memberships.
 //!
 //! Whether an entry is still valid is decided with the [`Clock`] port (so the
 //! rule is testable without sleeping); moka's own expiry, on the same TTL,
@@ -13,12 +14,13 @@ use domain::clock::{Clock, SystemClock};
 use async_trait::async_trait;
 use domain::Error;
 use domain::auth::{CachedSession, SessionCache, TokenHash};
+use domain::organization::{CachedMembership, MembershipCache};
 use moka::Expiry;
 use moka::future::Cache;
 
 #[derive(Clone)]
-struct Entry {
-    session: CachedSession,
+struct Entry<V> {
+    value: V,
     ttl: Duration,
     /// When the entry stops being served, by the cache's clock.
     until: DateTime<Utc>,
@@ -26,15 +28,15 @@ struct Entry {
 
 struct PerEntryTtl;
 
-impl Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _key: &String, value: &Entry, _created_at: Instant) -> Option<Duration> {
+impl<V> Expiry<String, Entry<V>> for PerEntryTtl {
+    fn expire_after_create(&self, _key: &String, value: &Entry<V>, _created_at: Instant) -> Option<Duration> {
         Some(value.ttl)
     }
 
     fn expire_after_update(
         &self,
         _key: &String,
-        value: &Entry,
+        value: &Entry<V>,
         _updated_at: Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
@@ -42,24 +44,29 @@ impl Expiry<String, Entry> for PerEntryTtl {
     }
 }
 
-/// Sessions cached in this process only: fine for one instance, and the
+/// Values cached in this process only: fine for one instance, and the
 /// embedded default. Bounded in size; the least recently used entries go first.
 #[derive(Clone)]
-pub struct MemorySessionCache {
-    cache: Cache<String, Entry>,
+pub struct MemoryTtlCache<V: Clone + Send + Sync + 'static> {
+    cache: Cache<String, Entry<V>>,
     clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for MemorySessionCache {
+/// Sessions cached in this process.
+pub type MemorySessionCache = MemoryTtlCache<CachedSession>;
+/// Organization memberships cached in this process.
+pub type MemoryMembershipCache = MemoryTtlCache<CachedMembership>;
+
+impl<V: Clone + Send + Sync + 'static> std::fmt::Debug for MemoryTtlCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemorySessionCache")
+        f.debug_struct("MemoryTtlCache")
             .field("entries", &self.cache.entry_count())
             .finish()
     }
 }
 
-impl MemorySessionCache {
-    /// A cache holding at most `max_entries` sessions.
+impl<V: Clone + Send + Sync + 'static> MemoryTtlCache<V> {
+    /// A cache holding at most `max_entries` values.
     pub fn new(max_entries: u64) -> Self {
         Self::with_clock(max_entries, Arc::new(SystemClock))
     }
@@ -76,33 +83,49 @@ impl MemorySessionCache {
     }
 }
 
-#[async_trait]
-impl SessionCache for MemorySessionCache {
-    async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, Error> {
-        match self.cache.get(key.as_str()).await {
-            Some(entry) if self.clock.now() < entry.until => Ok(Some(entry.session)),
+impl<V: Clone + Send + Sync + 'static> MemoryTtlCache<V> {
+    /// The value under `key`, if its own TTL has not passed.
+    pub async fn lookup(&self, key: &str) -> Option<V> {
+        match self.cache.get(key).await {
+            Some(entry) if self.clock.now() < entry.until => Some(entry.value),
             Some(_) => {
-                self.cache.invalidate(key.as_str()).await;
-                Ok(None)
+                self.cache.invalidate(key).await;
+                None
             }
-            None => Ok(None),
+            None => None,
         }
     }
 
+    /// Stores `value` under `key` for `ttl`.
+    pub async fn store(&self, key: &str, value: V, ttl: Duration) {
+        let until = chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|ttl| self.clock.now().checked_add_signed(ttl))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.cache.insert(key.to_owned(), Entry { value, ttl, until }).await;
+    }
+}
+
+#[async_trait]
+impl SessionCache for MemoryTtlCache<CachedSession> {
+    async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, Error> {
+        Ok(self.lookup(key.as_str()).await)
+    }
+
     async fn put(&self, key: &TokenHash, session: &CachedSession, ttl: Duration) -> Result<(), Error> {
-        self.cache
-            .insert(
-                key.as_str().to_owned(),
-                Entry {
-                    session: session.clone(),
-                    ttl,
-                    until: chrono::Duration::from_std(ttl)
-                        .ok()
-                        .and_then(|ttl| self.clock.now().checked_add_signed(ttl))
-                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
-                },
-            )
-            .await;
+        self.store(key.as_str(), session.clone(), ttl).await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MembershipCache for MemoryTtlCache<CachedMembership> {
+    async fn get(&self, key: &str) -> Result<Option<CachedMembership>, Error> {
+        Ok(self.lookup(key).await)
+    }
+
+    async fn put(&self, key: &str, entry: &CachedMembership, ttl: Duration) -> Result<(), Error> {
+        self.store(key, entry.clone(), ttl).await;
         Ok(())
     }
 }
@@ -126,6 +149,7 @@ mod tests {
                 updated_at: Utc::now(),
             },
             expires_at: Utc::now() + chrono::Duration::hours(1),
+            active_organization_id: None,
         }
     }
 

@@ -1,6 +1,6 @@
-//! Session caches: with `REDIS_URL`, [`TieredSessionCache`] (a ≤ 5 s
-//! in-process level in front of [`RedisSessionCache`], shared by all
-//! instances); otherwise [`MemorySessionCache`] (one per process).
+//! Session and membership caches: with `REDIS_URL`, [`TieredCache`] (a ≤ 5 s
+//! in-process level in front of [`RedisTtlCache`], shared by all
+//! instances); otherwise [`MemoryTtlCache`] (one per process).
 //! The response cache: [`RedisVersionedCache`], wrapped in
 //! [`ResilientVersionedCache`] for Redis outages.
 
@@ -10,8 +10,8 @@ mod resilient;
 mod tiered;
 mod versioned;
 
-pub use memory::MemorySessionCache;
-pub use redis_session::RedisSessionCache;
+pub use memory::{MemoryMembershipCache, MemorySessionCache, MemoryTtlCache};
+pub use redis_session::{RedisMembershipCache, RedisSessionCache, RedisTtlCache};
 pub use resilient::{MAX_PENDING, ResilientVersionedCache};
-pub use tiered::TieredSessionCache;
+pub use tiered::{TieredCache, TieredMembershipCache, TieredSessionCache};
 pub use versioned::RedisVersionedCache;

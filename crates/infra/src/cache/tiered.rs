@@ -1,43 +1,49 @@
-//! A two-level session cache: an in-process first level in front of Redis.
+//! A two-level cache: an in-process first level in front of Redis, for
+//! sessions and organization memberships.
 //!
-//! A hot session is answered from memory without a Redis round trip. The first
+//! A hot entry is answered from memory without a Redis round trip. The first
 //! level keeps an entry for at most `l1_ttl` (≤ 5 s), so it adds at most that
-//! much to how long a signed-out session keeps working on one instance — and
-//! never extends it past the session's own expiry or the overall
-//! `SESSION_CACHE_TTL` bound, since an entry is only ever copied from Redis
-//! with the smaller of the remaining TTLs.
+//! much to how long a signed-out session (or a removed member) keeps working
+//! on one instance — and never extends it past the session's own expiry or
+//! the overall `SESSION_CACHE_TTL` bound, since an entry is only ever copied
+//! from Redis with the smaller of the remaining TTLs.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::Error;
 use domain::auth::{CachedSession, SessionCache, TokenHash};
+use domain::organization::{CachedMembership, MembershipCache};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use super::{MemorySessionCache, RedisSessionCache};
+use super::{MemoryTtlCache, RedisTtlCache};
 
 /// Memory first, then Redis.
 #[derive(Debug, Clone)]
-pub struct TieredSessionCache {
-    l1: MemorySessionCache,
+pub struct TieredCache<V: Clone + Send + Sync + 'static> {
+    l1: MemoryTtlCache<V>,
     l1_ttl: Duration,
-    l2: RedisSessionCache,
+    l2: RedisTtlCache<V>,
 }
 
-impl TieredSessionCache {
+/// Sessions: memory, then Redis.
+pub type TieredSessionCache = TieredCache<CachedSession>;
+/// Memberships: memory, then Redis.
+pub type TieredMembershipCache = TieredCache<CachedMembership>;
+
+impl<V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> TieredCache<V> {
     /// `l1_ttl` bounds how long an entry lives in memory.
-    pub fn new(l2: RedisSessionCache, l1_ttl: Duration, l1_entries: u64) -> Self {
+    pub fn new(l2: RedisTtlCache<V>, l1_ttl: Duration, l1_entries: u64) -> Self {
         Self {
-            l1: MemorySessionCache::new(l1_entries),
+            l1: MemoryTtlCache::new(l1_entries),
             l1_ttl,
             l2,
         }
     }
-}
 
-#[async_trait]
-impl SessionCache for TieredSessionCache {
-    async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, Error> {
-        if let Some(hit) = self.l1.get(key).await? {
+    async fn lookup(&self, key: &str) -> Result<Option<V>, Error> {
+        if let Some(hit) = self.l1.lookup(key).await {
             return Ok(Some(hit));
         }
         let Some((hit, remaining)) = self.l2.get_with_ttl(key).await? else {
@@ -45,13 +51,35 @@ impl SessionCache for TieredSessionCache {
         };
         let ttl = remaining.min(self.l1_ttl);
         if !ttl.is_zero() {
-            self.l1.put(key, &hit, ttl).await?;
+            self.l1.store(key, hit.clone(), ttl).await;
         }
         Ok(Some(hit))
     }
 
+    async fn store(&self, key: &str, value: &V, ttl: Duration) -> Result<(), Error> {
+        self.l1.store(key, value.clone(), ttl.min(self.l1_ttl)).await;
+        self.l2.set(key, value, ttl).await
+    }
+}
+
+#[async_trait]
+impl SessionCache for TieredCache<CachedSession> {
+    async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, Error> {
+        self.lookup(key.as_str()).await
+    }
+
     async fn put(&self, key: &TokenHash, session: &CachedSession, ttl: Duration) -> Result<(), Error> {
-        self.l1.put(key, session, ttl.min(self.l1_ttl)).await?;
-        self.l2.put(key, session, ttl).await
+        self.store(key.as_str(), session, ttl).await
+    }
+}
+
+#[async_trait]
+impl MembershipCache for TieredCache<CachedMembership> {
+    async fn get(&self, key: &str) -> Result<Option<CachedMembership>, Error> {
+        self.lookup(key).await
+    }
+
+    async fn put(&self, key: &str, entry: &CachedMembership, ttl: Duration) -> Result<(), Error> {
+        self.store(key, entry, ttl).await
     }
 }

@@ -17,6 +17,9 @@ pub struct Model {
     /// better-auth user id of the owner (`text`, or `uuid` read back as text).
     #[sea_orm(column_type = "Text", select_as = "text")]
     pub owner_id: String,
+    /// The better-auth organization it belongs to; null for a personal item.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub organization_id: Option<String>,
     /// Active flag.
     pub is_active: bool,
     /// Creation time.

@@ -28,7 +28,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::OwnerIdType;
 use crate::db::{Db, translate};
 
-/// Most rows in one statement (the rows travel as 8 array parameters, so
+/// Most rows in one statement (the rows travel as 10 array parameters, so
 /// the protocol sets no limit; this bounds one statement's size and duration).
 pub const MAX_BATCH: usize = 256;
 
@@ -36,17 +36,18 @@ pub const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
 /// Arrays cannot carry a NULL element through sea-orm's binding, so a
-/// missing description travels as `''` plus `false` in `$4`.
-const INSERT: &str = r#"INSERT INTO "items" ("id", "name", "description", "owner_id", "is_active", "created_at", "updated_at")
-SELECT id, name, CASE WHEN has_description THEN description END, owner_id, is_active, created_at, updated_at
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::bool[], $7::timestamptz[], $8::timestamptz[])
-  AS t(id, name, description, has_description, owner_id, is_active, created_at, updated_at)"#;
+/// missing description travels as `''` plus `false` in `$4`, and a missing
+/// organization as `''` plus `false` in `$7`.
+const INSERT: &str = r#"INSERT INTO "items" ("id", "name", "description", "owner_id", "organization_id", "is_active", "created_at", "updated_at")
+SELECT id, name, CASE WHEN has_description THEN description END, owner_id, CASE WHEN has_organization THEN organization_id END, is_active, created_at, updated_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::text[], $7::bool[], $8::bool[], $9::timestamptz[], $10::timestamptz[])
+  AS t(id, name, description, has_description, owner_id, organization_id, has_organization, is_active, created_at, updated_at)"#;
 
 /// [`INSERT`] for an `owner_id` of type `uuid` (better-auth's `generateId: "uuid"`).
-const INSERT_UUID_OWNER: &str = r#"INSERT INTO "items" ("id", "name", "description", "owner_id", "is_active", "created_at", "updated_at")
-SELECT id, name, CASE WHEN has_description THEN description END, owner_id::uuid, is_active, created_at, updated_at
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::bool[], $7::timestamptz[], $8::timestamptz[])
-  AS t(id, name, description, has_description, owner_id, is_active, created_at, updated_at)"#;
+const INSERT_UUID_OWNER: &str = r#"INSERT INTO "items" ("id", "name", "description", "owner_id", "organization_id", "is_active", "created_at", "updated_at")
+SELECT id, name, CASE WHEN has_description THEN description END, owner_id::uuid, CASE WHEN has_organization THEN organization_id END, is_active, created_at, updated_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::text[], $7::bool[], $8::bool[], $9::timestamptz[], $10::timestamptz[])
+  AS t(id, name, description, has_description, owner_id, organization_id, has_organization, is_active, created_at, updated_at)"#;
 
 struct Pending {
     item: Item,
@@ -161,6 +162,8 @@ async fn insert_rows<'a>(
     let mut descriptions = Vec::with_capacity(n);
     let mut has_descriptions = Vec::with_capacity(n);
     let mut owners = Vec::with_capacity(n);
+    let mut organizations = Vec::with_capacity(n);
+    let mut has_organizations = Vec::with_capacity(n);
     let mut active = Vec::with_capacity(n);
     let mut created = Vec::with_capacity(n);
     let mut updated = Vec::with_capacity(n);
@@ -170,16 +173,20 @@ async fn insert_rows<'a>(
         descriptions.push(item.description.as_ref().map_or("", |d| d.as_str()).to_owned());
         has_descriptions.push(item.description.is_some());
         owners.push(item.owner_id.clone());
+        organizations.push(item.organization_id.clone().unwrap_or_default());
+        has_organizations.push(item.organization_id.is_some());
         active.push(item.is_active);
         created.push(item.created_at);
         updated.push(item.updated_at);
     }
-    let values: [Value; 8] = [
+    let values: [Value; 10] = [
         ids.into(),
         names.into(),
         descriptions.into(),
         has_descriptions.into(),
         owners.into(),
+        organizations.into(),
+        has_organizations.into(),
         active.into(),
         created.into(),
         updated.into(),

@@ -13,6 +13,7 @@ pub mod batch;
 use async_trait::async_trait;
 use domain::Error;
 use domain::item::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemRepository, Page};
+use domain::scope::Owner;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
@@ -51,15 +52,22 @@ impl SeaOrmItemRepository {
         Ok(Self::new(db, owner))
     }
 
-    /// `owner_id = <owner>`, the value cast to the column's type.
-    fn owner_is(&self, owner_id: &str) -> Expr {
-        self.owner.matches(Column::OwnerId, owner_id)
+    /// The rows of `owner`: a user's personal items (`owner_id = <user>`,
+    /// the value cast to the column's type, and no organization), or an
+    /// organization's. Each is served by its own index.
+    fn owner_is(&self, owner: &Owner) -> sea_orm::Condition {
+        match owner {
+            Owner::User(user_id) => sea_orm::Condition::all()
+                .add(self.owner.matches(Column::OwnerId, user_id))
+                .add(Column::OrganizationId.is_null()),
+            Owner::Organization(organization_id) => {
+                sea_orm::Condition::all().add(Column::OrganizationId.eq(organization_id.as_str()))
+            }
+        }
     }
 
-    fn owned(&self, owner_id: &str, id: ItemId) -> sea_orm::Condition {
-        sea_orm::Condition::all()
-            .add(Column::Id.eq(id.as_uuid()))
-            .add(self.owner_is(owner_id))
+    fn owned(&self, owner: &Owner, id: ItemId) -> sea_orm::Condition {
+        self.owner_is(owner).add(Column::Id.eq(id.as_uuid()))
     }
 }
 
@@ -69,6 +77,7 @@ fn to_domain(model: items::Model) -> Item {
         name: ItemName::from_trusted(model.name),
         description: model.description.map(ItemDescription::from_trusted),
         owner_id: model.owner_id,
+        organization_id: model.organization_id,
         is_active: model.is_active,
         created_at: model.created_at,
         updated_at: model.updated_at,
@@ -77,8 +86,8 @@ fn to_domain(model: items::Model) -> Item {
 
 #[async_trait]
 impl ItemRepository for SeaOrmItemRepository {
-    async fn list(&self, owner_id: &str, page: Page) -> Result<Vec<Item>, Error> {
-        let mut query = Entity::find().filter(self.owner_is(owner_id));
+    async fn list(&self, owner: &Owner, page: Page) -> Result<Vec<Item>, Error> {
+        let mut query = Entity::find().filter(self.owner_is(owner));
         if let Some(after) = page.after() {
             // Keyset: strictly older than the last item seen, in the same
             // (created_at, id) descending order; served by the index.
@@ -103,9 +112,9 @@ impl ItemRepository for SeaOrmItemRepository {
         Ok(rows.into_iter().map(to_domain).collect())
     }
 
-    async fn find(&self, owner_id: &str, id: ItemId) -> Result<Option<Item>, Error> {
+    async fn find(&self, owner: &Owner, id: ItemId) -> Result<Option<Item>, Error> {
         let row = Entity::find()
-            .filter(self.owned(owner_id, id))
+            .filter(self.owned(owner, id))
             .one(self.db.conn())
             .await
             .map_err(translate)?;
@@ -121,6 +130,7 @@ impl ItemRepository for SeaOrmItemRepository {
             name: Set(item.name.as_str().to_owned()),
             description: Set(item.description.as_ref().map(|d| d.as_str().to_owned())),
             owner_id: Set(item.owner_id.clone()),
+            organization_id: Set(item.organization_id.clone()),
             is_active: Set(item.is_active),
             created_at: Set(item.created_at),
             updated_at: Set(item.updated_at),
@@ -132,11 +142,11 @@ impl ItemRepository for SeaOrmItemRepository {
         Ok(())
     }
 
-    async fn update(&self, owner_id: &str, id: ItemId, changes: &ItemChanges) -> Result<Option<Item>, Error> {
+    async fn update(&self, owner: &Owner, id: ItemId, changes: &ItemChanges) -> Result<Option<Item>, Error> {
         let patch = &changes.patch;
         let mut update = Entity::update_many()
             .col_expr(Column::UpdatedAt, Expr::value(changes.updated_at))
-            .filter(self.owned(owner_id, id));
+            .filter(self.owned(owner, id));
         if let Some(judged) = changes.unless_changed_since {
             update = update.filter(Column::UpdatedAt.eq(judged));
         }
@@ -162,17 +172,17 @@ impl ItemRepository for SeaOrmItemRepository {
         if result.rows_affected == 0 {
             return Ok(None);
         }
-        self.find(owner_id, id).await
+        self.find(owner, id).await
     }
 
     async fn delete_unchanged(
         &self,
-        owner_id: &str,
+        owner: &Owner,
         id: ItemId,
         updated_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, Error> {
         let result = Entity::delete_many()
-            .filter(self.owned(owner_id, id))
+            .filter(self.owned(owner, id))
             .filter(Column::UpdatedAt.eq(updated_at))
             .exec(self.db.conn())
             .await
@@ -180,9 +190,9 @@ impl ItemRepository for SeaOrmItemRepository {
         Ok(result.rows_affected > 0)
     }
 
-    async fn delete(&self, owner_id: &str, id: ItemId) -> Result<bool, Error> {
+    async fn delete(&self, owner: &Owner, id: ItemId) -> Result<bool, Error> {
         let result = Entity::delete_many()
-            .filter(self.owned(owner_id, id))
+            .filter(self.owned(owner, id))
             .exec(self.db.conn())
             .await
             .map_err(translate)?;
