@@ -63,6 +63,25 @@ fn interop_ready() -> bool {
     node && installed
 }
 
+/// This service on better-auth's database, with a 1 s session and membership
+/// cache: the `/api/v1` base URL and a handle to stop it.
+async fn serve_with_short_cache(database_url: &str) -> (String, actix_web::dev::ServerHandle) {
+    let options = Options {
+        session_cache_ttl_secs: 1,
+        ..Options::default()
+    };
+    let prefix = format!("interop:{}:", uuid::Uuid::new_v4().simple());
+    let vars = settings_map(database_url, &options, services().redis.as_deref(), &prefix);
+    let (settings, _) = api::Settings::from_map(&vars).unwrap();
+    let server = api::Application::build(settings)
+        .await
+        .expect("server starts on the schema better-auth made");
+    let base = format!("http://127.0.0.1:{}/api/v1", server.port());
+    let handle = server.handle();
+    tokio::spawn(server.run_until_stopped());
+    (base, handle)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cookie_minted_by_real_better_auth_authenticates_until_it_signs_out() {
     if !interop_ready() {
@@ -78,19 +97,8 @@ async fn a_cookie_minted_by_real_better_auth_authenticates_until_it_signs_out() 
     let cookie = minted["cookie"].as_str().unwrap().to_owned();
     let user_id = minted["userId"].as_str().unwrap();
 
-    let options = Options {
-        session_cache_ttl_secs: 1,
-        ..Options::default()
-    };
-    let prefix = format!("interop:{}:", uuid::Uuid::new_v4().simple());
-    let vars = settings_map(&scratch.url, &options, services().redis.as_deref(), &prefix);
-    let (settings, _) = api::Settings::from_map(&vars).unwrap();
-    let server = api::Application::build(settings)
-        .await
-        .expect("server starts on better-auth's own schema");
-    let url = format!("http://127.0.0.1:{}/api/v1/users/me", server.port());
-    let handle = server.handle();
-    tokio::spawn(server.run_until_stopped());
+    let (base, handle) = serve_with_short_cache(&scratch.url).await;
+    let url = format!("{base}/users/me");
     let client = reqwest::Client::new();
 
     let (status, body) = send(client.get(&url).header("Cookie", &cookie)).await;
@@ -237,19 +245,7 @@ async fn real_better_auth_organizations_choose_the_scope_and_the_roles() {
     let org = setup["organizationId"].as_str().unwrap().to_owned();
     let cookie = |name: &str| setup["users"][name]["cookie"].as_str().unwrap().to_owned();
 
-    let options = Options {
-        session_cache_ttl_secs: 1,
-        ..Options::default()
-    };
-    let prefix = format!("interop:{}:", uuid::Uuid::new_v4().simple());
-    let vars = settings_map(&scratch.url, &options, services().redis.as_deref(), &prefix);
-    let (settings, _) = api::Settings::from_map(&vars).unwrap();
-    let server = api::Application::build(settings)
-        .await
-        .expect("server starts on better-auth's schema with the organization plugin");
-    let base = format!("http://127.0.0.1:{}/api/v1", server.port());
-    let handle = server.handle();
-    tokio::spawn(server.run_until_stopped());
+    let (base, handle) = serve_with_short_cache(&scratch.url).await;
     let client = reqwest::Client::new();
     let get = |who: &str, path: &str, scope: Option<&str>| {
         let mut request = client.get(format!("{base}{path}")).header("Cookie", cookie(who));

@@ -84,20 +84,14 @@ impl DevBetterAuth {
     pub async fn tables_exist(&self) -> anyhow::Result<bool> {
         let sql = match self.db.kind() {
             DbBackendKind::Postgres => {
-                "SELECT COUNT(*)::int AS n FROM information_schema.tables \
+                "SELECT COUNT(*) AS n FROM information_schema.tables \
                  WHERE table_schema = current_schema() AND table_name IN ('user', 'session')"
             }
             DbBackendKind::Sqlite => {
                 "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('user', 'session')"
             }
         };
-        let row = self
-            .db
-            .conn()
-            .query_one_raw(Statement::from_string(self.db.backend(), sql))
-            .await?
-            .context("COUNT returned no row")?;
-        Ok(row.try_get::<i32>("", "n")? == 2)
+        Ok(self.count(sql, Vec::new()).await? == 2)
     }
 
     /// Creates `user`, `session`, `account` and `verification` if absent,
@@ -224,7 +218,7 @@ impl DevBetterAuth {
         let column = self.style.column("activeOrganizationId");
         let (sql, values): (&str, Vec<Value>) = match self.db.kind() {
             DbBackendKind::Postgres => (
-                "SELECT COUNT(*)::int AS n FROM information_schema.columns \
+                "SELECT COUNT(*) AS n FROM information_schema.columns \
                  WHERE table_schema = current_schema() AND table_name = 'session' AND column_name = $1",
                 vec![column.into()],
             ),
@@ -233,13 +227,7 @@ impl DevBetterAuth {
                 vec![column.into()],
             ),
         };
-        let row = self
-            .db
-            .conn()
-            .query_one_raw(Statement::from_sql_and_values(self.db.backend(), sql, values))
-            .await?
-            .context("COUNT returned no row")?;
-        Ok(row.try_get::<i32>("", "n")? > 0)
+        Ok(self.count(sql, values).await? > 0)
     }
 
     /// Whether an organization with this id exists.
@@ -251,13 +239,7 @@ impl DevBetterAuth {
             "SELECT COUNT(*) AS n FROM \"organization\" WHERE \"id\" = {}",
             self.placeholders(1)
         );
-        let row = self
-            .db
-            .conn()
-            .query_one_raw(Statement::from_sql_and_values(self.db.backend(), sql, vec![id.into()]))
-            .await?
-            .context("COUNT returned no row")?;
-        Ok(row.try_get::<i64>("", "n")? > 0)
+        Ok(self.count(&sql, vec![id.into()]).await? > 0)
     }
 
     /// Inserts an organization.
@@ -354,6 +336,18 @@ impl DevBetterAuth {
         Ok(())
     }
 
+    /// The `n` of a `SELECT COUNT(*) AS n …` query.
+    async fn count(&self, sql: &str, values: Vec<Value>) -> anyhow::Result<i64> {
+        let stmt = Statement::from_sql_and_values(self.db.backend(), sql, values);
+        let row = self
+            .db
+            .conn()
+            .query_one_raw(stmt)
+            .await?
+            .context("COUNT returned no row")?;
+        Ok(row.try_get::<i64>("", "n")?)
+    }
+
     async fn exec(&self, sql: String, values: Vec<Value>) -> anyhow::Result<u64> {
         let stmt = Statement::from_sql_and_values(self.db.backend(), sql, values);
         Ok(self.db.conn().execute_raw(stmt).await?.rows_affected())
@@ -392,17 +386,7 @@ impl DevBetterAuth {
             "SELECT COUNT(*) AS n FROM \"user\" WHERE \"id\" = {}",
             self.placeholders(1)
         );
-        let row = self
-            .db
-            .conn()
-            .query_one_raw(Statement::from_sql_and_values(
-                self.db.backend(),
-                sql,
-                vec![user_id.to_owned().into()],
-            ))
-            .await?
-            .context("COUNT returned no row")?;
-        Ok(row.try_get::<i64>("", "n")? > 0)
+        Ok(self.count(&sql, vec![user_id.to_owned().into()]).await? > 0)
     }
 
     /// Inserts a session for `user_id` with `token`, expiring at `expires_at`.
