@@ -59,6 +59,7 @@ seed: ## Create a demo user and session; prints a curl command (development only
 
 bench: ## Load-test a release build on the local PostgreSQL + Redis (about 7 minutes; see README)
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk; }
+	@python3 -c "import cryptography" 2>/dev/null || { echo "installing cryptography (PyPI; signs the bench JWTs)"; python3 -m pip install --quiet cryptography; }
 	$(CARGO) build --release -p api --bin saas-api
 	SAAS_API_BIN=$(TARGET_DIR)/release/saas-api python3 bench/bench.py
 

@@ -2,7 +2,10 @@
 """`make bench`: load a release build of saas-api on PostgreSQL + Redis.
 
 Seeds 1,000 better-auth users (real better-auth schema), each with a live
-session and 20 items, starts the server with production settings, and drives
+session and 20 items, and 100 organizations (organization plugin tables) of
+10 members each (one owner, one admin, eight members) with 20 items each,
+an EdDSA key in `jwks` with a JWT per user and an unmetered API key per user,
+starts the server with production settings, and drives
 it with wrk at 64 connections, every request carrying a random user's signed
 cookie (HMAC-SHA256, base64, percent-encoded: as better-auth signs it).
 Alongside, pgbench runs the exact SQL of list_items and create_item, and
@@ -41,7 +44,53 @@ PORT = int(os.environ.get("BENCH_PORT", "18080"))
 BIN = Path(os.environ.get("SAAS_API_BIN", ROOT / "target" / "release" / "saas-api")).resolve()
 SECRET = "bench-better-auth-secret-0123456789abcdef"
 USERS, ITEMS_PER_USER = 1000, 20
-ALL = ["health", "users_me", "list_items", "get_item", "create_item", "mixed"]
+MEMBERS_PER_ORG, ITEMS_PER_ORG = 10, 20
+ORGS = USERS // MEMBERS_PER_ORG
+ALL = ["health", "users_me", "list_items", "get_item", "create_item", "mixed", "org_list_items", "org_mixed",
+       "users_me_jwt", "list_items_jwt", "users_me_api_key"]
+ISSUER = "http://localhost:3000"  # BETTER_AUTH_URL's default: the JWTs' iss and aud
+
+# The organization plugin's tables as better-auth 1.7.25's migrator makes them.
+ORGANIZATION_SCHEMA = """
+CREATE TABLE "organization" ("id" text NOT NULL PRIMARY KEY, "name" text NOT NULL, "slug" text NOT NULL UNIQUE,
+  "logo" text, "createdAt" timestamptz NOT NULL, "metadata" text);
+CREATE TABLE "member" ("id" text NOT NULL PRIMARY KEY,
+  "organizationId" text NOT NULL REFERENCES "organization" ("id") ON DELETE CASCADE,
+  "userId" text NOT NULL REFERENCES "user" ("id") ON DELETE CASCADE, "role" text NOT NULL, "createdAt" timestamptz NOT NULL);
+CREATE INDEX "member_organizationId_idx" ON "member" ("organizationId");
+CREATE INDEX "member_userId_idx" ON "member" ("userId");
+ALTER TABLE "session" ADD COLUMN "activeOrganizationId" text;
+CREATE TABLE "jwks" ("id" text NOT NULL PRIMARY KEY, "publicKey" text NOT NULL, "privateKey" text NOT NULL,
+  "createdAt" timestamptz NOT NULL, "expiresAt" timestamptz, "alg" text, "crv" text);
+CREATE TABLE "apikey" ("id" text NOT NULL PRIMARY KEY, "configId" text NOT NULL DEFAULT 'default', "name" text,
+  "start" text, "referenceId" text NOT NULL, "prefix" text, "key" text NOT NULL, "refillInterval" integer,
+  "refillAmount" integer, "lastRefillAt" timestamptz, "enabled" boolean, "rateLimitEnabled" boolean,
+  "rateLimitTimeWindow" integer, "rateLimitMax" integer, "requestCount" integer, "remaining" integer,
+  "lastRequest" timestamptz, "expiresAt" timestamptz, "createdAt" timestamptz NOT NULL,
+  "updatedAt" timestamptz NOT NULL, "permissions" text, "metadata" text);
+CREATE INDEX "apikey_key_idx" ON "apikey" ("key");
+"""
+
+
+def b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def jwt_signer():
+    """An Ed25519 key (better-auth's default) stored in `jwks` as its jwt plugin does; signs JWTs."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    jwk = json.dumps({"crv": "Ed25519", "x": b64url(public), "kty": "OKP"})
+    psql(DB, f"""INSERT INTO jwks (id, "publicKey", "privateKey", "createdAt", alg, crv)
+                 VALUES ('bench-key', '{jwk}', 'unused', now(), 'EdDSA', 'Ed25519')""")
+    header = b64url(json.dumps({"alg": "EdDSA", "kid": "bench-key"}).encode())
+
+    def sign(claims):
+        payload = b64url(json.dumps(claims).encode())
+        return f"{header}.{payload}.{b64url(key.sign(f'{header}.{payload}'.encode()))}"
+    return sign
 SCENARIOS = ALL if os.environ.get("BENCH_SCENARIOS", "all") == "all" else os.environ["BENCH_SCENARIOS"].split(",")
 
 
@@ -86,6 +135,7 @@ def seed():
     sh("psql", f"{PG}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
     sh("psql", f"{PG}/postgres", "-qc", f'CREATE DATABASE "{DB}"')
     sh("psql", f"{PG}/{DB}", "-v", "ON_ERROR_STOP=1", "-qf", str(ROOT / "docker" / "better-auth-schema.sql"))
+    psql(DB, ORGANIZATION_SCHEMA)
     env = server_env(f"{PG}/{DB}")
     sh(str(BIN), "migrate", "up", env=env)
     psql(DB, f"""
@@ -99,14 +149,42 @@ def seed():
           SELECT gen_random_uuid(), 'item ' || i, 'description ' || i, 'bench-user-' || g, true,
                  now() - (i || ' seconds')::interval, now()
           FROM generate_series(1, {USERS}) g, generate_series(1, {ITEMS_PER_USER}) i;
+        INSERT INTO "organization" (id, name, slug, "createdAt")
+          SELECT 'bench-org-' || o, 'Bench org ' || o, 'bench-org-' || o, now() FROM generate_series(1, {ORGS}) o;
+        INSERT INTO "member" (id, "organizationId", "userId", role, "createdAt")
+          SELECT 'bench-member-' || g, 'bench-org-' || ((g - 1) / {MEMBERS_PER_ORG} + 1), 'bench-user-' || g,
+                 CASE (g - 1) % {MEMBERS_PER_ORG} WHEN 0 THEN 'owner' WHEN 1 THEN 'admin' ELSE 'member' END, now()
+          FROM generate_series(1, {USERS}) g;
+        INSERT INTO items (id, name, description, owner_id, organization_id, is_active, created_at, updated_at)
+          SELECT gen_random_uuid(), 'org item ' || i, 'description ' || i,
+                 'bench-user-' || ((o - 1) * {MEMBERS_PER_ORG} + 1 + i % {MEMBERS_PER_ORG}), 'bench-org-' || o, true,
+                 now() - (i || ' seconds')::interval, now()
+          FROM generate_series(1, {ORGS}) o, generate_series(1, {ITEMS_PER_ORG}) i;
         ANALYZE;""")
-    rows = psql(DB, "SELECT owner_id, string_agg(id::text, ',') FROM items GROUP BY owner_id")
+    rows = psql(DB, "SELECT owner_id, string_agg(id::text, ',') FROM items WHERE organization_id IS NULL GROUP BY owner_id")
     ids = dict(line.split("|") for line in rows.splitlines())
+    rows = psql(DB, "SELECT organization_id, string_agg(id::text, ',') FROM items WHERE organization_id IS NOT NULL "
+                    "GROUP BY organization_id")
+    org_ids = dict(line.split("|") for line in rows.splitlines())
+    sign = jwt_signer()
+    now = int(time.time())
+    created = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    api_keys = {g: f"bench-api-key-{g}-" + b64url(os.urandom(24)) for g in range(1, USERS + 1)}
+    values = ",".join(
+        f"('bench-apikey-{g}', 'bench-user-{g}', '{b64url(hashlib.sha256(raw.encode()).digest())}', true, false, "
+        f"86400000, 10, now(), now())" for g, raw in api_keys.items())
+    psql(DB, f"""INSERT INTO apikey (id, "referenceId", key, enabled, "rateLimitEnabled", "rateLimitTimeWindow",
+                 "rateLimitMax", "createdAt", "updatedAt") VALUES {values}""")
     data = BENCH / "results" / "users.tsv"
     with data.open("w") as f:
         for g in range(1, USERS + 1):
             token = hashlib.md5(f"bench-token-{g}".encode()).hexdigest()
-            f.write(f"{signed_cookie(token)}\t{ids[f'bench-user-{g}']}\n")
+            org = f"bench-org-{(g - 1) // MEMBERS_PER_ORG + 1}"
+            user = f"bench-user-{g}"
+            jwt = sign({"sub": user, "id": user, "iss": ISSUER, "aud": ISSUER, "iat": now, "exp": now + 4 * 3600,
+                        "name": f"Bench {g}", "email": f"bench{g}@example.com", "emailVerified": True,
+                        "image": None, "createdAt": created, "updatedAt": created})
+            f.write(f"{signed_cookie(token)}\t{ids[user]}\t{org}\t{org_ids[org]}\t{jwt}\t{api_keys[g]}\n")
     return data
 
 
@@ -238,6 +316,16 @@ def main():
         ratios["users_me / redis GET"] = summary["users_me"]["rps"] / reference["redis_get_ops"]
     if "mixed" in summary:
         ratios["mixed / FastAPI (2 workers)"] = summary["mixed"]["rps"] / peer["mixed"]
+    if "org_list_items" in summary and "list_items" in summary:
+        ratios["org_list_items / list_items"] = summary["org_list_items"]["rps"] / summary["list_items"]["rps"]
+    if "org_mixed" in summary and "mixed" in summary:
+        ratios["org_mixed / mixed"] = summary["org_mixed"]["rps"] / summary["mixed"]["rps"]
+    if "users_me_jwt" in summary and "users_me" in summary:
+        ratios["users_me_jwt / users_me"] = summary["users_me_jwt"]["rps"] / summary["users_me"]["rps"]
+    if "list_items_jwt" in summary and "list_items" in summary:
+        ratios["list_items_jwt / list_items"] = summary["list_items_jwt"]["rps"] / summary["list_items"]["rps"]
+    if "users_me_api_key" in summary and "users_me" in summary:
+        ratios["users_me_api_key / users_me"] = summary["users_me_api_key"]["rps"] / summary["users_me"]["rps"]
 
     print(f"\nmedians of {RUNS} run(s), {DURATION} s per scenario, {CONNECTIONS} connections")
     print("| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB |")

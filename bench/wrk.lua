@@ -1,17 +1,22 @@
 -- wrk script for `make bench`: every request carries a randomly chosen
 -- user's signed better-auth cookie.
--- Environment: BENCH_DATA (file: "<cookie>\t<item id>,<item id>,…" per user),
---              BENCH_SCENARIO (health | users_me | list_items | get_item | create_item | mixed).
+-- Environment: BENCH_DATA (file, per user: "<cookie>\t<item ids>\t<organization id>\t<its item ids>
+--              \t<jwt>\t<api key>", ids comma-separated),
+--              BENCH_SCENARIO (health | users_me | list_items | get_item | create_item | mixed
+--                              | org_list_items | org_mixed | users_me_jwt | list_items_jwt
+--                              | users_me_api_key).
 
 local scenario = os.getenv("BENCH_SCENARIO") or "health"
 local users = {}
 
 local function load()
   for line in io.lines(os.getenv("BENCH_DATA")) do
-    local cookie, ids = line:match("^([^\t]+)\t(.*)$")
-    local items = {}
+    local cookie, ids, org, org_ids, jwt, api_key =
+      line:match("^([^\t]+)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+    local items, org_items = {}, {}
     for id in ids:gmatch("[^,]+") do items[#items + 1] = id end
-    users[#users + 1] = { cookie = cookie, items = items }
+    for id in org_ids:gmatch("[^,]+") do org_items[#org_items + 1] = id end
+    users[#users + 1] = { cookie = cookie, items = items, org = org, org_items = org_items, jwt = jwt, api_key = api_key }
   end
 end
 
@@ -48,14 +53,45 @@ local builders = {
   end,
 }
 
--- 35 % list, 35 % get, 10 % me, 20 % create
-builders.mixed = function()
-  local r = math.random(100)
-  if r <= 35 then return builders.list_items()
-  elseif r <= 70 then return builders.get_item()
-  elseif r <= 80 then return builders.users_me()
-  else return builders.create_item() end
+-- The same requests in the user's organization (X-Organization-Id).
+local function in_org(method, path, u, extra, payload)
+  local headers = { ["Cookie"] = u.cookie, ["X-Organization-Id"] = u.org }
+  for k, v in pairs(extra or {}) do headers[k] = v end
+  return wrk.format(method, path, headers, payload)
 end
+
+builders.org_list_items = function() return in_org("GET", "/api/v1/items?limit=20", user()) end
+builders.org_get_item = function()
+  local u = user()
+  return in_org("GET", "/api/v1/items/" .. u.org_items[math.random(#u.org_items)], u)
+end
+builders.org_create_item = function()
+  return in_org("POST", "/api/v1/items", user(), { ["Content-Type"] = "application/json" }, body)
+end
+
+-- Other better-auth credentials: a JWT as bearer, an API key.
+builders.users_me_jwt = function()
+  return wrk.format("GET", "/api/v1/users/me", { ["Authorization"] = "Bearer " .. user().jwt })
+end
+builders.list_items_jwt = function()
+  return wrk.format("GET", "/api/v1/items?limit=20", { ["Authorization"] = "Bearer " .. user().jwt })
+end
+builders.users_me_api_key = function()
+  return wrk.format("GET", "/api/v1/users/me", { ["x-api-key"] = user().api_key })
+end
+
+-- 35 % list, 35 % get, 10 % me, 20 % create
+local function mix(list, get_one, create)
+  return function()
+    local r = math.random(100)
+    if r <= 35 then return list()
+    elseif r <= 70 then return get_one()
+    elseif r <= 80 then return builders.users_me()
+    else return create() end
+  end
+end
+builders.mixed = mix(builders.list_items, builders.get_item, builders.create_item)
+builders.org_mixed = mix(builders.org_list_items, builders.org_get_item, builders.org_create_item)
 
 local build = builders[scenario] or error("unknown scenario " .. scenario)
 function request() return build() end

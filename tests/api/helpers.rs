@@ -202,6 +202,8 @@ pub struct Options {
     pub extra: Vec<(String, String)>,
     /// Create the organization plugin's tables before the server starts.
     pub organization_plugin: bool,
+    /// Create the api-key plugin's table before the server starts.
+    pub api_key_plugin: bool,
 }
 
 impl Default for Options {
@@ -212,6 +214,7 @@ impl Default for Options {
             session_cache_ttl_secs: 300,
             extra: Vec::new(),
             organization_plugin: false,
+            api_key_plugin: false,
         }
     }
 }
@@ -287,6 +290,11 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
         .expect("connect to scratch database");
     let dev = DevBetterAuth::new(db.clone(), style);
     dev.create_tables(true).await.expect("create better-auth tables");
+    if options.api_key_plugin {
+        dev.create_api_key_table()
+            .await
+            .expect("create the api-key plugin's table");
+    }
     if options.organization_plugin {
         dev.create_organization_tables()
             .await

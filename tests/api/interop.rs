@@ -308,3 +308,273 @@ async fn real_better_auth_organizations_choose_the_scope_and_the_roles() {
     assert_eq!(get("leaver", "/items", Some(&org)).await.0, StatusCode::FORBIDDEN);
     handle.stop(false).await;
 }
+
+/// The jwt and api-key plugins of the real packages, with better-auth's key
+/// algorithm `alg`: what they issue is accepted, and every refusal holds.
+async fn credentials_of_real_better_auth(alg: &str) {
+    if !interop_ready() {
+        return;
+    }
+    let test = format!("interop_credentials_{}", alg.to_lowercase());
+    let Some(scratch) = ScratchDb::create(Backend::Postgres(infra::better_auth::NamingStyle::CamelCase), &test).await
+    else {
+        return;
+    };
+    let issued = script(&scratch.url, "credentials.mjs", &["setup", alg], &[]);
+    let (base, handle) = serve_with_short_cache(&scratch.url).await;
+    let client = reqwest::Client::new();
+    let bearer = |token: &str, path: &str| {
+        send(
+            client
+                .get(format!("{base}{path}"))
+                .header("Authorization", format!("Bearer {token}")),
+        )
+    };
+    let jwt = issued["jwt"].as_str().unwrap();
+    let (status, me) = bearer(jwt, "/users/me").await;
+    assert_eq!(status, StatusCode::OK, "{alg}: {me}");
+    assert_eq!(me["id"], issued["userId"]);
+    assert_eq!(me["email"], "keys@example.com");
+    assert_eq!(bearer(jwt, "/items").await.0, StatusCode::OK);
+    assert_eq!(
+        bearer(issued["expiredJwt"].as_str().unwrap(), "/users/me").await.0,
+        StatusCode::UNAUTHORIZED,
+        "expired"
+    );
+    // Same header and signature, another payload: the signature no longer holds.
+    let (head, rest) = jwt.split_once('.').unwrap();
+    let signature = rest.rsplit_once('.').unwrap().1;
+    let claims = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        serde_json::json!({"sub": "someone-else", "iss": "http://localhost:3000", "aud": "http://localhost:3000", "exp": 4_102_444_800u64}).to_string(),
+    );
+    assert_eq!(
+        bearer(&format!("{head}.{claims}.{signature}"), "/users/me").await.0,
+        StatusCode::UNAUTHORIZED,
+        "payload swapped"
+    );
+    let none = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        r#"{"alg":"none","typ":"JWT"}"#,
+    );
+    assert_eq!(
+        bearer(&format!("{none}.{claims}.c2ln"), "/users/me").await.0,
+        StatusCode::UNAUTHORIZED,
+        "alg none"
+    );
+    handle.stop(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwts_of_real_better_auth_with_eddsa_are_accepted_and_forgeries_refused() {
+    credentials_of_real_better_auth("EdDSA").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwts_of_real_better_auth_with_es256_rs256_ps256_and_es512_are_accepted() {
+    for alg in ["ES256", "RS256", "PS256", "ES512"] {
+        credentials_of_real_better_auth(alg).await;
+    }
+}
+
+/// API keys made by the real `@better-auth/api-key`, a JWKS served over
+/// HTTP, and keys past their grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_of_real_better_auth_and_jwks_url_and_retired_keys() {
+    if !interop_ready() {
+        return;
+    }
+    let Some(scratch) = ScratchDb::create(
+        Backend::Postgres(infra::better_auth::NamingStyle::CamelCase),
+        "interop_api_keys",
+    )
+    .await
+    else {
+        return;
+    };
+    let issued = script(&scratch.url, "credentials.mjs", &["setup", "EdDSA"], &[]);
+    let key = |name: &str| issued["keys"][name].as_str().unwrap().to_owned();
+    let (base, handle) = serve_with_short_cache(&scratch.url).await;
+    let client = reqwest::Client::new();
+    let with_key = |raw: String, method: reqwest::Method, path: &str| {
+        let mut request = client
+            .request(method.clone(), format!("{base}{path}"))
+            .header("x-api-key", raw);
+        if method == reqwest::Method::POST {
+            request = request.json(&serde_json::json!({"name": "made with a key"}));
+        }
+        request.send()
+    };
+    let get = reqwest::Method::GET;
+
+    let me = with_key(key("plain"), get.clone(), "/users/me").await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["id"], issued["userId"]);
+    assert_eq!(
+        with_key(key("plain"), reqwest::Method::POST, "/items")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED,
+        "null permissions: the user's full rights"
+    );
+    assert_eq!(
+        with_key(key("disabled"), get.clone(), "/users/me")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        with_key("not-a-key-anyone-made".into(), get.clone(), "/users/me")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Permissions {"items":["read"]}: reads, nothing else; /users/me needs none.
+    assert_eq!(
+        with_key(key("readOnly"), get.clone(), "/items").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        with_key(key("readOnly"), get.clone(), "/users/me")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let refused = with_key(key("readOnly"), reqwest::Method::POST, "/items")
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    // Rate limit 2 per minute: the third is 429 with Retry-After.
+    for _ in 0..2 {
+        assert_eq!(
+            with_key(key("rated"), get.clone(), "/users/me").await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let limited = with_key(key("rated"), get.clone(), "/users/me").await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(limited.headers()["ratelimit-limit"], "2");
+
+    // remaining 3, 20 concurrent requests over two instances: exactly 3 pass.
+    let (second_base, second) = serve_with_short_cache(&scratch.url).await;
+    let requests = (0..20).map(|i| {
+        let url = if i % 2 == 0 { &base } else { &second_base };
+        client
+            .get(format!("{url}/users/me"))
+            .header("x-api-key", key("limited"))
+            .send()
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(),
+        17,
+        "{statuses:?}"
+    );
+    let exhausted = with_key(key("limited"), get.clone(), "/users/me").await.unwrap();
+    let body: Value = exhausted.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "usage exceeded");
+    second.stop(false).await;
+    handle.stop(false).await;
+
+    // The same keys served as a JWKS (JWKS_URL) instead of read from the table.
+    let db = infra::Db::connect(&scratch.url, &infra::db::DbOptions::default())
+        .await
+        .unwrap();
+    let rows = db
+        .conn()
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.backend(),
+            r#"SELECT id, "publicKey" AS pk, alg FROM jwks"#,
+        ))
+        .await
+        .unwrap();
+    let keys: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let mut jwk: Value = serde_json::from_str(&row.try_get::<String>("", "pk").unwrap()).unwrap();
+            jwk["kid"] = Value::from(row.try_get::<String>("", "id").unwrap());
+            jwk["alg"] = Value::from(
+                row.try_get::<Option<String>>("", "alg")
+                    .unwrap()
+                    .unwrap_or("EdDSA".into()),
+            );
+            jwk
+        })
+        .collect();
+    let jwks = serde_json::json!({ "keys": keys }).to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let jwks_url = format!(
+        "http://127.0.0.1:{}/api/auth/jwks",
+        listener.local_addr().unwrap().port()
+    );
+    let jwks_server = actix_web::HttpServer::new(move || {
+        let body = jwks.clone();
+        actix_web::App::new().route(
+            "/api/auth/jwks",
+            actix_web::web::get().to(move || {
+                let body = body.clone();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(body)
+                }
+            }),
+        )
+    })
+    .listen(listener)
+    .unwrap()
+    .workers(1)
+    .disable_signals()
+    .run();
+    let jwks_handle = jwks_server.handle();
+    tokio::spawn(jwks_server);
+    let options = Options {
+        extra: vec![("JWKS_URL".into(), jwks_url)],
+        ..Options::default()
+    };
+    let vars = settings_map(&scratch.url, &options, None, "interop:jwks:");
+    let (settings, _) = api::Settings::from_map(&vars).unwrap();
+    let server = api::Application::build(settings).await.unwrap();
+    let url = format!("http://127.0.0.1:{}/api/v1/users/me", server.port());
+    let from_url = server.handle();
+    tokio::spawn(server.run_until_stopped());
+    let jwt = issued["jwt"].as_str().unwrap();
+    let (status, body) = send(client.get(&url).header("Authorization", format!("Bearer {jwt}"))).await;
+    assert_eq!(status, StatusCode::OK, "keys from JWKS_URL: {body}");
+    from_url.stop(false).await;
+    jwks_handle.stop(false).await;
+
+    // better-auth retired the key 31 days ago: past the 30-day grace, refused.
+    db.conn()
+        .execute_raw(sea_orm::Statement::from_string(
+            db.backend(),
+            r#"UPDATE jwks SET "expiresAt" = now() - interval '31 days'"#,
+        ))
+        .await
+        .unwrap();
+    let (base, handle) = serve_with_short_cache(&scratch.url).await;
+    let (status, _) = send(
+        client
+            .get(format!("{base}/users/me"))
+            .header("Authorization", format!("Bearer {jwt}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a key past its grace period");
+    handle.stop(false).await;
+    db.close().await;
+}

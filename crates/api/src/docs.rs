@@ -40,6 +40,25 @@ impl Modify for Security {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "jwtAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "better-auth jwt plugin: a token from /api/auth/token (or the set-auth-jwt header), verified against its JWKS; valid until its exp",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "apiKeyAuth",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-api-key",
+                "better-auth api-key plugin: the raw key (header name: API_KEY_HEADER); its permissions, rate limit and remaining uses apply",
+            ))),
+        );
     }
 }
 

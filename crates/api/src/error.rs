@@ -64,6 +64,29 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "Forbidden").with_cause(anyhow::anyhow!("{reason}"))
     }
 
+    /// 429 for a credential's own limit, with `Retry-After` (whole seconds,
+    /// rounded up) and, for a rate limit, the `RateLimit-*` headers.
+    pub fn too_many(limit: domain::error::TooMany) -> Self {
+        use actix_web::http::header::RETRY_AFTER;
+        let seconds = |d: std::time::Duration| {
+            let whole = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            HeaderValue::from(whole)
+        };
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, limit.message);
+        if let Some(after) = limit.retry_after {
+            error = error.with_header(RETRY_AFTER, seconds(after.max(std::time::Duration::from_secs(1))));
+        }
+        if let Some(max) = limit.limit {
+            error = error
+                .with_header(HeaderName::from_static("ratelimit-limit"), HeaderValue::from(max))
+                .with_header(HeaderName::from_static("ratelimit-remaining"), HeaderValue::from(0u32));
+            if let Some(reset) = limit.reset_after {
+                error = error.with_header(HeaderName::from_static("ratelimit-reset"), seconds(reset));
+            }
+        }
+        error
+    }
+
     /// 405 with the `Allow` header.
     pub fn method_not_allowed(allow: &'static str) -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
@@ -138,6 +161,7 @@ impl From<domain::Error> for ApiError {
             ),
             E::Unauthenticated(reason) => Self::unauthorized(reason.as_str()),
             E::Forbidden(reason) => Self::new(StatusCode::FORBIDDEN, reason.as_str()),
+            E::TooManyRequests(limit) => Self::too_many(limit),
             E::Unavailable(cause) => Self::unavailable(cause),
             E::Unexpected(cause) => Self::internal(cause),
         }

@@ -7,13 +7,16 @@ use domain::health::DependencyProbe;
 use domain::item::ItemService;
 use domain::rate_limit::RateLimitService;
 
-/// Names of the cookies better-auth sets, derived once from the prefix.
+/// Where better-auth's credentials arrive: the cookies it sets, derived once
+/// from the prefix, and the api-key plugin's header.
 #[derive(Debug, Clone)]
 pub struct CookieNames {
     /// `__Secure-<prefix>.session_token` (set over HTTPS).
     pub secure: String,
     /// `<prefix>.session_token`.
     pub plain: String,
+    /// The API-key header (`x-api-key`, `API_KEY_HEADER`).
+    pub api_key: actix_web::http::header::HeaderName,
 }
 
 impl CookieNames {
@@ -22,7 +25,15 @@ impl CookieNames {
         Self {
             secure: format!("__Secure-{prefix}.session_token"),
             plain: format!("{prefix}.session_token"),
+            api_key: actix_web::http::header::HeaderName::from_static("x-api-key"),
         }
+    }
+
+    /// With the API key in `header` instead of `x-api-key`.
+    #[must_use]
+    pub fn with_api_key_header(mut self, header: actix_web::http::header::HeaderName) -> Self {
+        self.api_key = header;
+        self
     }
 }
 

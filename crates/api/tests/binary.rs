@@ -186,9 +186,12 @@ async fn each_request_is_one_json_log_line_without_credentials() {
     assert_eq!(first["level"], "INFO");
     assert!(first["latency_ms"].as_f64().unwrap() >= 0.0);
     assert!(first["timestamp"].is_string());
+    assert_eq!(first["credential"], "cookie");
     assert_eq!(line("log-test-2")["user_id"], "demo-user");
+    assert_eq!(line("log-test-2")["credential"], "bearer");
     assert_eq!(line("log-test-3")["status"], 401);
     assert!(line("log-test-3")["user_id"].is_null(), "no user for a refused request");
+    assert!(line("log-test-3")["credential"].is_null());
 
     let everything = lines.join("\n");
     for secret_value in [

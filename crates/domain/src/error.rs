@@ -17,10 +17,30 @@ pub enum AuthFailure {
     UnsignedBearer,
     /// No session has this token.
     UnknownSession,
-    /// The session's `expiresAt` is in the past.
+    /// The session's `expiresAt` (or the JWT's `exp`) is in the past, or a JWT has no `exp`.
     Expired,
     /// The user is banned (admin plugin) and the ban has not expired.
     Banned,
+    /// A JWT whose `alg` is `none`, HMAC, unknown, or not its key's.
+    UnsupportedAlgorithm,
+    /// A JWT without a `kid`, or whose `kid` is not a known key.
+    UnknownKey,
+    /// A JWT signed by a key past its `expiresAt` plus the grace period.
+    RetiredKey,
+    /// A JWT whose `nbf` is still in the future.
+    NotYetValid,
+    /// A JWT from another issuer.
+    WrongIssuer,
+    /// A JWT for another audience.
+    WrongAudience,
+    /// An API key that is unknown.
+    UnknownApiKey,
+    /// An API key that is disabled.
+    DisabledApiKey,
+    /// An API key past its `expiresAt`.
+    ExpiredApiKey,
+    /// An API key whose user no longer exists.
+    UnknownUser,
 }
 
 impl AuthFailure {
@@ -34,6 +54,16 @@ impl AuthFailure {
             Self::UnknownSession => "unknown session",
             Self::Expired => "expired session",
             Self::Banned => "banned user",
+            Self::UnsupportedAlgorithm => "JWT algorithm refused",
+            Self::UnknownKey => "JWT key unknown",
+            Self::RetiredKey => "JWT key retired past its grace period",
+            Self::NotYetValid => "JWT not yet valid",
+            Self::WrongIssuer => "JWT issuer mismatch",
+            Self::WrongAudience => "JWT audience mismatch",
+            Self::UnknownApiKey => "unknown API key",
+            Self::DisabledApiKey => "disabled API key",
+            Self::ExpiredApiKey => "expired API key",
+            Self::UnknownUser => "the credential's user does not exist",
         }
     }
 }
@@ -53,6 +83,8 @@ pub enum Forbidden {
     /// In an organization, only an item's creator, the organization's
     /// owners and its admins may change or delete it.
     NotAllowedToChange,
+    /// An API key whose permissions do not list this action.
+    MissingPermission,
 }
 
 impl Forbidden {
@@ -61,8 +93,22 @@ impl Forbidden {
         match self {
             Self::NotAMember => "not a member of this organization",
             Self::NotAllowedToChange => "only the item's creator or an organization owner or admin may change it",
+            Self::MissingPermission => "the API key's permissions do not allow this",
         }
     }
+}
+
+/// A limit a credential ran into (429).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooMany {
+    /// What the client is told (`usage exceeded`, `rate limit exceeded`).
+    pub message: &'static str,
+    /// When trying again may work.
+    pub retry_after: Option<std::time::Duration>,
+    /// The limit, for `RateLimit-Limit`.
+    pub limit: Option<u32>,
+    /// When the limit is whole again, for `RateLimit-Reset`.
+    pub reset_after: Option<std::time::Duration>,
 }
 
 /// Everything a domain operation or a port can fail with.
@@ -82,6 +128,9 @@ pub enum Error {
     /// The caller is signed in but may not do this.
     #[error("forbidden: {}", .0.as_str())]
     Forbidden(Forbidden),
+    /// The credential's own limit is used up (API keys: rate limit or `remaining`).
+    #[error("too many requests: {}", .0.message)]
+    TooManyRequests(TooMany),
     /// The caller is not signed in (the reason is for logs only).
     #[error("unauthenticated: {0}")]
     Unauthenticated(AuthFailure),

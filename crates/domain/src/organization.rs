@@ -159,6 +159,7 @@ impl OrganizationService {
                 id: organization,
                 roles,
             },
+            permissions: None,
         })
     }
 

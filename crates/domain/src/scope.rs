@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::api_key::Permissions;
 use crate::user::User;
 
 /// Longest organization id accepted from a client (`X-Organization-Id`).
@@ -108,6 +109,8 @@ pub struct Caller {
     pub user: User,
     /// Where.
     pub scope: Scope,
+    /// An API key's permissions; `None`: the user's full rights.
+    pub permissions: Option<Permissions>,
 }
 
 impl Caller {
@@ -116,7 +119,14 @@ impl Caller {
         Self {
             user,
             scope: Scope::Personal,
+            permissions: None,
         }
+    }
+
+    /// Whether the credential allows `action` on `resource` (API keys list
+    /// what they may do; every other credential has the user's full rights).
+    pub fn may(&self, resource: &str, action: &str) -> bool {
+        self.permissions.as_ref().is_none_or(|p| p.allows(resource, action))
     }
 
     /// What storage may touch for this caller.
@@ -179,6 +189,7 @@ mod tests {
                 id: OrganizationId::parse("org").unwrap(),
                 roles: Roles::new(roles),
             },
+            permissions: None,
         }
     }
 

@@ -49,12 +49,17 @@ impl FromRequest for Caller {
         let req = req.clone();
         let user = CurrentUser::from_request(&req, payload);
         Box::pin(async move {
-            let CurrentUser(user, active) = user.await?;
+            let CurrentUser(authenticated) = user.await?;
             let requested = requested_organization(&req)?;
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;
-            let caller = state.organizations.caller(user, requested, active.as_deref()).await?;
+            let active = authenticated.active_organization_id.as_deref();
+            let mut caller = state
+                .organizations
+                .caller(authenticated.user, requested, active)
+                .await?;
+            caller.permissions = authenticated.permissions;
             Ok(Self(caller))
         })
     }

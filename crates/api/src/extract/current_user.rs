@@ -1,10 +1,13 @@
-//! The signed-in user, from better-auth's session cookie or a bearer token.
+//! The signed-in user, from any better-auth credential: the session cookie,
+//! `Authorization: Bearer` (a session token, or a JWT of the jwt plugin), or
+//! an API key of the api-key plugin (`x-api-key`, `API_KEY_HEADER`).
 //!
 //! The `Cookie` header is parsed here rather than by the framework so the
 //! value is percent-decoded exactly once, by the signature check, as
 //! better-auth does. The `__Secure-` cookie wins over the plain one, a cookie
-//! over `Authorization: Bearer`. better-auth's `session_data` cookie (its
-//! cookie cache) is deliberately ignored: it would keep revoked sessions alive.
+//! over `Authorization: Bearer`, which wins over an API key. better-auth's
+//! `session_data` cookie (its cookie cache) is deliberately ignored: it would
+//! keep revoked sessions alive.
 //!
 //! CSRF, as better-auth guards its own routes: a cookie-authenticated POST,
 //! PUT, PATCH or DELETE whose `Origin` (or, lacking it, `Referer`) names an
@@ -15,7 +18,7 @@
 use actix_web::dev::Payload;
 use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use domain::auth::Credential;
+use domain::auth::{Authenticated, Credential, CredentialKind};
 use domain::error::AuthFailure;
 use domain::user::User;
 use futures_util::future::LocalBoxFuture;
@@ -23,20 +26,29 @@ use futures_util::future::LocalBoxFuture;
 use crate::error::ApiError;
 use crate::state::{AppState, CookieNames, SecurityPolicy};
 
-/// The authenticated caller, and their session's active organization
-/// (organization plugin), if any.
+/// The authenticated caller: the user, their session's active organization
+/// (organization plugin), the kind of credential, and an API key's permissions.
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub User, pub Option<String>);
+pub struct CurrentUser(pub Authenticated);
 
-/// The id of the authenticated caller, left in the request's extensions for logs.
+impl CurrentUser {
+    /// The signed-in user.
+    pub fn user(&self) -> &User {
+        &self.0.user
+    }
+}
+
+/// The id of the authenticated caller and how they authenticated, left in
+/// the request's extensions for logs.
 #[derive(Debug, Clone)]
-pub struct AuthenticatedUserId(pub String);
+pub struct AuthenticatedUserId(pub String, pub CredentialKind);
 
 /// How the caller presented their credential (CSRF rules differ).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Presented {
     Cookie(String),
     Bearer(String),
+    ApiKey(String),
 }
 
 fn find_cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
@@ -47,6 +59,17 @@ fn find_cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 }
 
 fn presented(req: &HttpRequest, names: &CookieNames) -> Option<Presented> {
+    session_or_bearer(req, names).or_else(|| {
+        // Not `to_str`: a key with bytes outside visible ASCII is refused by
+        // the domain's shape check, with a reason in the log, not as "missing".
+        let value = req.headers().get(&names.api_key)?;
+        Some(Presented::ApiKey(
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        ))
+    })
+}
+
+fn session_or_bearer(req: &HttpRequest, names: &CookieNames) -> Option<Presented> {
     let cookie_value = req
         .headers()
         .get_all(header::COOKIE)
@@ -95,13 +118,16 @@ impl FromRequest for CurrentUser {
             if matches!(credential, Presented::Cookie(_)) && cross_site_write(&req, &state.security) {
                 return Err(ApiError::forbidden("cross-site request with a session cookie"));
             }
-            let session = match &credential {
+            let authenticated = match &credential {
                 Presented::Cookie(value) => state.auth.authenticate(Credential::Cookie(value)).await,
                 Presented::Bearer(value) => state.auth.authenticate(Credential::Bearer(value)).await,
+                Presented::ApiKey(value) => state.auth.authenticate(Credential::ApiKey(value)).await,
             }?;
-            req.extensions_mut()
-                .insert(AuthenticatedUserId(session.user.id.clone()));
-            Ok(CurrentUser(session.user, session.active_organization_id))
+            req.extensions_mut().insert(AuthenticatedUserId(
+                authenticated.user.id.clone(),
+                authenticated.credential,
+            ));
+            Ok(CurrentUser(authenticated))
         })
     }
 }

@@ -161,7 +161,7 @@ fn next_link(path: &str, query: &str, limit: u64, cursor: &str) -> String {
         (status = 422, description = "Bad pagination: skip/limit out of range, skip with cursor, or a cursor that is not genuine or not the caller's", body = crate::docs::ErrorResponse),
         (status = 429, description = "Rate limited", body = crate::docs::ErrorResponse),
     ),
-    security(("cookieAuth" = []), ("bearerAuth" = [])))]
+    security(("cookieAuth" = []), ("bearerAuth" = []), ("jwtAuth" = []), ("apiKeyAuth" = [])))]
 #[tracing::instrument(level = "debug", name = "items.list", skip_all, fields(user_id = %caller.0.user.id))]
 pub async fn list(state: web::Data<AppState>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = page(req.query_string())?;
@@ -216,7 +216,7 @@ fn render_item(item: Item) -> Result<Vec<u8>, domain::Error> {
         (status = 422, description = "Invalid fields, or an Idempotency-Key used with another body", body = crate::docs::ErrorResponse),
         (status = 503, description = "Storage unavailable (an idempotent create is refused rather than risked twice)", body = crate::docs::ErrorResponse),
     ),
-    security(("cookieAuth" = []), ("bearerAuth" = [])))]
+    security(("cookieAuth" = []), ("bearerAuth" = []), ("jwtAuth" = []), ("apiKeyAuth" = [])))]
 #[tracing::instrument(level = "debug", name = "items.create", skip_all, fields(user_id = %caller.0.user.id))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -267,7 +267,7 @@ pub async fn create(
         (status = 403, description = "Not a member of the organization", body = crate::docs::ErrorResponse),
         (status = 404, description = "No such item in the caller's scope", body = crate::docs::ErrorResponse),
     ),
-    security(("cookieAuth" = []), ("bearerAuth" = [])))]
+    security(("cookieAuth" = []), ("bearerAuth" = []), ("jwtAuth" = []), ("apiKeyAuth" = [])))]
 #[tracing::instrument(level = "debug", name = "items.get", skip_all, fields(user_id = %caller.0.user.id))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -305,7 +305,7 @@ fn matches(tags: &conditional::Tags, item: &Item) -> bool {
         (status = 404, description = "No such item in the caller's scope", body = crate::docs::ErrorResponse),
         (status = 422, description = "Invalid fields", body = crate::docs::ErrorResponse),
     ),
-    security(("cookieAuth" = []), ("bearerAuth" = [])))]
+    security(("cookieAuth" = []), ("bearerAuth" = []), ("jwtAuth" = []), ("apiKeyAuth" = [])))]
 #[tracing::instrument(level = "debug", name = "items.update", skip_all, fields(user_id = %caller.0.user.id))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -350,7 +350,7 @@ pub async fn update(
         (status = 403, description = "Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role", body = crate::docs::ErrorResponse),
         (status = 404, description = "No such item in the caller's scope", body = crate::docs::ErrorResponse),
     ),
-    security(("cookieAuth" = []), ("bearerAuth" = [])))]
+    security(("cookieAuth" = []), ("bearerAuth" = []), ("jwtAuth" = []), ("apiKeyAuth" = [])))]
 #[tracing::instrument(level = "debug", name = "items.delete", skip_all, fields(user_id = %caller.0.user.id))]
 pub async fn delete(
     state: web::Data<AppState>,

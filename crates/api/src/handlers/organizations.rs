@@ -48,9 +48,9 @@ impl From<Membership> for OrganizationResponse {
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
         (status = 503, description = "Database unavailable", body = crate::docs::ErrorResponse),
     ),
-    security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(level = "debug", name = "organizations.list", skip_all, fields(user_id = %user.0.id))]
+    security(("cookieAuth" = []), ("bearerAuth" = []), ("jwtAuth" = []), ("apiKeyAuth" = [])))]
+#[tracing::instrument(level = "debug", name = "organizations.list", skip_all, fields(user_id = %user.user().id))]
 pub async fn list(state: web::Data<AppState>, user: CurrentUser) -> Result<Json<Vec<OrganizationResponse>>, ApiError> {
-    let memberships = state.organizations.memberships(&user.0).await?;
+    let memberships = state.organizations.memberships(user.user()).await?;
     Ok(Json(memberships.into_iter().map(OrganizationResponse::from).collect()))
 }

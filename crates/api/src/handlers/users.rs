@@ -45,9 +45,12 @@ impl UserResponse {
         (status = 200, description = "The signed-in user", body = UserResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
     ),
-    security(("cookieAuth" = []), ("bearerAuth" = [])))]
-#[tracing::instrument(level = "debug", name = "users.me", skip_all, fields(user_id = %user.0.id))]
+    security(("cookieAuth" = []), ("bearerAuth" = []), ("jwtAuth" = []), ("apiKeyAuth" = [])))]
+#[tracing::instrument(level = "debug", name = "users.me", skip_all, fields(user_id = %user.user().id))]
 pub async fn me(user: CurrentUser) -> Json<UserResponse> {
-    let CurrentUser(user, active_organization_id) = user;
-    Json(UserResponse::new(user, active_organization_id))
+    let CurrentUser(authenticated) = user;
+    Json(UserResponse::new(
+        authenticated.user,
+        authenticated.active_organization_id,
+    ))
 }

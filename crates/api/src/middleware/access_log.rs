@@ -3,7 +3,8 @@
 //! When the request ends, one `request` event records the request id,
 //! method, route (the template, not the raw path: ids stay out of
 //! metrics-like fields), path, status, latency, client IP and — when
-//! authentication succeeded — the user id. Never a cookie, token,
+//! authentication succeeded — the user id and the kind of credential
+//! (`cookie`, `bearer`, `jwt`, `api_key`). Never a cookie, token, API key,
 //! `Authorization` value or body.
 //!
 //! No tracing span is opened per request: creating, entering and closing one
@@ -46,7 +47,9 @@ fn write_line<B>(response: &ServiceResponse<B>, elapsed: Duration) {
     // Whole microseconds, so the value prints as `1.234`, not `1.2340000000000002`.
     let latency_ms = f64::from(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)) / 1000.0;
     let client_ip = extensions.get::<ClientIp>().map_or("", |c| c.0.as_str());
-    let user_id = extensions.get::<AuthenticatedUserId>().map(|u| u.0.as_str());
+    let authenticated = extensions.get::<AuthenticatedUserId>();
+    let user_id = authenticated.map(|u| u.0.as_str());
+    let credential = authenticated.map(|u| u.1.as_str());
     let request_id = extensions.get::<RequestId>().map_or("", RequestId::as_str);
     let status = response.status().as_u16();
     let method = if extensions.get::<HeadRequest>().is_some() {
@@ -64,6 +67,7 @@ fn write_line<B>(response: &ServiceResponse<B>, elapsed: Duration) {
         latency_ms,
         client_ip,
         user_id,
+        credential,
         "request"
     );
 }

@@ -61,6 +61,9 @@ pub async fn rate_limit(
         return Ok(response);
     }
     let mut response = next.call(req).await?.map_into_boxed_body();
-    set_headers(response.headers_mut(), &decision);
+    // A credential's own limit (an API key's) already set its headers on its 429.
+    if !response.headers().contains_key(&LIMIT) {
+        set_headers(response.headers_mut(), &decision);
+    }
     Ok(response)
 }

@@ -1,6 +1,7 @@
 //! Trusting better-auth: `BETTER_AUTH_SECRET`, `BETTER_AUTH_SECRETS`,
 //! `BETTER_AUTH_URL`, `BETTER_AUTH_COOKIE_PREFIX`, `BEARER_REQUIRE_SIGNATURE`,
-//! and the service's own `SECRET_KEY`.
+//! the jwt plugin's `JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_KEY_GRACE`,
+//! the api-key plugin's `API_KEY_HEADER`, and the service's own `SECRET_KEY`.
 //!
 //! Secrets follow better-auth: `BETTER_AUTH_SECRETS` (`"2:new,1:old"` or
 //! `"new,old"`) lists versioned secrets, the first being current; when it is
@@ -34,6 +35,16 @@ pub struct Auth {
     pub secret_key: Option<Secret>,
     /// Short secrets, one line each (never the value): fatal in production.
     pub weak_secrets: Vec<String>,
+    /// `JWKS_URL`: where the jwt plugin's keys are served (else its `jwks` table).
+    pub jwks_url: Option<String>,
+    /// `JWT_ISSUER` (default `BETTER_AUTH_URL`).
+    pub jwt_issuer: String,
+    /// `JWT_AUDIENCE` (default `BETTER_AUTH_URL`).
+    pub jwt_audience: String,
+    /// `JWT_KEY_GRACE` (seconds, default 30 days): a rotated key's grace period.
+    pub jwt_key_grace: std::time::Duration,
+    /// `API_KEY_HEADER` (default `x-api-key`).
+    pub api_key_header: String,
 }
 
 /// `"2:value"` → `"value"`; `"value"` unchanged.
@@ -74,10 +85,17 @@ pub fn read(r: &mut Reader<'_>) -> Auth {
     if using_dev_secret {
         secrets.push(Secret::new(DEV_BETTER_AUTH_SECRET));
     }
+    let better_auth_url = r.string("BETTER_AUTH_URL", "http://localhost:3000");
+    let grace = r.bounded("JWT_KEY_GRACE", 30 * 86_400u64, 0, 365 * 86_400, "seconds");
     Auth {
         better_auth_secrets: secrets,
         using_dev_secret,
-        better_auth_url: r.string("BETTER_AUTH_URL", "http://localhost:3000"),
+        jwks_url: r.get("JWKS_URL").filter(|u| !u.is_empty()).map(str::to_owned),
+        jwt_issuer: r.string("JWT_ISSUER", &better_auth_url),
+        jwt_audience: r.string("JWT_AUDIENCE", &better_auth_url),
+        jwt_key_grace: std::time::Duration::from_secs(grace),
+        api_key_header: r.string("API_KEY_HEADER", "x-api-key").to_ascii_lowercase(),
+        better_auth_url,
         cookie_prefix: r.string("BETTER_AUTH_COOKIE_PREFIX", "better-auth"),
         bearer_require_signature: r.flag("BEARER_REQUIRE_SIGNATURE", false),
         secret_key: r.get("SECRET_KEY").map(Secret::new),

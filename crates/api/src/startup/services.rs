@@ -9,17 +9,22 @@
 
 use std::sync::Arc;
 
-use domain::auth::{AuthService, AuthSettings, SessionCache, SignatureVerifier};
+use domain::auth::api_key::{ApiKeyCache, ApiKeyService};
+use domain::auth::jwt::{JwtSettings, JwtVerifier, KeySource};
+use domain::auth::{AuthService, AuthSettings, SessionCache, SessionStore, SignatureVerifier};
 use domain::clock::{Clock, SystemClock};
 use domain::health::DependencyProbe;
 use domain::idempotency::IdempotencyService;
 use domain::item::ItemService;
 use domain::organization::{MembershipCache, OrganizationService};
 use domain::rate_limit::{RateLimitService, RateLimiter, RatePolicy};
-use infra::better_auth::{BetterAuthSchema, SqlMembershipStore, SqlSessionStore};
+use infra::better_auth::{
+    BetterAuthSchema, HttpKeySource, SqlApiKeyStore, SqlKeySource, SqlMembershipStore, SqlSessionStore,
+};
 use infra::cache::{
-    MemoryMembershipCache, MemorySessionCache, RedisMembershipCache, RedisSessionCache, RedisVersionedCache,
-    ResilientVersionedCache, TieredMembershipCache, TieredSessionCache,
+    MemoryApiKeyCache, MemoryMembershipCache, MemorySessionCache, RedisApiKeyCache, RedisMembershipCache,
+    RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredApiKeyCache, TieredMembershipCache,
+    TieredSessionCache,
 };
 use infra::idempotency_store::SqlIdempotencyStore;
 use infra::probes::{DatabaseProbe, RedisProbe};
@@ -57,6 +62,39 @@ fn organizations(
         Some(store) => OrganizationService::new(Arc::new(store), cache, ttl),
         None => OrganizationService::without_plugin(cache),
     }
+}
+
+/// How long a JWKS fetch may take.
+const JWKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// JWTs of better-auth's jwt plugin: keys from `JWKS_URL`, else from its
+/// `jwks` table; `None` (JWTs refused) with neither.
+fn jwt_verifier(
+    settings: &Settings,
+    db: &Db,
+    schema: &BetterAuthSchema,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Option<JwtVerifier>> {
+    let source: Arc<dyn KeySource> = match (&settings.auth.jwks_url, SqlKeySource::new(db.clone(), schema)) {
+        (Some(url), _) => {
+            tracing::info!(url = %url, "JWTs: keys from JWKS_URL");
+            Arc::new(HttpKeySource::new(url, JWKS_TIMEOUT)?)
+        }
+        (None, Some(table)) => Arc::new(table),
+        (None, None) => {
+            tracing::info!("JWTs: off (no JWKS_URL and no jwks table)");
+            return Ok(None);
+        }
+    };
+    Ok(Some(JwtVerifier::new(
+        source,
+        clock,
+        JwtSettings {
+            issuer: settings.auth.jwt_issuer.clone(),
+            audience: settings.auth.jwt_audience.clone(),
+            key_grace: settings.auth.jwt_key_grace,
+        },
+    )))
 }
 
 /// Builds the application state from the settings and the prepared database.
@@ -101,7 +139,7 @@ pub async fn compose(
         .as_ref()
         .map(|c| Arc::new(RedisRateLimiter::new(c.clone())) as Arc<dyn RateLimiter>);
     let rate_limit = RateLimitService::new(
-        shared_limiter,
+        shared_limiter.clone(),
         Arc::new(MemoryRateLimiter::new()),
         RatePolicy {
             limit: settings.security.rate_limit_requests,
@@ -109,9 +147,10 @@ pub async fn compose(
         },
     );
     let secrets: Vec<&str> = settings.auth.better_auth_secrets.iter().map(|s| s.expose()).collect();
-    let auth = AuthService::new(
+    let sessions: Arc<dyn SessionStore> = Arc::new(SqlSessionStore::new(db.clone(), schema));
+    let mut auth = AuthService::new(
         SignatureVerifier::new(&secrets),
-        Arc::new(SqlSessionStore::new(db.clone(), schema)),
+        sessions.clone(),
         cache,
         clock.clone(),
         AuthSettings {
@@ -119,6 +158,35 @@ pub async fn compose(
             require_signed_bearer: settings.auth.bearer_require_signature,
         },
     );
+    if let Some(jwt) = jwt_verifier(settings, db, schema, clock.clone())? {
+        auth = auth.with_jwt(Arc::new(jwt));
+    }
+    if let Some(store) = SqlApiKeyStore::new(db.clone(), schema) {
+        let limiter = RateLimitService::new(
+            shared_limiter.clone(),
+            Arc::new(MemoryRateLimiter::new()),
+            RatePolicy {
+                limit: settings.security.rate_limit_requests,
+                window: settings.security.rate_limit_window,
+            },
+        );
+        let cache: Arc<dyn ApiKeyCache> = match &redis {
+            Some(client) => Arc::new(TieredApiKeyCache::new(
+                RedisApiKeyCache::api_keys(client.clone()),
+                settings.cache.session_l1_ttl.min(settings.cache.session_cache_ttl),
+                MEMORY_CACHE_ENTRIES,
+            )),
+            None => Arc::new(MemoryApiKeyCache::new(MEMORY_CACHE_ENTRIES)),
+        };
+        auth = auth.with_api_keys(Arc::new(ApiKeyService::new(
+            Arc::new(store),
+            sessions,
+            cache,
+            Arc::new(limiter),
+            clock.clone(),
+            settings.cache.session_cache_ttl,
+        )));
+    }
     let repository = SeaOrmItemRepository::detect(db.clone()).await?;
     let mut items = ItemService::new(Arc::new(repository), clock.clone());
     if let (Some(client), false) = (&redis, settings.cache.response_cache_ttl.is_zero()) {
@@ -149,7 +217,10 @@ pub async fn compose(
         items,
         probes,
         redis_configured: settings.cache.redis_url.is_some(),
-        cookies: CookieNames::new(&settings.auth.cookie_prefix),
+        cookies: CookieNames::new(&settings.auth.cookie_prefix).with_api_key_header(
+            actix_web::http::header::HeaderName::from_bytes(settings.auth.api_key_header.as_bytes())
+                .map_err(|_| anyhow::anyhow!("API_KEY_HEADER is not a valid header name"))?,
+        ),
         rate_limit,
         security: SecurityPolicy {
             frontend_origins: settings.security.frontend_origins.clone(),

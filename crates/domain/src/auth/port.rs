@@ -37,13 +37,54 @@ pub struct CachedSession {
     pub active_organization_id: Option<String>,
 }
 
+/// Which kind of credential authenticated a request (logged, never the credential).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// better-auth's session cookie.
+    Cookie,
+    /// A session token as `Authorization: Bearer` (bearer plugin).
+    Bearer,
+    /// A JWT of the jwt plugin.
+    Jwt,
+    /// An API key of the api-key plugin.
+    ApiKey,
+}
+
+impl CredentialKind {
+    /// `cookie`, `bearer`, `jwt` or `api_key`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cookie => "cookie",
+            Self::Bearer => "bearer",
+            Self::Jwt => "jwt",
+            Self::ApiKey => "api_key",
+        }
+    }
+}
+
 /// Who a valid credential belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
     /// The signed-in user.
     pub user: User,
-    /// The session's active organization, if any (organization plugin).
+    /// The session's active organization, if any (organization plugin;
+    /// sessions only).
     pub active_organization_id: Option<String>,
+    /// How the caller authenticated.
+    pub credential: CredentialKind,
+    /// An API key's permissions (`None`: the user's full rights).
+    pub permissions: Option<super::api_key::Permissions>,
+}
+
+/// A better-auth user with the admin plugin's ban, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The user.
+    pub user: User,
+    /// The admin plugin's `banned` flag (false when the column does not exist).
+    pub banned: bool,
+    /// The admin plugin's `banExpires`.
+    pub ban_expires: Option<DateTime<Utc>>,
 }
 
 /// Read access to better-auth's `session` and `user` tables.
@@ -58,6 +99,13 @@ pub trait SessionStore: Send + Sync {
     /// [`Error::Unavailable`] when the database cannot be reached in time,
     /// [`Error::Unexpected`] for any other failure.
     async fn find_by_token(&self, token: &SessionToken) -> Result<Option<SessionRecord>, Error>;
+
+    /// The user with this id (for credentials that name a user, such as API
+    /// keys), `Ok(None)` when there is none.
+    ///
+    /// # Errors
+    /// As [`SessionStore::find_by_token`].
+    async fn find_user(&self, user_id: &str) -> Result<Option<UserRecord>, Error>;
 }
 
 /// A cache of validated sessions keyed by the SHA-256 of their token.

@@ -6,11 +6,17 @@
 //! cache may serve a session for at most `min(cache_ttl, expiresAt - now)`, so
 //! a session deleted by sign-out stops working within `cache_ttl` at the latest.
 //! A cache failure is never fatal: it is logged and the database answers.
+//!
+//! Besides sessions, every other better-auth credential: a bearer value
+//! shaped as a JWS is a JWT of the jwt plugin ([`super::jwt`]), and an API
+//! key of the api-key plugin ([`super::api_key`]) arrives in its own header.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::port::{Authenticated, CachedSession, SessionCache, SessionStore};
+use super::api_key::ApiKeyService;
+use super::jwt::{JwtVerifier, looks_like_jwt};
+use super::port::{Authenticated, CachedSession, CredentialKind, SessionCache, SessionStore};
 use super::token::{SessionToken, SignatureVerifier};
 use crate::clock::Clock;
 use crate::error::{AuthFailure, Error};
@@ -20,8 +26,10 @@ use crate::error::{AuthFailure, Error};
 pub enum Credential<'a> {
     /// The value of the `session_token` cookie (signed, possibly percent-encoded).
     Cookie(&'a str),
-    /// The value after `Authorization: Bearer `.
+    /// The value after `Authorization: Bearer ` (a session token or a JWT).
     Bearer(&'a str),
+    /// The value of the API-key header.
+    ApiKey(&'a str),
 }
 
 /// Tunables of [`AuthService`].
@@ -41,6 +49,8 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     settings: AuthSettings,
     cache_warnings: crate::log_throttle::Throttle,
+    jwt: Option<Arc<JwtVerifier>>,
+    api_keys: Option<Arc<ApiKeyService>>,
 }
 
 impl AuthService {
@@ -59,7 +69,23 @@ impl AuthService {
             clock,
             settings,
             cache_warnings: crate::log_throttle::Throttle::default(),
+            jwt: None,
+            api_keys: None,
         }
+    }
+
+    /// Accepts JWTs of better-auth's jwt plugin, verified by `jwt`.
+    #[must_use]
+    pub fn with_jwt(mut self, jwt: Arc<JwtVerifier>) -> Self {
+        self.jwt = Some(jwt);
+        self
+    }
+
+    /// Accepts API keys of better-auth's api-key plugin.
+    #[must_use]
+    pub fn with_api_keys(mut self, api_keys: Arc<ApiKeyService>) -> Self {
+        self.api_keys = Some(api_keys);
+        self
     }
 
     /// Authenticates a request.
@@ -68,6 +94,40 @@ impl AuthService {
     /// [`Error::Unauthenticated`] with the reason for any refused credential;
     /// [`Error::Unavailable`] when the session store cannot be reached.
     pub async fn authenticate(&self, credential: Credential<'_>) -> Result<Authenticated, Error> {
+        match credential {
+            Credential::Bearer(value) if looks_like_jwt(value) => {
+                let jwt = self
+                    .jwt
+                    .as_ref()
+                    .ok_or(Error::Unauthenticated(AuthFailure::Malformed))?;
+                let verified = jwt.verify(value).await?;
+                return Ok(Authenticated {
+                    user: verified.user,
+                    active_organization_id: None,
+                    credential: CredentialKind::Jwt,
+                    permissions: None,
+                });
+            }
+            Credential::ApiKey(raw) => {
+                let keys = self
+                    .api_keys
+                    .as_ref()
+                    .ok_or(Error::Unauthenticated(AuthFailure::UnknownApiKey))?;
+                let identity = keys.authenticate(raw).await?;
+                return Ok(Authenticated {
+                    user: identity.user,
+                    active_organization_id: None,
+                    credential: CredentialKind::ApiKey,
+                    permissions: identity.permissions,
+                });
+            }
+            Credential::Cookie(_) | Credential::Bearer(_) => {}
+        }
+        let kind = if matches!(credential, Credential::Cookie(_)) {
+            CredentialKind::Cookie
+        } else {
+            CredentialKind::Bearer
+        };
         let token = self.token_of(credential).map_err(Error::Unauthenticated)?;
         let key = token.hash();
         let now = self.clock.now();
@@ -77,6 +137,8 @@ impl AuthService {
                 return Ok(Authenticated {
                     user: hit.user,
                     active_organization_id: hit.active_organization_id,
+                    credential: kind,
+                    permissions: None,
                 });
             }
             Ok(_) => {}
@@ -115,11 +177,15 @@ impl AuthService {
             return Ok(Authenticated {
                 user: entry.user,
                 active_organization_id: entry.active_organization_id,
+                credential: kind,
+                permissions: None,
             });
         }
         Ok(Authenticated {
             user: record.user,
             active_organization_id: record.active_organization_id,
+            credential: kind,
+            permissions: None,
         })
     }
 
@@ -131,6 +197,7 @@ impl AuthService {
             Credential::Bearer(value) if value.contains('.') => self.verifier.verify(value),
             Credential::Bearer(_) if self.settings.require_signed_bearer => Err(AuthFailure::UnsignedBearer),
             Credential::Bearer(value) => SessionToken::parse(value),
+            Credential::ApiKey(_) => Err(AuthFailure::Malformed),
         }
     }
 }

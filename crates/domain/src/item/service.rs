@@ -158,6 +158,7 @@ impl ItemService {
         page: Page,
         render: Render<'_, Vec<Item>>,
     ) -> Result<ListView, Error> {
+        permitted(caller, "read")?;
         let framed = self
             .view(
                 &caller.namespace(),
@@ -195,6 +196,7 @@ impl ItemService {
     /// # Errors
     /// As [`ItemService::get`], or what `render` returns.
     pub async fn get_view(&self, caller: &Caller, raw_id: &str, render: Render<'_, Item>) -> Result<Vec<u8>, Error> {
+        permitted(caller, "read")?;
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
         self.view(&caller.namespace(), item_key(id), render, self.get(caller, raw_id))
             .await
@@ -205,6 +207,7 @@ impl ItemService {
     /// # Errors
     /// Storage errors, as the repository reports them.
     pub async fn list(&self, caller: &Caller, page: Page) -> Result<Vec<Item>, Error> {
+        permitted(caller, "read")?;
         let mut items = self.repository.list(&caller.owner(), page).await?;
         items.retain(|item| visible(caller, item));
         Ok(items)
@@ -216,6 +219,7 @@ impl ItemService {
     /// # Errors
     /// [`Error::NotFound`], or storage errors.
     pub async fn get(&self, caller: &Caller, raw_id: &str) -> Result<Item, Error> {
+        permitted(caller, "read")?;
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
         self.find_visible(caller, id).await
     }
@@ -251,6 +255,7 @@ impl ItemService {
     /// # Errors
     /// Storage errors.
     pub async fn create(&self, caller: &Caller, new: NewItem) -> Result<Item, Error> {
+        permitted(caller, "create")?;
         let now = self.clock.now();
         let item = Item {
             id: ItemId::generate(),
@@ -273,6 +278,7 @@ impl ItemService {
     /// [`Error::NotFound`] as for [`ItemService::get`], [`Error::Forbidden`]
     /// for another member's item without the right role, or storage errors.
     pub async fn update(&self, caller: &Caller, raw_id: &str, patch: ItemPatch) -> Result<Item, Error> {
+        permitted(caller, "update")?;
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
         self.ensure_may_change(caller, id).await?;
         let changes = ItemChanges {
@@ -295,6 +301,7 @@ impl ItemService {
     /// # Errors
     /// As [`ItemService::update`].
     pub async fn delete(&self, caller: &Caller, raw_id: &str) -> Result<(), Error> {
+        permitted(caller, "delete")?;
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
         self.ensure_may_change(caller, id).await?;
         if self.repository.delete(&caller.owner(), id).await? {
@@ -303,6 +310,18 @@ impl ItemService {
         } else {
             Err(Error::NotFound)
         }
+    }
+}
+
+/// The resource name API-key permissions use for items.
+const RESOURCE: &str = "items";
+
+/// [`Error::Forbidden`] unless the caller's credential allows `action` on items.
+fn permitted(caller: &Caller, action: &str) -> Result<(), Error> {
+    if caller.may(RESOURCE, action) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(Forbidden::MissingPermission))
     }
 }
 
@@ -350,6 +369,7 @@ impl ItemService {
         patch: ItemPatch,
         precondition: Precondition<'_>,
     ) -> Result<Item, Error> {
+        permitted(caller, "update")?;
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
         let current = self.checked(caller, id, precondition).await?;
         let changes = ItemChanges {
@@ -378,6 +398,7 @@ impl ItemService {
     /// # Errors
     /// [`Error::NotFound`], [`Error::PreconditionFailed`] (nothing deleted), or storage errors.
     pub async fn delete_if(&self, caller: &Caller, raw_id: &str, precondition: Precondition<'_>) -> Result<(), Error> {
+        permitted(caller, "delete")?;
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
         let current = self.checked(caller, id, precondition).await?;
         if self

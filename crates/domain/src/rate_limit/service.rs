@@ -236,16 +236,38 @@ impl RateLimitService {
         })
     }
 
+    /// Counts one request for `key` under its own `policy` (an API key's
+    /// limit), exactly, on the shared limiter (no reservations: every
+    /// request is one atomic step there), falling back to the local one when
+    /// the shared limiter fails, as [`RateLimitService::check`] does.
+    pub async fn check_with(&self, key: &str, policy: RatePolicy) -> RateDecision {
+        if let Some(shared) = &self.shared {
+            match shared.hit(key, policy, 1).await {
+                Ok(grant) => return grant.decision,
+                Err(error) => {
+                    if let Some(suppressed) = self.warnings.admit() {
+                        tracing::warn!(error = %error, suppressed, "shared rate limiter unavailable; limiting in process");
+                    }
+                }
+            }
+        }
+        self.locally(key, policy).await
+    }
+
     async fn check_locally(&self, client: &str) -> RateDecision {
-        match self.local.hit(client, self.policy, 1).await {
+        self.locally(client, self.policy).await
+    }
+
+    async fn locally(&self, client: &str, policy: RatePolicy) -> RateDecision {
+        match self.local.hit(client, policy, 1).await {
             Ok(grant) => grant.decision,
             Err(error) => {
                 // The in-process limiter cannot fail; if one ever does, let the request through.
                 tracing::error!(error = %error, "local rate limiter failed; request allowed");
                 RateDecision {
                     allowed: true,
-                    limit: self.policy.limit,
-                    remaining: self.policy.limit,
+                    limit: policy.limit,
+                    remaining: policy.limit,
                     reset_after: Duration::ZERO,
                     retry_after: Duration::ZERO,
                 }

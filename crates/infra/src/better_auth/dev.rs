@@ -336,6 +336,98 @@ impl DevBetterAuth {
         Ok(())
     }
 
+    /// Creates the api-key plugin's `apikey` table if absent, as
+    /// `@better-auth/api-key` 1.7's migration (or Drizzle, in snake_case) makes it.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn create_api_key_table(&self) -> anyhow::Result<()> {
+        let ts = self.timestamp_type();
+        let b = self.bool_type();
+        let c = |f: &str| self.c(f);
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS \"apikey\" (\"id\" text NOT NULL PRIMARY KEY, {} text NOT NULL, \"name\" text, \
+             \"start\" text, {} text NOT NULL, \"prefix\" text, \"key\" text NOT NULL, {} integer, {} integer, {} {ts}, \
+             \"enabled\" {b}, {} {b}, {} integer, {} integer, {} integer, \"remaining\" integer, {} {ts}, {} {ts}, \
+             {} {ts} NOT NULL, {} {ts} NOT NULL, \"permissions\" text, \"metadata\" text)",
+            c("configId"),
+            c("referenceId"),
+            c("refillInterval"),
+            c("refillAmount"),
+            c("lastRefillAt"),
+            c("rateLimitEnabled"),
+            c("rateLimitTimeWindow"),
+            c("rateLimitMax"),
+            c("requestCount"),
+            c("lastRequest"),
+            c("expiresAt"),
+            c("createdAt"),
+            c("updatedAt"),
+        );
+        self.db
+            .execute_unprepared(&sql)
+            .await
+            .with_context(|| format!("could not run: {sql}"))?;
+        Ok(())
+    }
+
+    /// Inserts an API key for `user_id` whose raw value is `raw` (stored as
+    /// better-auth stores it: the base64url SHA-256), with `remaining` and a
+    /// refill of `refill` = (amount, interval ms) last done at `last_refill`.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn insert_api_key(
+        &self,
+        user_id: &str,
+        raw: &str,
+        remaining: Option<i32>,
+        refill: Option<(i32, i32)>,
+        last_refill: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let sql = format!(
+            "INSERT INTO \"apikey\" (\"id\", {}, {}, \"key\", \"enabled\", {}, {}, {}, \"remaining\", {}, {}, {}, {}, {}) \
+             VALUES ({})",
+            self.c("configId"),
+            self.c("referenceId"),
+            self.c("rateLimitEnabled"),
+            self.c("rateLimitTimeWindow"),
+            self.c("rateLimitMax"),
+            self.c("refillAmount"),
+            self.c("refillInterval"),
+            self.c("lastRefillAt"),
+            self.c("createdAt"),
+            self.c("updatedAt"),
+            self.placeholders(14)
+        );
+        let last = match last_refill {
+            Some(at) => self.ts(at),
+            None => match (self.db.kind(), self.style) {
+                (DbBackendKind::Postgres, NamingStyle::SnakeCase) => Value::ChronoDateTime(None),
+                _ => Value::ChronoDateTimeUtc(None),
+            },
+        };
+        let values = vec![
+            generate_token().into(),
+            "default".into(),
+            user_id.into(),
+            domain::auth::api_key::hash(raw).into(),
+            true.into(),
+            false.into(),
+            86_400_000i32.into(),
+            10i32.into(),
+            remaining.into(),
+            refill.map(|(amount, _)| amount).into(),
+            refill.map(|(_, interval)| interval).into(),
+            last,
+            self.ts(now),
+            self.ts(now),
+        ];
+        self.exec(sql, values).await.context("could not insert the API key")?;
+        Ok(())
+    }
+
     /// The `n` of a `SELECT COUNT(*) AS n …` query.
     async fn count(&self, sql: &str, values: Vec<Value>) -> anyhow::Result<i64> {
         let stmt = Statement::from_sql_and_values(self.db.backend(), sql, values);

@@ -9,11 +9,15 @@
 //! runs one prepared query per cold session. [`dev`] creates compatible tables
 //! and rows for the dev seed and the tests — never in production.
 
+pub mod api_key_store;
 pub mod dev;
+pub mod jwks;
 pub mod membership_store;
 pub mod schema;
 pub mod session_store;
 
+pub use api_key_store::SqlApiKeyStore;
+pub use jwks::{HttpKeySource, SqlKeySource};
 pub use membership_store::SqlMembershipStore;
-pub use schema::{BetterAuthSchema, NamingStyle, OrganizationSchema};
+pub use schema::{ApiKeySchema, BetterAuthSchema, JwksSchema, NamingStyle, OrganizationSchema};
 pub use session_store::SqlSessionStore;

@@ -57,6 +57,27 @@ pub struct OrganizationSchema {
     pub naive_created_at: bool,
 }
 
+/// What start-up learned about the jwt plugin's `jwks` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwksSchema {
+    /// Whether the `alg` column exists (older versions lack it).
+    pub has_alg: bool,
+    /// Whether the `crv` column exists.
+    pub has_crv: bool,
+    /// Whether the `expiresAt` column exists.
+    pub has_expires_at: bool,
+}
+
+/// What start-up learned about the api-key plugin's `apikey` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeySchema {
+    /// The column naming the key's user: `referenceId` (api-key 1.7), or
+    /// `userId` (older releases).
+    pub user_field: &'static str,
+    /// Whether `lastRefillAt` is a naive timestamp (written as naive UTC).
+    pub naive_last_refill: bool,
+}
+
 /// What start-up learned about better-auth's tables.
 #[derive(Debug, Clone)]
 pub struct BetterAuthSchema {
@@ -68,6 +89,12 @@ pub struct BetterAuthSchema {
     pub naive_timestamps: Vec<String>,
     /// The organization plugin's tables, when they exist.
     pub organizations: Option<OrganizationSchema>,
+    /// The jwt plugin's `jwks` table, when it exists.
+    pub jwks: Option<JwksSchema>,
+    /// The api-key plugin's `apikey` table, when it exists.
+    pub api_keys: Option<ApiKeySchema>,
+    /// Whether `"user".id` is a `uuid` column.
+    pub uuid_user_ids: bool,
     backend: DbBackendKind,
 }
 
@@ -145,13 +172,40 @@ impl BetterAuthSchema {
         if organizations.as_ref().is_some_and(|o| o.naive_created_at) {
             naive_timestamps.push(format!("organization.{}", style.column("createdAt")));
         }
+        let jwks = detect_jwks(db, style, &mut naive_timestamps).await?;
+        let api_keys = detect_api_keys(db, style, &mut naive_timestamps).await?;
         Ok(Self {
             style,
             has_ban_columns,
             naive_timestamps,
             organizations,
+            jwks,
+            api_keys,
+            uuid_user_ids: user.get("id").is_some_and(|t| t == "uuid"),
             backend: db.kind(),
         })
+    }
+
+    /// The backend's numbered placeholder `n` (1-based), reusable in one
+    /// statement on both backends (`$1` / `?1`).
+    pub fn numbered(&self, n: usize) -> String {
+        match self.backend {
+            DbBackendKind::Postgres => format!("${n}"),
+            DbBackendKind::Sqlite => format!("?{n}"),
+        }
+    }
+
+    /// An integer column read as a 64-bit integer.
+    pub fn int64(&self, alias: &str, field: &str) -> String {
+        match self.backend {
+            DbBackendKind::Postgres => format!("{}::bigint", self.col(alias, field)),
+            DbBackendKind::Sqlite => self.col(alias, field),
+        }
+    }
+
+    /// Whether the database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.backend == DbBackendKind::Postgres
     }
 
     /// The backend's placeholder for parameter `n` (1-based).
@@ -185,13 +239,8 @@ impl BetterAuthSchema {
         }
     }
 
-    /// The one query that resolves a token into session expiry and user: `$1` is the token.
-    pub fn session_lookup_sql(&self) -> String {
-        let id = match self.backend {
-            // better-auth may be set up with `uuid` ids; the domain treats ids as text.
-            DbBackendKind::Postgres => "u.\"id\"::text".to_owned(),
-            DbBackendKind::Sqlite => "u.\"id\"".to_owned(),
-        };
+    /// The user columns every lookup reads (`u` is `"user"`).
+    fn user_columns(&self) -> String {
         let ban = if self.has_ban_columns {
             format!(
                 ", {} AS banned, {} AS ban_expires",
@@ -201,10 +250,19 @@ impl BetterAuthSchema {
         } else {
             String::new()
         };
-        let placeholder = match self.backend {
-            DbBackendKind::Postgres => "$1",
-            DbBackendKind::Sqlite => "?",
-        };
+        // better-auth may be set up with `uuid` ids; the domain treats ids as text.
+        format!(
+            "{id} AS id, u.\"email\" AS email, u.\"name\" AS name, {ev} AS email_verified, \
+             u.\"image\" AS image, {ca} AS created_at, {ua} AS updated_at{ban}",
+            id = self.id_text("u", "id"),
+            ev = self.col("u", "emailVerified"),
+            ca = self.timestamp("user", "u", "createdAt"),
+            ua = self.timestamp("user", "u", "updatedAt"),
+        )
+    }
+
+    /// The one query that resolves a token into session expiry and user: `$1` is the token.
+    pub fn session_lookup_sql(&self) -> String {
         let active = if self.organizations.as_ref().is_some_and(|o| o.active_column) {
             format!(
                 ", {} AS active_organization_id",
@@ -214,15 +272,21 @@ impl BetterAuthSchema {
             String::new()
         };
         format!(
-            "SELECT {id} AS id, u.\"email\" AS email, u.\"name\" AS name, {ev} AS email_verified, \
-             u.\"image\" AS image, {ca} AS created_at, {ua} AS updated_at, {ea} AS expires_at{ban}{active} \
-             FROM \"session\" s JOIN \"user\" u ON u.\"id\" = {uid} WHERE s.\"token\" = {placeholder}",
-            ev = self.col("u", "emailVerified"),
-            ca = self.timestamp("user", "u", "createdAt"),
-            ua = self.timestamp("user", "u", "updatedAt"),
+            "SELECT {user}, {ea} AS expires_at{active} \
+             FROM \"session\" s JOIN \"user\" u ON u.\"id\" = {uid} WHERE s.\"token\" = {p}",
+            user = self.user_columns(),
             ea = self.timestamp("session", "s", "expiresAt"),
             uid = self.col("s", "userId"),
+            p = self.placeholder(1),
         )
+    }
+
+    /// The user with id `$1` (cast to `uuid` when ids are: callers check the
+    /// value is one first).
+    pub fn user_lookup_sql(&self) -> String {
+        let p = self.placeholder(1);
+        let p = if self.uuid_user_ids { format!("{p}::uuid") } else { p };
+        format!("SELECT {} FROM \"user\" u WHERE u.\"id\" = {p}", self.user_columns())
     }
 }
 
@@ -266,6 +330,80 @@ async fn detect_organizations(
         "organization plugin tables found: X-Organization-Id and the session's active organization choose the scope"
     );
     Ok(Some(found))
+}
+
+/// Records `table.field` as naive when it is.
+fn note_naive(cols: &HashMap<String, String>, table: &str, column: String, naive: &mut Vec<String>) -> bool {
+    let is_naive = cols.get(&column).is_some_and(|t| t == "timestamp without time zone");
+    if is_naive {
+        naive.push(format!("{table}.{column}"));
+    }
+    is_naive
+}
+
+/// The jwt plugin's `jwks` table, if it exists with `id` and `publicKey`.
+async fn detect_jwks(db: &Db, style: NamingStyle, naive: &mut Vec<String>) -> anyhow::Result<Option<JwksSchema>> {
+    let cols = columns(db, "jwks").await?;
+    if !cols.contains_key("id") || !cols.contains_key(&style.column("publicKey")) {
+        return Ok(None);
+    }
+    note_naive(&cols, "jwks", style.column("expiresAt"), naive);
+    let found = JwksSchema {
+        has_alg: cols.contains_key("alg"),
+        has_crv: cols.contains_key("crv"),
+        has_expires_at: cols.contains_key(&style.column("expiresAt")),
+    };
+    tracing::info!("jwt plugin table `jwks` found: JWTs are verified against its keys unless JWKS_URL is set");
+    Ok(Some(found))
+}
+
+const API_KEY_FIELDS: [&str; 12] = [
+    "id",
+    "key",
+    "enabled",
+    "expiresAt",
+    "remaining",
+    "refillInterval",
+    "refillAmount",
+    "lastRefillAt",
+    "createdAt",
+    "rateLimitEnabled",
+    "rateLimitTimeWindow",
+    "rateLimitMax",
+];
+
+/// The api-key plugin's `apikey` table, if it has the columns this service reads.
+async fn detect_api_keys(db: &Db, style: NamingStyle, naive: &mut Vec<String>) -> anyhow::Result<Option<ApiKeySchema>> {
+    let cols = columns(db, "apikey").await?;
+    if cols.is_empty() {
+        return Ok(None);
+    }
+    let user_field = if cols.contains_key(&style.column("referenceId")) {
+        "referenceId"
+    } else if cols.contains_key(&style.column("userId")) {
+        "userId"
+    } else {
+        tracing::warn!("api-key plugin table `apikey` has neither referenceId nor userId: API keys are off");
+        return Ok(None);
+    };
+    let missing: Vec<String> = API_KEY_FIELDS
+        .iter()
+        .map(|f| style.column(f))
+        .filter(|c| !cols.contains_key(c))
+        .collect();
+    if !missing.is_empty() {
+        tracing::warn!(missing = %missing.join(", "), "api-key plugin table `apikey` incomplete: API keys are off");
+        return Ok(None);
+    }
+    for field in ["expiresAt", "createdAt"] {
+        note_naive(&cols, "apikey", style.column(field), naive);
+    }
+    let naive_last_refill = note_naive(&cols, "apikey", style.column("lastRefillAt"), naive);
+    tracing::info!(user_field, "api-key plugin table `apikey` found: API keys are accepted");
+    Ok(Some(ApiKeySchema {
+        user_field,
+        naive_last_refill,
+    }))
 }
 
 /// Column name → data type of `table`, empty when the table does not exist.
@@ -318,6 +456,9 @@ mod tests {
             has_ban_columns: true,
             naive_timestamps: vec!["session.expires_at".into(), "user.ban_expires".into()],
             organizations: None,
+            jwks: None,
+            api_keys: None,
+            uuid_user_ids: false,
             backend: DbBackendKind::Postgres,
         };
         let sql = schema.session_lookup_sql();

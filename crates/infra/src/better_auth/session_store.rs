@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::Error;
-use domain::auth::{SessionRecord, SessionStore, SessionToken};
+use domain::auth::{SessionRecord, SessionStore, SessionToken, UserRecord};
 use domain::user::User;
 use sea_orm::{ConnectionTrait, QueryResult, Statement};
 
@@ -15,6 +15,8 @@ use crate::db::{Db, translate};
 pub struct SqlSessionStore {
     db: Db,
     sql: String,
+    user_sql: String,
+    uuid_user_ids: bool,
     has_ban_columns: bool,
     has_active_organization: bool,
 }
@@ -24,13 +26,15 @@ impl SqlSessionStore {
     pub fn new(db: Db, schema: &BetterAuthSchema) -> Self {
         Self {
             sql: schema.session_lookup_sql(),
+            user_sql: schema.user_lookup_sql(),
+            uuid_user_ids: schema.uuid_user_ids,
             has_ban_columns: schema.has_ban_columns,
-            has_active_organization: schema.organizations.is_some(),
+            has_active_organization: schema.organizations.as_ref().is_some_and(|o| o.active_column),
             db,
         }
     }
 
-    fn decode(&self, row: &QueryResult) -> Result<SessionRecord, sea_orm::DbErr> {
+    fn decode_user(&self, row: &QueryResult) -> Result<UserRecord, sea_orm::DbErr> {
         let user = User {
             id: row.try_get("", "id")?,
             email: row.try_get("", "email")?,
@@ -48,6 +52,19 @@ impl SqlSessionStore {
         } else {
             (false, None)
         };
+        Ok(UserRecord {
+            user,
+            banned,
+            ban_expires,
+        })
+    }
+
+    fn decode(&self, row: &QueryResult) -> Result<SessionRecord, sea_orm::DbErr> {
+        let UserRecord {
+            user,
+            banned,
+            ban_expires,
+        } = self.decode_user(row)?;
         let active_organization_id = if self.has_active_organization {
             row.try_get::<Option<String>>("", "active_organization_id")?
         } else {
@@ -63,6 +80,10 @@ impl SqlSessionStore {
     }
 }
 
+fn unexpected(error: sea_orm::DbErr) -> Error {
+    Error::Unexpected(anyhow::Error::new(error).context("unexpected better-auth session row"))
+}
+
 #[async_trait]
 impl SessionStore for SqlSessionStore {
     async fn find_by_token(&self, token: &SessionToken) -> Result<Option<SessionRecord>, Error> {
@@ -70,8 +91,17 @@ impl SessionStore for SqlSessionStore {
         let Some(row) = self.db.conn().query_one_raw(stmt).await.map_err(translate)? else {
             return Ok(None);
         };
-        self.decode(&row)
-            .map(Some)
-            .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("unexpected better-auth session row")))
+        self.decode(&row).map(Some).map_err(unexpected)
+    }
+
+    async fn find_user(&self, user_id: &str) -> Result<Option<UserRecord>, Error> {
+        if self.uuid_user_ids && uuid::Uuid::try_parse(user_id).is_err() {
+            return Ok(None);
+        }
+        let stmt = Statement::from_sql_and_values(self.db.backend(), self.user_sql.as_str(), [user_id.into()]);
+        let Some(row) = self.db.conn().query_one_raw(stmt).await.map_err(translate)? else {
+            return Ok(None);
+        };
+        self.decode_user(&row).map(Some).map_err(unexpected)
     }
 }

@@ -13,6 +13,7 @@ use domain::clock::{Clock, SystemClock};
 
 use async_trait::async_trait;
 use domain::Error;
+use domain::auth::api_key::{ApiKeyCache, CachedApiKey};
 use domain::auth::{CachedSession, SessionCache, TokenHash};
 use domain::organization::{CachedMembership, MembershipCache};
 use moka::Expiry;
@@ -56,6 +57,8 @@ pub struct MemoryTtlCache<V: Clone + Send + Sync + 'static> {
 pub type MemorySessionCache = MemoryTtlCache<CachedSession>;
 /// Organization memberships cached in this process.
 pub type MemoryMembershipCache = MemoryTtlCache<CachedMembership>;
+/// Unmetered API keys cached in this process.
+pub type MemoryApiKeyCache = MemoryTtlCache<CachedApiKey>;
 
 impl<V: Clone + Send + Sync + 'static> std::fmt::Debug for MemoryTtlCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -126,6 +129,18 @@ impl MembershipCache for MemoryTtlCache<CachedMembership> {
 
     async fn put(&self, key: &str, entry: &CachedMembership, ttl: Duration) -> Result<(), Error> {
         self.store(key, entry.clone(), ttl).await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ApiKeyCache for MemoryTtlCache<CachedApiKey> {
+    async fn get(&self, hash: &str) -> Result<Option<CachedApiKey>, Error> {
+        Ok(self.lookup(hash).await)
+    }
+
+    async fn put(&self, hash: &str, entry: &CachedApiKey, ttl: Duration) -> Result<(), Error> {
+        self.store(hash, entry.clone(), ttl).await;
         Ok(())
     }
 }

@@ -10,8 +10,8 @@ mod resilient;
 mod tiered;
 mod versioned;
 
-pub use memory::{MemoryMembershipCache, MemorySessionCache, MemoryTtlCache};
-pub use redis_session::{RedisMembershipCache, RedisSessionCache, RedisTtlCache};
+pub use memory::{MemoryApiKeyCache, MemoryMembershipCache, MemorySessionCache, MemoryTtlCache};
+pub use redis_session::{RedisApiKeyCache, RedisMembershipCache, RedisSessionCache, RedisTtlCache};
 pub use resilient::{MAX_PENDING, ResilientVersionedCache};
-pub use tiered::{TieredCache, TieredMembershipCache, TieredSessionCache};
+pub use tiered::{TieredApiKeyCache, TieredCache, TieredMembershipCache, TieredSessionCache};
 pub use versioned::RedisVersionedCache;

@@ -2,7 +2,7 @@
 //! instance of the service.
 //!
 //! Keys are `<prefix>session:<sha256 of token>` — never the token itself —
-//! and `<prefix>member:<user and organization>`, each holding the JSON of the
+//! `<prefix>member:<user and organization>` and `<prefix>apikey:<key hash>`, each holding the JSON of the
 //! cached value with a millisecond TTL (`SET … PX`).
 
 use std::marker::PhantomData;
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::Error;
+use domain::auth::api_key::{ApiKeyCache, CachedApiKey};
 use domain::auth::{CachedSession, SessionCache, TokenHash};
 use domain::organization::{CachedMembership, MembershipCache};
 use serde::Serialize;
@@ -29,6 +30,15 @@ pub struct RedisTtlCache<V> {
 pub type RedisSessionCache = RedisTtlCache<CachedSession>;
 /// Organization memberships cached in Redis (`member:` keys).
 pub type RedisMembershipCache = RedisTtlCache<CachedMembership>;
+/// Unmetered API keys cached in Redis (`apikey:` keys, by the key's hash).
+pub type RedisApiKeyCache = RedisTtlCache<CachedApiKey>;
+
+impl RedisTtlCache<CachedApiKey> {
+    /// An API-key cache on `client`.
+    pub fn api_keys(client: RedisClient) -> Self {
+        Self::with_family(client, "apikey:")
+    }
+}
 
 impl RedisTtlCache<CachedSession> {
     /// A session cache on `client`.
@@ -108,5 +118,16 @@ impl MembershipCache for RedisTtlCache<CachedMembership> {
 
     async fn put(&self, key: &str, entry: &CachedMembership, ttl: Duration) -> Result<(), Error> {
         self.set(key, entry, ttl).await
+    }
+}
+
+#[async_trait]
+impl ApiKeyCache for RedisTtlCache<CachedApiKey> {
+    async fn get(&self, hash: &str) -> Result<Option<CachedApiKey>, Error> {
+        Ok(self.get_with_ttl(hash).await?.map(|(entry, _)| entry))
+    }
+
+    async fn put(&self, hash: &str, entry: &CachedApiKey, ttl: Duration) -> Result<(), Error> {
+        self.set(hash, entry, ttl).await
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::Error;
+use domain::auth::api_key::{ApiKeyCache, CachedApiKey};
 use domain::auth::{CachedSession, SessionCache, TokenHash};
 use domain::organization::{CachedMembership, MembershipCache};
 use serde::Serialize;
@@ -31,6 +32,8 @@ pub struct TieredCache<V: Clone + Send + Sync + 'static> {
 pub type TieredSessionCache = TieredCache<CachedSession>;
 /// Memberships: memory, then Redis.
 pub type TieredMembershipCache = TieredCache<CachedMembership>;
+/// Unmetered API keys: memory, then Redis.
+pub type TieredApiKeyCache = TieredCache<CachedApiKey>;
 
 impl<V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> TieredCache<V> {
     /// `l1_ttl` bounds how long an entry lives in memory.
@@ -81,5 +84,16 @@ impl MembershipCache for TieredCache<CachedMembership> {
 
     async fn put(&self, key: &str, entry: &CachedMembership, ttl: Duration) -> Result<(), Error> {
         self.store(key, entry, ttl).await
+    }
+}
+
+#[async_trait]
+impl ApiKeyCache for TieredCache<CachedApiKey> {
+    async fn get(&self, hash: &str) -> Result<Option<CachedApiKey>, Error> {
+        self.lookup(hash).await
+    }
+
+    async fn put(&self, hash: &str, entry: &CachedApiKey, ttl: Duration) -> Result<(), Error> {
+        self.store(hash, entry, ttl).await
     }
 }

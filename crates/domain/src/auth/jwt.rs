@@ -1,0 +1,686 @@
+//! JWTs issued by better-auth's jwt plugin, verified against its public keys.
+//!
+//! The rules live here; the signature arithmetic is a port ([`JwsKey`],
+//! implemented in `infra` with well-kept JOSE crates) and so are the keys'
+//! whereabouts ([`KeySource`]: better-auth's `jwks` table or its JWKS URL).
+//!
+//! - A token is three base64url segments, at most 8 KiB: anything else is
+//!   refused before any key is looked at.
+//! - The header's `alg` must be an asymmetric algorithm (`none` and HMAC are
+//!   refused) and equal to its key's; the `kid` must name a known key. An
+//!   unknown `kid` triggers a refresh of the keys at most once per
+//!   [`REFRESH_EVERY`] (decided under one lock, so concurrent requests never
+//!   fetch twice), so a flood of random `kid`s costs at most one fetch per
+//!   10 s; a failed refresh keeps the keys already known.
+//! - A key past its `expiresAt` plus the grace period is refused.
+//! - Claims: `exp` required (with [`LEEWAY`]), `nbf` honoured, `iss` equal to
+//!   the issuer, `aud` (a string or a list) containing the audience, `sub`
+//!   the user id. The user comes from the claims (better-auth's default
+//!   payload is the user object): no database or cache round trip.
+//! - A JWT stays valid until its `exp` even if its session is revoked
+//!   (better-auth's own rule). A verified token is therefore remembered in
+//!   process until its `exp`, keyed by its SHA-256 (at most
+//!   [`REMEMBERED_MAX`] of them), so a client re-sending it costs a hash, not
+//!   a signature check.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sha2::Digest as _;
+
+use crate::clock::Clock;
+use crate::error::{AuthFailure, Error};
+use crate::user::User;
+
+/// Longest token accepted.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY: Duration = Duration::from_secs(LEEWAY_SECS.unsigned_abs());
+const LEEWAY_SECS: i64 = 30;
+/// At most one refresh of the keys per this long.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// Verified tokens remembered at most (then the expired go, or all).
+pub const REMEMBERED_MAX: usize = 10_000;
+
+/// The asymmetric algorithms better-auth's jwt plugin can sign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JwsAlgorithm {
+    /// Ed25519 (better-auth's default).
+    EdDsa,
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+    /// ECDSA P-521 with SHA-512.
+    Es512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// RSASSA-PSS with SHA-256.
+    Ps256,
+}
+
+impl JwsAlgorithm {
+    /// The algorithm a JOSE `alg` names, if it is one of those accepted.
+    pub fn parse(alg: &str) -> Option<Self> {
+        Some(match alg {
+            "EdDSA" => Self::EdDsa,
+            "ES256" => Self::Es256,
+            "ES512" => Self::Es512,
+            "RS256" => Self::Rs256,
+            "PS256" => Self::Ps256,
+            _ => return None,
+        })
+    }
+
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EdDsa => "EdDSA",
+            Self::Es256 => "ES256",
+            Self::Es512 => "ES512",
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+        }
+    }
+}
+
+/// A public key able to check a signature (implemented with a JOSE crate).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait JwsKey: Send + Sync + std::fmt::Debug {
+    /// Whether `signature` (the token's third segment, base64url) signs
+    /// `message` (the ASCII of `<header>.<payload>`) under this key with its
+    /// algorithm.
+    fn verify(&self, message: &[u8], signature: &str) -> bool;
+}
+
+/// One verification key, as its source describes it.
+#[derive(Debug, Clone)]
+pub struct VerificationKey {
+    /// The key id (`kid`).
+    pub kid: String,
+    /// The algorithm it signs with.
+    pub alg: JwsAlgorithm,
+    /// When better-auth rotated it out (`None`: current).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The key itself.
+    pub key: Arc<dyn JwsKey>,
+}
+
+/// Where the keys come from: better-auth's `jwks` table or its JWKS URL.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait KeySource: Send + Sync {
+    /// Every usable key. Keys that cannot be read are skipped (and logged).
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the source cannot be reached.
+    async fn fetch(&self) -> Result<Vec<VerificationKey>, Error>;
+}
+
+/// What a deployment expects of its tokens.
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    /// `iss` must equal this.
+    pub issuer: String,
+    /// `aud` must contain this.
+    pub audience: String,
+    /// A key stays usable this long after its `expiresAt`.
+    pub key_grace: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// better-auth's default payload: the user object plus the registered claims.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Claims {
+    sub: String,
+    iss: Option<String>,
+    aud: Option<Audience>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email_verified: Option<bool>,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+/// A verified token: the user and until when it may be trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedJwt {
+    /// The user the claims describe.
+    pub user: User,
+    /// The token's `exp`.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Whether `value` has the shape of a JWS (three non-empty base64url
+/// segments): the bearer value is then a JWT, not a session token.
+pub fn looks_like_jwt(value: &str) -> bool {
+    let mut segments = value.split('.');
+    let shaped = |s: Option<&str>| {
+        s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    };
+    shaped(segments.next()) && shaped(segments.next()) && shaped(segments.next()) && segments.next().is_none()
+}
+
+#[derive(Debug, Default)]
+struct Keys {
+    by_kid: HashMap<String, VerificationKey>,
+    last_attempt: Option<DateTime<Utc>>,
+}
+
+/// Verifies better-auth JWTs (see the module docs).
+pub struct JwtVerifier {
+    source: Arc<dyn KeySource>,
+    clock: Arc<dyn Clock>,
+    settings: JwtSettings,
+    keys: RwLock<Keys>,
+    remembered: RwLock<HashMap<[u8; 32], VerifiedJwt>>,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn refused(reason: AuthFailure) -> Error {
+    Error::Unauthenticated(reason)
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(segment: &str) -> Result<T, Error> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| refused(AuthFailure::Malformed))?;
+    serde_json::from_slice(&bytes).map_err(|_| refused(AuthFailure::Malformed))
+}
+
+impl JwtVerifier {
+    /// A verifier of tokens signed by keys from `source`.
+    pub fn new(source: Arc<dyn KeySource>, clock: Arc<dyn Clock>, settings: JwtSettings) -> Self {
+        Self {
+            source,
+            clock,
+            settings,
+            keys: RwLock::new(Keys::default()),
+            remembered: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Verifies `token` and returns the user it names.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] with the reason for any refused token.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedJwt, Error> {
+        if token.len() > MAX_TOKEN_BYTES || !looks_like_jwt(token) {
+            return Err(refused(AuthFailure::Malformed));
+        }
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = self.clock.now();
+        let known = self
+            .remembered
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&digest)
+            .cloned();
+        if let Some(known) = known {
+            // Remembered tokens are re-checked against `exp` (with the leeway) only.
+            if known.expires_at + chrono::Duration::seconds(LEEWAY_SECS) > now {
+                return Ok(known);
+            }
+        }
+        let verified = self.verify_afresh(token).await?;
+        let mut remembered = self.remembered.write().unwrap_or_else(PoisonError::into_inner);
+        if remembered.len() >= REMEMBERED_MAX {
+            remembered.retain(|_, v| v.expires_at + chrono::Duration::seconds(LEEWAY_SECS) > now);
+            if remembered.len() >= REMEMBERED_MAX {
+                remembered.clear();
+            }
+        }
+        remembered.insert(digest, verified.clone());
+        Ok(verified)
+    }
+
+    async fn verify_afresh(&self, token: &str) -> Result<VerifiedJwt, Error> {
+        let mut parts = token.splitn(3, '.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(refused(AuthFailure::Malformed));
+        };
+        let header: Header = decode_json(header_b64)?;
+        let alg = JwsAlgorithm::parse(&header.alg).ok_or(refused(AuthFailure::UnsupportedAlgorithm))?;
+        let kid = header.kid.ok_or(refused(AuthFailure::UnknownKey))?;
+        let key = self.key(&kid).await?;
+        if key.alg != alg {
+            return Err(refused(AuthFailure::UnsupportedAlgorithm));
+        }
+        let now = self.clock.now();
+        if let Some(expired) = key.expires_at {
+            let grace = chrono::Duration::from_std(self.settings.key_grace).unwrap_or(chrono::Duration::MAX);
+            if expired.checked_add_signed(grace).is_some_and(|until| until <= now) {
+                return Err(refused(AuthFailure::RetiredKey));
+            }
+        }
+        let message = &token[..header_b64.len() + 1 + payload_b64.len()];
+        if !key.key.verify(message.as_bytes(), signature_b64) {
+            return Err(refused(AuthFailure::BadSignature));
+        }
+        let claims: Claims = decode_json(payload_b64)?;
+        self.check_claims(claims, now)
+    }
+
+    fn check_claims(&self, claims: Claims, now: DateTime<Utc>) -> Result<VerifiedJwt, Error> {
+        let leeway = LEEWAY_SECS;
+        let exp = claims.exp.ok_or(refused(AuthFailure::Expired))?;
+        if exp.saturating_add(leeway) <= now.timestamp() {
+            return Err(refused(AuthFailure::Expired));
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf.saturating_sub(leeway) > now.timestamp())
+        {
+            return Err(refused(AuthFailure::NotYetValid));
+        }
+        if claims.iss.as_deref() != Some(self.settings.issuer.as_str()) {
+            return Err(refused(AuthFailure::WrongIssuer));
+        }
+        let audience_ok = match &claims.aud {
+            Some(Audience::One(aud)) => *aud == self.settings.audience,
+            Some(Audience::Many(auds)) => auds.contains(&self.settings.audience),
+            None => false,
+        };
+        if !audience_ok {
+            return Err(refused(AuthFailure::WrongAudience));
+        }
+        if claims.sub.is_empty() {
+            return Err(refused(AuthFailure::Malformed));
+        }
+        let expires_at = DateTime::from_timestamp(exp, 0).ok_or(refused(AuthFailure::Malformed))?;
+        let issued = claims.created_at.unwrap_or(DateTime::UNIX_EPOCH);
+        Ok(VerifiedJwt {
+            user: User {
+                id: claims.sub,
+                email: claims.email.unwrap_or_default(),
+                name: claims.name.unwrap_or_default(),
+                email_verified: claims.email_verified.unwrap_or(false),
+                image: claims.image,
+                created_at: issued,
+                updated_at: claims.updated_at.unwrap_or(issued),
+            },
+            expires_at,
+        })
+    }
+
+    /// The key `kid`, refreshing the keys first when it is unknown and the
+    /// last refresh is older than [`REFRESH_EVERY`].
+    async fn key(&self, kid: &str) -> Result<VerificationKey, Error> {
+        if let Some(key) = self.known(kid) {
+            return Ok(key);
+        }
+        let now = self.clock.now();
+        let every = chrono::Duration::from_std(REFRESH_EVERY).unwrap_or(chrono::Duration::MAX);
+        {
+            // Check and claim the refresh under one lock: one fetch per period.
+            let mut keys = self.write();
+            if let Some(key) = keys.by_kid.get(kid) {
+                return Ok(key.clone());
+            }
+            let recent = keys
+                .last_attempt
+                .is_some_and(|at| at.checked_add_signed(every).is_some_and(|next| next > now));
+            if recent {
+                return Err(refused(AuthFailure::UnknownKey));
+            }
+            keys.last_attempt = Some(now);
+        }
+        match self.source.fetch().await {
+            Ok(keys) => {
+                let by_kid = keys.into_iter().map(|k| (k.kid.clone(), k)).collect();
+                self.write().by_kid = by_kid;
+            }
+            Err(error) => tracing::warn!(error = %error, "could not refresh the JWT keys; keeping the ones known"),
+        }
+        self.known(kid).ok_or(refused(AuthFailure::UnknownKey))
+    }
+
+    fn known(&self, kid: &str) -> Option<VerificationKey> {
+        self.read().by_kid.get(kid).cloned()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Keys> {
+        self.keys.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::MockClock;
+    use chrono::TimeZone;
+
+    const ISSUER: &str = "https://auth.example.com";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap()
+    }
+
+    fn b64(json: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(json).unwrap())
+    }
+
+    /// A token whose signature is the bytes `good` (the fake key accepts only those).
+    fn token(header: serde_json::Value, claims: serde_json::Value) -> String {
+        format!("{}.{}.{}", b64(&header), b64(&claims), URL_SAFE_NO_PAD.encode(b"good"))
+    }
+
+    fn claims() -> serde_json::Value {
+        serde_json::json!({
+            "sub": "user-1", "iss": ISSUER, "aud": ISSUER, "exp": now().timestamp() + 900,
+            "email": "ada@example.com", "name": "Ada", "emailVerified": true, "image": null,
+            "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-02-01T00:00:00.000Z", "id": "user-1"
+        })
+    }
+
+    fn header(kid: &str) -> serde_json::Value {
+        serde_json::json!({"alg": "EdDSA", "kid": kid})
+    }
+
+    fn fake_key() -> Arc<dyn JwsKey> {
+        let mut key = MockJwsKey::new();
+        let good = URL_SAFE_NO_PAD.encode(b"good");
+        key.expect_verify().returning(move |_, signature| signature == good);
+        Arc::new(key)
+    }
+
+    fn key(kid: &str, alg: JwsAlgorithm, expires_at: Option<DateTime<Utc>>) -> VerificationKey {
+        VerificationKey {
+            kid: kid.into(),
+            alg,
+            expires_at,
+            key: fake_key(),
+        }
+    }
+
+    fn clock_at(at: DateTime<Utc>) -> Arc<MockClock> {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(move || at);
+        Arc::new(clock)
+    }
+
+    fn verifier(source: MockKeySource) -> JwtVerifier {
+        verifier_at(source, now())
+    }
+
+    fn verifier_at(source: MockKeySource, at: DateTime<Utc>) -> JwtVerifier {
+        JwtVerifier::new(
+            Arc::new(source),
+            clock_at(at),
+            JwtSettings {
+                issuer: ISSUER.into(),
+                audience: ISSUER.into(),
+                key_grace: Duration::from_secs(30 * 86_400),
+            },
+        )
+    }
+
+    fn source_with(keys: Vec<VerificationKey>) -> MockKeySource {
+        let mut source = MockKeySource::new();
+        source.expect_fetch().returning(move || Ok(keys.clone()));
+        source
+    }
+
+    fn reason(result: Result<VerifiedJwt, Error>) -> AuthFailure {
+        match result {
+            Err(Error::Unauthenticated(reason)) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_good_token_gives_the_user_from_its_claims() {
+        let verifier = verifier(source_with(vec![key("k1", JwsAlgorithm::EdDsa, None)]));
+        let verified = verifier.verify(&token(header("k1"), claims())).await.unwrap();
+        assert_eq!(verified.user.id, "user-1");
+        assert_eq!(verified.user.email, "ada@example.com");
+        assert!(verified.user.email_verified);
+        assert_eq!(verified.expires_at.timestamp(), now().timestamp() + 900);
+        let mut listed = claims();
+        listed["aud"] = serde_json::json!(["other", ISSUER]);
+        listed["image"] = serde_json::Value::Null;
+        listed.as_object_mut().unwrap().remove("name");
+        let verified = verifier.verify(&token(header("k1"), listed)).await.unwrap();
+        assert_eq!(verified.user.name, "", "a missing optional claim is empty");
+    }
+
+    #[tokio::test]
+    async fn none_hmac_a_mismatched_alg_and_a_missing_kid_are_refused() {
+        let verifier = verifier(source_with(vec![key("k1", JwsAlgorithm::EdDsa, None)]));
+        for alg in ["none", "HS256", "HS512", "ES256"] {
+            let t = token(serde_json::json!({"alg": alg, "kid": "k1"}), claims());
+            assert_eq!(
+                reason(verifier.verify(&t).await),
+                AuthFailure::UnsupportedAlgorithm,
+                "{alg}"
+            );
+        }
+        let t = token(serde_json::json!({"alg": "EdDSA"}), claims());
+        assert_eq!(reason(verifier.verify(&t).await), AuthFailure::UnknownKey);
+        let forged = format!(
+            "{}.{}",
+            token(header("k1"), claims()).rsplit_once('.').unwrap().0,
+            "YmFk"
+        );
+        assert_eq!(reason(verifier.verify(&forged).await), AuthFailure::BadSignature);
+    }
+
+    #[tokio::test]
+    async fn claims_are_checked_with_leeway() {
+        let verifier = verifier(source_with(vec![key("k1", JwsAlgorithm::EdDsa, None)]));
+        let with = |field: &str, value: serde_json::Value| {
+            let mut c = claims();
+            if value.is_null() {
+                c.as_object_mut().unwrap().remove(field);
+            } else {
+                c[field] = value;
+            }
+            token(header("k1"), c)
+        };
+        let t = now().timestamp();
+        for (field, value, why) in [
+            ("exp", serde_json::Value::Null, AuthFailure::Expired),
+            ("exp", serde_json::json!(t - 31), AuthFailure::Expired),
+            ("nbf", serde_json::json!(t + 31), AuthFailure::NotYetValid),
+            (
+                "iss",
+                serde_json::json!("https://evil.example"),
+                AuthFailure::WrongIssuer,
+            ),
+            (
+                "aud",
+                serde_json::json!("https://other.example"),
+                AuthFailure::WrongAudience,
+            ),
+            ("aud", serde_json::Value::Null, AuthFailure::WrongAudience),
+        ] {
+            assert_eq!(
+                reason(verifier.verify(&with(field, value.clone())).await),
+                why,
+                "{field}={value}"
+            );
+        }
+        assert!(
+            verifier.verify(&with("exp", serde_json::json!(t - 29))).await.is_ok(),
+            "within leeway"
+        );
+        assert!(verifier.verify(&with("nbf", serde_json::json!(t + 29))).await.is_ok());
+        assert!(
+            verifier.verify(&with("sub", serde_json::json!(42))).await.is_err(),
+            "wrong claim type"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retired_key_works_through_its_grace_period_only() {
+        let day = chrono::Duration::days(1);
+        let keys = vec![
+            key("recent", JwsAlgorithm::EdDsa, Some(now() - day * 29)),
+            key("old", JwsAlgorithm::EdDsa, Some(now() - day * 31)),
+        ];
+        let verifier = verifier(source_with(keys));
+        assert!(verifier.verify(&token(header("recent"), claims())).await.is_ok());
+        assert_eq!(
+            reason(verifier.verify(&token(header("old"), claims())).await),
+            AuthFailure::RetiredKey
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_refresh_at_most_once_per_ten_seconds_and_outages_keep_known_keys() {
+        let mut source = MockKeySource::new();
+        let mut calls = 0;
+        source.expect_fetch().times(2).returning(move || {
+            calls += 1;
+            if calls == 1 {
+                Ok(vec![key("k1", JwsAlgorithm::EdDsa, None)])
+            } else {
+                Err(Error::Unavailable(anyhow::anyhow!("jwks down")))
+            }
+        });
+        let verifier = verifier(source);
+        assert!(
+            verifier.verify(&token(header("k1"), claims())).await.is_ok(),
+            "first use loads"
+        );
+        for i in 0..50 {
+            let t = token(header(&format!("random-{i}")), claims());
+            assert_eq!(reason(verifier.verify(&t).await), AuthFailure::UnknownKey);
+        }
+        // Ten seconds later one more fetch is allowed; it fails; k1 still works.
+        verifier.write().last_attempt = Some(now() - chrono::Duration::seconds(11));
+        assert_eq!(
+            reason(verifier.verify(&token(header("new"), claims())).await),
+            AuthFailure::UnknownKey
+        );
+        assert!(verifier.verify(&token(header("k1"), claims())).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn malformed_tokens_are_refused_without_touching_the_keys() {
+        let mut source = MockKeySource::new();
+        source.expect_fetch().never();
+        let verifier = verifier(source);
+        let long = format!("{}.{}.{}", "a".repeat(5000), "b".repeat(5000), "c");
+        for bad in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            "a..c",
+            "a.b.c!",
+            "@@.b.c",
+            "e30.e30",
+            &long,
+            "e30.e30.e30",
+        ] {
+            let why = reason(verifier.verify(bad).await);
+            assert!(
+                matches!(why, AuthFailure::Malformed | AuthFailure::UnsupportedAlgorithm),
+                "{bad}: {why:?}"
+            );
+        }
+        assert!(!looks_like_jwt("abc.def"));
+        assert!(looks_like_jwt("eyJh.eyJz.c2ln"));
+        assert!(!looks_like_jwt("token.c2ln+/="));
+    }
+
+    /// Fuzzing by mutation (no extra crate: a fixed-seed xorshift): 20,000
+    /// truncations, byte flips, inserted and removed dots, swapped segments
+    /// and random base64url of a valid token. Never a panic, never accepted
+    /// unless the token is byte for byte the signed one.
+    #[tokio::test]
+    async fn mutated_tokens_are_refused_and_never_panic() {
+        let good = token(header("k1"), claims());
+        // A key that, like a real one, signs exactly one message.
+        let (signed, signature) = good
+            .rsplit_once('.')
+            .map(|(m, s)| (m.to_owned(), s.to_owned()))
+            .unwrap();
+        let mut strict = MockJwsKey::new();
+        strict
+            .expect_verify()
+            .returning(move |message, sig| message == signed.as_bytes() && sig == signature);
+        let verifier = verifier(source_with(vec![VerificationKey {
+            kid: "k1".into(),
+            alg: JwsAlgorithm::EdDsa,
+            expires_at: None,
+            key: Arc::new(strict),
+        }]));
+        assert!(verifier.verify(&good).await.is_ok());
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % (bound.max(1) as u64)).unwrap_or(0)
+        };
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ \0";
+        for _ in 0..20_000 {
+            let mut bytes = good.clone().into_bytes();
+            match next(6) {
+                0 => bytes.truncate(next(bytes.len())),
+                1 => {
+                    let at = next(bytes.len());
+                    bytes[at] = alphabet[next(alphabet.len())];
+                }
+                2 => bytes.insert(next(bytes.len()), b'.'),
+                3 => {
+                    if let Some(at) = bytes.iter().position(|b| *b == b'.') {
+                        bytes.remove(at);
+                    }
+                }
+                4 => {
+                    let parts: Vec<&str> = good.split('.').collect();
+                    bytes = format!("{}.{}.{}", parts[next(3)], parts[next(3)], parts[next(3)]).into_bytes();
+                }
+                _ => bytes = (0..next(300)).map(|_| alphabet[next(alphabet.len())]).collect(),
+            }
+            let mutated = String::from_utf8_lossy(&bytes).into_owned();
+            let result = verifier.verify(&mutated).await;
+            if mutated != good {
+                assert!(
+                    matches!(result, Err(Error::Unauthenticated(_))),
+                    "{mutated:?} gave {result:?}"
+                );
+            }
+        }
+    }
+}
