@@ -9,9 +9,10 @@
 //! - The header's `alg` must be an asymmetric algorithm (`none` and HMAC are
 //!   refused) and equal to its key's; the `kid` must name a known key. An
 //!   unknown `kid` triggers a refresh of the keys at most once per
-//!   [`REFRESH_EVERY`] (decided under one lock, so concurrent requests never
-//!   fetch twice), so a flood of random `kid`s costs at most one fetch per
-//!   10 s; a failed refresh keeps the keys already known.
+//!   [`REFRESH_EVERY`], so a flood of random `kid`s costs at most one fetch
+//!   per 10 s; requests that need a key while it is being fetched wait for
+//!   that one fetch (none is refused for arriving during it); a failed
+//!   refresh keeps the keys already known.
 //! - A key past its `expiresAt` plus the grace period is refused.
 //! - Claims: `exp` required (with [`LEEWAY`]), `nbf` honoured, `iss` equal to
 //!   the issuer, `aud` (a string or a list) containing the audience, `sub`
@@ -200,6 +201,9 @@ pub struct JwtVerifier {
     settings: JwtSettings,
     keys: RwLock<Keys>,
     remembered: RwLock<HashMap<[u8; 32], VerifiedJwt>>,
+    /// Held while the keys are fetched: one fetch at a time, and whoever
+    /// waited for it looks again before deciding.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -230,6 +234,7 @@ impl JwtVerifier {
             settings,
             keys: RwLock::new(Keys::default()),
             remembered: RwLock::new(HashMap::new()),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -343,22 +348,20 @@ impl JwtVerifier {
         if let Some(key) = self.known(kid) {
             return Ok(key);
         }
+        let _one_fetch_at_a_time = self.refreshing.lock().await;
+        if let Some(key) = self.known(kid) {
+            return Ok(key);
+        }
         let now = self.clock.now();
         let every = chrono::Duration::from_std(REFRESH_EVERY).unwrap_or(chrono::Duration::MAX);
-        {
-            // Check and claim the refresh under one lock: one fetch per period.
-            let mut keys = self.write();
-            if let Some(key) = keys.by_kid.get(kid) {
-                return Ok(key.clone());
-            }
-            let recent = keys
-                .last_attempt
-                .is_some_and(|at| at.checked_add_signed(every).is_some_and(|next| next > now));
-            if recent {
-                return Err(refused(AuthFailure::UnknownKey));
-            }
-            keys.last_attempt = Some(now);
+        let recent = self
+            .read()
+            .last_attempt
+            .is_some_and(|at| at.checked_add_signed(every).is_some_and(|next| next > now));
+        if recent {
+            return Err(refused(AuthFailure::UnknownKey));
         }
+        self.write().last_attempt = Some(now);
         match self.source.fetch().await {
             Ok(keys) => {
                 let by_kid = keys.into_iter().map(|k| (k.kid.clone(), k)).collect();
@@ -681,6 +684,27 @@ mod tests {
                     "{mutated:?} gave {result:?}"
                 );
             }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn requests_arriving_during_the_first_fetch_wait_for_it_instead_of_being_refused() {
+        let mut source = MockKeySource::new();
+        source.expect_fetch().times(1).returning(|| {
+            // A slow source: every other request arrives while this runs.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            Ok(vec![key("k1", JwsAlgorithm::EdDsa, None)])
+        });
+        let verifier = Arc::new(verifier(source));
+        let good = token(header("k1"), claims());
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (verifier, token) = (verifier.clone(), good.clone());
+                tokio::spawn(async move { verifier.verify(&token).await.is_ok() })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap(), "no request refused while the keys loaded");
         }
     }
 }
