@@ -2,7 +2,7 @@
 -- user's signed better-auth cookie.
 -- Environment: BENCH_DATA (file, per user: "<cookie>\t<item ids>\t<organization id>\t<its item ids>
 --              \t<jwt>\t<api key>", ids comma-separated),
---              BENCH_SCENARIO (health | users_me | list_items | get_item | create_item | mixed
+--              BENCH_SCENARIO (health | health_live | users_me | list_items | get_item | create_item | mixed
 --                              | org_list_items | org_mixed | users_me_jwt | list_items_jwt
 --                              | users_me_api_key).
 
@@ -41,6 +41,7 @@ end
 
 local builders = {
   health = function() return wrk.format("GET", "/health") end,
+  health_live = function() return wrk.format("GET", "/health/live") end,
   users_me = function() return get("/api/v1/users/me", user()) end,
   list_items = function() return get("/api/v1/items?limit=20", user()) end,
   get_item = function()

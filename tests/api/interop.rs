@@ -362,6 +362,32 @@ async fn credentials_of_real_better_auth(alg: &str) {
         StatusCode::UNAUTHORIZED,
         "alg none"
     );
+    if alg == "EdDSA" {
+        // A JWT that another better-auth (another key) issued.
+        let Some(other) = ScratchDb::create(
+            Backend::Postgres(infra::better_auth::NamingStyle::CamelCase),
+            "interop_other_issuer",
+        )
+        .await
+        else {
+            return;
+        };
+        let foreign = script(&other.url, "credentials.mjs", &["setup", alg], &[]);
+        assert_eq!(
+            bearer(foreign["jwt"].as_str().unwrap(), "/users/me").await.0,
+            StatusCode::UNAUTHORIZED,
+            "signed by another key"
+        );
+        // A JWT chooses a scope with X-Organization-Id too (no plugin here: 403).
+        let (status, body) = send(
+            client
+                .get(format!("{base}/items"))
+                .header("Authorization", format!("Bearer {jwt}"))
+                .header("X-Organization-Id", "acme"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
     handle.stop(false).await;
 }
 

@@ -223,3 +223,54 @@ async fn writes_during_a_redis_outage_leave_one_pending_invalidation_per_user() 
         assert_eq!(listed.as_array().unwrap().len(), 100, "every write is visible");
     }
 }
+
+/// Organization requests through a Redis outage: memberships are read from
+/// the database, non-members stay refused, and nothing crosses scopes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_requests_survive_a_redis_outage_with_their_rules() {
+    let test = "organization_requests_survive_a_redis_outage";
+    let Some(mut redis) = OwnRedis::start(test) else { return };
+    let options = Options {
+        use_redis: false,
+        organization_plugin: true,
+        extra: vec![("REDIS_URL".into(), redis.url())],
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(Backend::Postgres(NamingStyle::CamelCase), test, options).await else {
+        return;
+    };
+    let member = app.signed_in_user("member").await;
+    let outsider = app.signed_in_user("outsider").await;
+    app.dev
+        .insert_organization("acme", "Acme", "acme", crate::helpers::now())
+        .await
+        .unwrap();
+    app.dev
+        .insert_member("acme", &member.id, "member", crate::helpers::now())
+        .await
+        .unwrap();
+    let in_org = |user: &crate::helpers::TestUser, method: Method, path: &str| {
+        app.as_user(method, path, user).header("X-Organization-Id", "acme")
+    };
+    let (status, _) = send(in_org(&member, Method::POST, "/api/v1/items").json(&json!({"name": "before"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    redis.stop();
+    for round in 0..5 {
+        let (status, created) =
+            send(in_org(&member, Method::POST, "/api/v1/items").json(&json!({"name": format!("during {round}")})))
+                .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let (status, listed) = send(in_org(&member, Method::GET, "/api/v1/items")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(listed.as_array().unwrap().len(), round + 2, "every write seen at once");
+        let (status, body) = send(in_org(&outsider, Method::GET, "/api/v1/items")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, personal) = app.get("/api/v1/items", &member).await;
+        assert_eq!(
+            (status, personal),
+            (StatusCode::OK, json!([])),
+            "nothing leaks into personal scope"
+        );
+    }
+    redis.restart().unwrap();
+}
