@@ -57,7 +57,7 @@ migrate-new: ## New migration from the template, registered in the Migrator: mak
 seed: ## Create a demo user and session; prints a curl command (development only)
 	$(CARGO) run -- dev seed
 
-bench: ## Load-test a release build on the local PostgreSQL + Redis (about 7 minutes; see README)
+bench: ## Load-test a release build on the local PostgreSQL + Redis (about 15 minutes; BENCH_SCENARIOS=mixed for one; see README)
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk; }
 	@python3 -c "import cryptography" 2>/dev/null || { echo "installing cryptography (PyPI; signs the bench JWTs)"; python3 -m pip install --quiet cryptography; }
 	$(CARGO) build --release -p api --bin saas-api

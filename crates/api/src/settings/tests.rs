@@ -184,3 +184,33 @@ fn secrets_never_print() {
     .unwrap();
     assert!(!format!("{s:?}").contains("super-secret-value"));
 }
+
+#[test]
+fn jwt_and_api_key_settings_default_to_better_auths_and_are_bounded() {
+    let (s, _) = Settings::from_map(&vars(&[("BETTER_AUTH_URL", "https://auth.example.com")])).unwrap();
+    assert_eq!(s.auth.jwt_issuer, "https://auth.example.com");
+    assert_eq!(s.auth.jwt_audience, "https://auth.example.com");
+    assert_eq!(s.auth.jwt_key_grace, Duration::from_secs(30 * 86_400));
+    assert_eq!(s.auth.api_key_header, "x-api-key");
+    assert!(s.auth.jwks_url.is_none());
+    let (s, _) = Settings::from_map(&vars(&[
+        ("JWKS_URL", "https://auth.example.com/api/auth/jwks"),
+        ("JWT_ISSUER", "iss"),
+        ("JWT_AUDIENCE", "aud"),
+        ("JWT_KEY_GRACE", "60"),
+        ("API_KEY_HEADER", "X-Service-Key"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        s.auth.jwks_url.as_deref(),
+        Some("https://auth.example.com/api/auth/jwks")
+    );
+    assert_eq!(
+        (s.auth.jwt_issuer.as_str(), s.auth.jwt_audience.as_str()),
+        ("iss", "aud")
+    );
+    assert_eq!(s.auth.jwt_key_grace, Duration::from_secs(60));
+    assert_eq!(s.auth.api_key_header, "x-service-key");
+    let report = Settings::from_map(&vars(&[("JWT_KEY_GRACE", "-1")])).unwrap_err();
+    assert!(report.errors[0].starts_with("JWT_KEY_GRACE"), "{:?}", report.errors);
+}
