@@ -168,6 +168,25 @@ mod tests {
     }
 
     #[test]
+    fn an_api_key_counts_only_without_a_cookie_or_bearer_and_its_header_is_configurable() {
+        let req = TestRequest::default()
+            .insert_header(("x-api-key", "raw-key"))
+            .to_http_request();
+        assert_eq!(presented(&req, &names()), Some(Presented::ApiKey("raw-key".into())));
+        let req = TestRequest::default()
+            .insert_header(("x-api-key", "raw-key"))
+            .insert_header((header::AUTHORIZATION, "Bearer tok"))
+            .to_http_request();
+        assert_eq!(presented(&req, &names()), Some(Presented::Bearer("tok".into())));
+        let custom = names().with_api_key_header(header::HeaderName::from_static("x-service-key"));
+        let req = TestRequest::default()
+            .insert_header(("x-service-key", "k"))
+            .insert_header(("x-api-key", "ignored"))
+            .to_http_request();
+        assert_eq!(presented(&req, &custom), Some(Presented::ApiKey("k".into())));
+    }
+
+    #[test]
     fn the_cookie_cache_and_other_schemes_are_not_credentials() {
         let req = TestRequest::default()
             .insert_header((header::COOKIE, "better-auth.session_data=abc"))

@@ -88,11 +88,13 @@ impl AuthService {
         self
     }
 
-    /// Authenticates a request.
+    /// Authenticates a request: a JWT-shaped bearer value as a JWT, an API
+    /// key as one, anything else as a session.
     ///
     /// # Errors
     /// [`Error::Unauthenticated`] with the reason for any refused credential;
-    /// [`Error::Unavailable`] when the session store cannot be reached.
+    /// [`Error::TooManyRequests`] for an API key past its rate limit or
+    /// `remaining`; [`Error::Unavailable`] when storage cannot be reached.
     pub async fn authenticate(&self, credential: Credential<'_>) -> Result<Authenticated, Error> {
         match credential {
             Credential::Bearer(value) if looks_like_jwt(value) => {
@@ -101,12 +103,12 @@ impl AuthService {
                     .as_ref()
                     .ok_or(Error::Unauthenticated(AuthFailure::Malformed))?;
                 let verified = jwt.verify(value).await?;
-                return Ok(Authenticated {
+                Ok(Authenticated {
                     user: verified.user,
                     active_organization_id: None,
                     credential: CredentialKind::Jwt,
                     permissions: None,
-                });
+                })
             }
             Credential::ApiKey(raw) => {
                 let keys = self
@@ -114,20 +116,20 @@ impl AuthService {
                     .as_ref()
                     .ok_or(Error::Unauthenticated(AuthFailure::UnknownApiKey))?;
                 let identity = keys.authenticate(raw).await?;
-                return Ok(Authenticated {
+                Ok(Authenticated {
                     user: identity.user,
                     active_organization_id: None,
                     credential: CredentialKind::ApiKey,
                     permissions: identity.permissions,
-                });
+                })
             }
-            Credential::Cookie(_) | Credential::Bearer(_) => {}
+            Credential::Cookie(_) => self.session(credential, CredentialKind::Cookie).await,
+            Credential::Bearer(_) => self.session(credential, CredentialKind::Bearer).await,
         }
-        let kind = if matches!(credential, Credential::Cookie(_)) {
-            CredentialKind::Cookie
-        } else {
-            CredentialKind::Bearer
-        };
+    }
+
+    /// A better-auth session (cookie or bearer token): cache, then database.
+    async fn session(&self, credential: Credential<'_>, kind: CredentialKind) -> Result<Authenticated, Error> {
         let token = self.token_of(credential).map_err(Error::Unauthenticated)?;
         let key = token.hash();
         let now = self.clock.now();
@@ -489,5 +491,24 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Unavailable(_)));
+    }
+
+    #[tokio::test]
+    async fn jwts_and_api_keys_are_refused_without_asking_for_sessions_when_not_set_up() {
+        let mut store = MockSessionStore::new();
+        store.expect_find_by_token().never();
+        let mut cache = MockSessionCache::new();
+        cache.expect_get().never();
+        let service = service(store, cache, false);
+        let jwt = service.authenticate(Credential::Bearer("eyJh.eyJz.c2ln")).await;
+        assert!(
+            matches!(jwt, Err(Error::Unauthenticated(AuthFailure::Malformed))),
+            "{jwt:?}"
+        );
+        let key = service.authenticate(Credential::ApiKey("raw")).await;
+        assert!(
+            matches!(key, Err(Error::Unauthenticated(AuthFailure::UnknownApiKey))),
+            "{key:?}"
+        );
     }
 }
