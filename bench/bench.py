@@ -21,6 +21,7 @@ Environment (defaults): BENCH_DURATION=15 BENCH_RUNS=3 BENCH_CONNECTIONS=64
 BENCH_SCENARIOS=all BENCH_PG=postgres://postgres@127.0.0.1:5432 BENCH_DB=saas_bench
 BENCH_REDIS=redis://127.0.0.1:6379/15 BENCH_PORT=18080 SAAS_API_BIN=target/release/saas-api
 BENCH_SERVER_ENV (unset; "NAME=value,NAME=value" added to the server's environment, to measure a lever)
+BENCH_REFERENCE=1 (0 skips pgbench and redis-benchmark: quicker A/B runs of the service alone)
 """
 
 import base64
@@ -299,6 +300,9 @@ def main():
                 results[scenario] = r
                 print(f"run {run} {scenario:<12} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
                       f"p99 {r['p99_ms']:7.2f} ms  non-2xx {r['non2xx']}  peak RSS {r['peak_rss_mb']:.1f} MB", flush=True)
+            if os.environ.get("BENCH_REFERENCE", "1") == "0":
+                runs.append(results)
+                continue
             results["pgbench_list_tps"] = pgbench("list_items.sql")
             results["pgbench_insert_tps"] = pgbench("create_item.sql")
             results["pgbench_mixed_tps"] = pgbench("mixed.sql")
@@ -317,7 +321,8 @@ def main():
 
     peer = {"mixed": 81}  # FastAPI original, 2 workers (shared/bench/PEER_BASELINE.md)
     summary = {s: {f: median(s, f) for f in ("rps", "p50_ms", "p99_ms", "non2xx", "peak_rss_mb")} for s in SCENARIOS}
-    reference = {k: median(k) for k in ("pgbench_list_tps", "pgbench_insert_tps", "pgbench_mixed_tps", "redis_get_ops")}
+    keys = ("pgbench_list_tps", "pgbench_insert_tps", "pgbench_mixed_tps", "redis_get_ops")
+    reference = {k: median(k) for k in keys} if all(k in runs[0] for k in keys) else {k: float("nan") for k in keys}
     ratios = {}
     if "list_items" in summary:
         ratios["list_items / pgbench list"] = summary["list_items"]["rps"] / reference["pgbench_list_tps"]
