@@ -1,12 +1,21 @@
 //! Item use cases: ownership, timestamps and ids are decided here, not by the
 //! client and not by storage.
 //!
-//! Reads can also be answered as a rendered *view* (the bytes a client gets),
-//! cached per scope (the caller's personal items, or one organization's, see
-//! [`Caller::namespace`]) when a [`VersionedCache`] is attached: every write
-//! of the service makes that scope's cached views unreachable before it
-//! returns, so a caller cannot forget to invalidate, and the next read — by
-//! the writer or by any other member of the organization — sees the write.
+//! Reads can also be answered as a rendered *view* (the bytes a client gets)
+//! when a [`VersionedCache`] is attached. Every write of the service makes
+//! the views it changes unreachable before it returns, so a caller cannot
+//! forget to invalidate, and the next read — by the writer or by any other
+//! member of the organization — sees the write:
+//!
+//! - list pages are cached per scope (the caller's personal items, or one
+//!   organization's, see [`Caller::namespace`]); every write in the scope
+//!   invalidates them;
+//! - one item's view is cached in that item's own namespace
+//!   (`i:<item id>`), under the scope that read it; only a change or
+//!   deletion of *that* item invalidates it. A create changes no existing
+//!   item, so under a write-heavy load (every user creating every second or
+//!   so) item views stay cached where list pages cannot.
+//!
 //! Only successful reads are cached (a missing item always asks storage). A
 //! cache that fails is bypassed: the read goes to storage, the write still
 //! succeeds (the cache adapter retries its invalidation and logs, throttled).
@@ -96,8 +105,12 @@ fn unframe(mut framed: Vec<u8>) -> Result<ListView, Error> {
     Ok(ListView { body: framed, next })
 }
 
-fn item_key(id: ItemId) -> String {
-    format!("item:{}", id.as_uuid())
+/// The namespace of one item's cached views: its own, so that only a write
+/// to that item invalidates them. (`i:` cannot begin a scope's namespace,
+/// which is `u:` or `o:`.) The key inside it is the reader's scope, so a
+/// view is only ever served to the scope it was read in.
+fn item_namespace(id: ItemId) -> String {
+    format!("i:{}", id.as_uuid())
 }
 
 impl ItemService {
@@ -141,10 +154,19 @@ impl ItemService {
         Ok(body)
     }
 
-    /// After a write: `owner`'s cached views must not be served again.
-    async fn invalidate(&self, owner: &str) {
+    /// After a create: the scope's list pages must not be served again.
+    async fn invalidate_lists(&self, caller: &Caller) {
         if let Some(views) = &self.views {
-            let _ = views.cache.invalidate(owner).await;
+            let _ = views.cache.invalidate(&caller.namespace()).await;
+        }
+    }
+
+    /// After a change or deletion of item `id`: the scope's list pages and
+    /// the item's own views must not be served again (both bumped at once).
+    async fn invalidate_item(&self, caller: &Caller, id: ItemId) {
+        if let Some(views) = &self.views {
+            let (lists, item) = (caller.namespace(), item_namespace(id));
+            let _ = tokio::join!(views.cache.invalidate(&lists), views.cache.invalidate(&item));
         }
     }
 
@@ -198,8 +220,13 @@ impl ItemService {
     pub async fn get_view(&self, caller: &Caller, raw_id: &str, render: Render<'_, Item>) -> Result<Vec<u8>, Error> {
         permitted(caller, "read")?;
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
-        self.view(&caller.namespace(), item_key(id), render, self.get(caller, raw_id))
-            .await
+        self.view(
+            &item_namespace(id),
+            caller.namespace(),
+            render,
+            self.get(caller, raw_id),
+        )
+        .await
     }
 
     /// The items of the caller's scope, newest first.
@@ -268,7 +295,7 @@ impl ItemService {
             updated_at: now,
         };
         self.repository.insert(&item).await?;
-        self.invalidate(&caller.namespace()).await;
+        self.invalidate_lists(caller).await;
         Ok(item)
     }
 
@@ -292,7 +319,7 @@ impl ItemService {
             .await?
             .filter(|item| visible(caller, item))
             .ok_or(Error::NotFound)?;
-        self.invalidate(&caller.namespace()).await;
+        self.invalidate_item(caller, id).await;
         Ok(item)
     }
 
@@ -305,7 +332,7 @@ impl ItemService {
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
         self.ensure_may_change(caller, id).await?;
         if self.repository.delete(&caller.owner(), id).await? {
-            self.invalidate(&caller.namespace()).await;
+            self.invalidate_item(caller, id).await;
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -388,7 +415,7 @@ impl ItemService {
             .await?
             .filter(|item| visible(caller, item))
             .ok_or(Error::PreconditionFailed)?;
-        self.invalidate(&caller.namespace()).await;
+        self.invalidate_item(caller, id).await;
         Ok(item)
     }
 
@@ -406,7 +433,7 @@ impl ItemService {
             .delete_unchanged(&caller.owner(), id, current.updated_at)
             .await?
         {
-            self.invalidate(&caller.namespace()).await;
+            self.invalidate_item(caller, id).await;
             Ok(())
         } else {
             Err(Error::PreconditionFailed)
@@ -748,17 +775,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_write_invalidates_the_writers_views_and_failures_do_not_fail_it() {
+    async fn every_write_invalidates_the_views_it_changes_and_failures_do_not_fail_it() {
         let mut repo = MockItemRepository::new();
         repo.expect_insert().returning(|_| Ok(()));
         repo.expect_update().returning(|_, _, _| Ok(Some(item("alice"))));
         repo.expect_delete().returning(|_, _| Ok(true));
+        let invalidated = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut cache = MockVersionedCache::new();
-        cache
-            .expect_invalidate()
-            .withf(|namespace| namespace == "u:alice")
-            .times(3)
-            .returning(|_| Err(Error::Unavailable(anyhow::anyhow!("redis down"))));
+        let seen = invalidated.clone();
+        cache.expect_invalidate().returning(move |namespace| {
+            seen.lock().unwrap().push(namespace.to_owned());
+            Err(Error::Unavailable(anyhow::anyhow!("redis down")))
+        });
         let service = cached(repo, cache);
         let alice = user("alice");
         let new = NewItem {
@@ -767,9 +795,58 @@ mod tests {
             is_active: true,
         };
         service.create(&alice, new).await.unwrap();
-        let id = ItemId::generate().to_string();
-        service.update(&alice, &id, ItemPatch::default()).await.unwrap();
-        service.delete(&alice, &id).await.unwrap();
+        assert_eq!(
+            *invalidated.lock().unwrap(),
+            ["u:alice"],
+            "a create changes the scope's lists and no existing item"
+        );
+        let id = ItemId::generate();
+        service
+            .update(&alice, &id.to_string(), ItemPatch::default())
+            .await
+            .unwrap();
+        service.delete(&alice, &id.to_string()).await.unwrap();
+        let mut after_create = invalidated.lock().unwrap().split_off(1);
+        after_create.sort();
+        let item_namespace = format!("i:{}", id.as_uuid());
+        assert_eq!(
+            after_create,
+            [
+                item_namespace.clone(),
+                item_namespace,
+                "u:alice".to_owned(),
+                "u:alice".to_owned()
+            ],
+            "a change or deletion invalidates the lists and that item's views"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_item_view_is_cached_in_the_items_namespace_under_the_readers_scope() {
+        let mut repo = MockItemRepository::new();
+        repo.expect_find().times(1).returning(|_, _| Ok(Some(item("alice"))));
+        let id = ItemId::generate();
+        let namespace = format!("i:{}", id.as_uuid());
+        let mut cache = MockVersionedCache::new();
+        let expected = namespace.clone();
+        cache
+            .expect_get()
+            .withf(move |ns, key| *ns == expected && key == "u:alice")
+            .times(1)
+            .returning(|_, _| Ok((4, None)));
+        cache
+            .expect_put()
+            .withf(move |ns, version, key, body, _| {
+                *ns == namespace && *version == 4 && key == "u:alice" && body == b"thing"
+            })
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(()));
+        let render = |item: Item| Ok(item.name.as_str().as_bytes().to_vec());
+        let body = cached(repo, cache)
+            .get_view(&user("alice"), &id.to_string(), &render)
+            .await
+            .unwrap();
+        assert_eq!(body, b"thing");
     }
 
     #[tokio::test]
