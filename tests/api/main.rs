@@ -15,7 +15,7 @@ mod hardening;
 mod health;
 mod idempotency;
 mod interop;
-mod item_batches;
+mod item_lanes;
 mod items;
 mod migrations;
 mod organizations;

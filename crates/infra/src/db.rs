@@ -1,15 +1,21 @@
 //! Database connections and the translation of storage errors into domain errors.
 //!
-//! One pool per process. URLs in SQLAlchemy style (`postgresql+asyncpg://…`,
+//! One pool per process, and on PostgreSQL a budget of connections for the
+//! item lanes (see [`crate::item_repository::lanes`]): of `DB_POOL_MAX`,
+//! half (rounded down) may be held by lanes, the pool has the rest, so the
+//! process never opens more than `DB_POOL_MAX`. URLs in SQLAlchemy style (`postgresql+asyncpg://…`,
 //! `sqlite+aiosqlite:///…`) are normalised, so a `.env` from the Python
 //! original works unchanged. sqlx's statement logging is switched off: a query
 //! log could otherwise print a session token.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use domain::Error;
+use sea_orm::sqlx::postgres::PgPool;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
+use tokio::sync::Semaphore;
 
 /// Which SQL dialect a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +49,9 @@ impl Default for DbOptions {
 pub struct Db {
     conn: DatabaseConnection,
     kind: DbBackendKind,
+    /// Connections the item lanes may hold (none on SQLite).
+    lanes: Arc<Semaphore>,
+    lane_budget: u32,
 }
 
 impl Db {
@@ -53,9 +62,14 @@ impl Db {
     /// connection cannot be made within the acquire timeout.
     pub async fn connect(url: &str, options: &DbOptions) -> anyhow::Result<Self> {
         let url = normalize_url(url);
+        let lane_budget = if url.starts_with("sqlite:") {
+            0
+        } else {
+            options.max_connections / 2
+        };
         let mut connect = ConnectOptions::new(url.clone());
         connect
-            .max_connections(options.max_connections)
+            .max_connections(options.max_connections - lane_budget)
             .min_connections(1)
             .connect_timeout(options.acquire_timeout)
             .acquire_timeout(options.acquire_timeout)
@@ -85,7 +99,22 @@ impl Db {
                 anyhow::bail!("unsupported database backend {other:?}: use PostgreSQL or SQLite")
             }
         };
-        Ok(Self { conn, kind })
+        Ok(Self {
+            conn,
+            kind,
+            lanes: Arc::new(Semaphore::new(lane_budget as usize)),
+            lane_budget,
+        })
+    }
+
+    /// The sqlx pool under the sea-orm connection, on PostgreSQL.
+    pub fn postgres_pool(&self) -> Option<PgPool> {
+        (self.kind == DbBackendKind::Postgres).then(|| self.conn.get_postgres_connection_pool().clone())
+    }
+
+    /// The permits of the item lanes' connections (each held connection holds one).
+    pub fn lane_budget(&self) -> Arc<Semaphore> {
+        self.lanes.clone()
     }
 
     /// The sea-orm connection.
@@ -111,12 +140,14 @@ impl Db {
         self.conn.ping().await.map_err(translate)
     }
 
-    /// `(open connections, idle connections)` of the pool, for metrics.
+    /// `(open connections, idle connections)` of the pool, for metrics; the
+    /// open ones include those the item lanes hold.
     pub fn pool_stats(&self) -> (u32, usize) {
         match self.kind {
             DbBackendKind::Postgres => {
                 let pool = self.conn.get_postgres_connection_pool();
-                (pool.size(), pool.num_idle())
+                let lanes = self.lane_budget - u32::try_from(self.lanes.available_permits()).unwrap_or(0);
+                (pool.size() + lanes, pool.num_idle())
             }
             DbBackendKind::Sqlite => {
                 let pool = self.conn.get_sqlite_connection_pool();
@@ -125,12 +156,13 @@ impl Db {
         }
     }
 
-    /// The pool's largest size (`DB_POOL_MAX`).
+    /// The most connections this process opens (`DB_POOL_MAX`): the pool's and the lanes'.
     pub fn max_connections(&self) -> u32 {
-        match self.kind {
-            DbBackendKind::Postgres => self.conn.get_postgres_connection_pool().options().get_max_connections(),
-            DbBackendKind::Sqlite => self.conn.get_sqlite_connection_pool().options().get_max_connections(),
-        }
+        self.lane_budget
+            + match self.kind {
+                DbBackendKind::Postgres => self.conn.get_postgres_connection_pool().options().get_max_connections(),
+                DbBackendKind::Sqlite => self.conn.get_sqlite_connection_pool().options().get_max_connections(),
+            }
     }
 
     /// Closes the pool, waiting for checked-out connections to return.

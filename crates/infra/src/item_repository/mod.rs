@@ -1,5 +1,7 @@
 //! [`ItemRepository`] on sea-orm; the same code serves PostgreSQL and SQLite,
-//! except that new items reach PostgreSQL in batches (see [`batch`]).
+//! except that on PostgreSQL lists (but keyset pages), finds and inserts go
+//! through the item lanes: batched, on connections of their own (see
+//! [`lanes`]).
 //!
 //! `items.owner_id` has the type of better-auth's `"user".id` (the migration
 //! follows it): `text` by default, `uuid` when better-auth is set up with
@@ -8,7 +10,8 @@
 //! (so the `(owner_id, created_at)` index still serves lists), and the
 //! column is read back as text (`select_as` in the entity).
 
-pub mod batch;
+pub mod lanes;
+mod statements;
 
 use async_trait::async_trait;
 use domain::Error;
@@ -20,27 +23,28 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use crate::db::{Db, DbBackendKind, translate};
 use crate::entities::items::{self, Column, Entity};
 pub use crate::owner::OwnerIdType;
-use batch::InsertBatcher;
+use lanes::Lanes;
 
 /// Items stored in the `items` table.
 #[derive(Debug, Clone)]
 pub struct SeaOrmItemRepository {
     db: Db,
     owner: OwnerIdType,
-    /// PostgreSQL only (SQLite has one writer at a time anyway).
-    batcher: Option<InsertBatcher>,
+    /// PostgreSQL only (SQLite has one writer at a time and no network round trip).
+    lanes: Option<Lanes>,
 }
 
 impl SeaOrmItemRepository {
-    /// An adapter over `db`, whose `owner_id` column is of type `owner`. On
-    /// PostgreSQL this starts the insert batcher on the current Tokio
-    /// runtime, with up to half the pool writing batches.
+    /// An adapter over `db`, whose `owner_id` column is of type `owner`
+    /// (on PostgreSQL with its lanes, started on first use on each thread).
     pub fn new(db: Db, owner: OwnerIdType) -> Self {
-        let batcher = (db.kind() == DbBackendKind::Postgres).then(|| {
-            let flushes = usize::try_from(db.max_connections() / 2).unwrap_or(1);
-            InsertBatcher::spawn(db.clone(), flushes, owner)
-        });
-        Self { db, owner, batcher }
+        let lanes = Lanes::new(&db, owner);
+        Self { db, owner, lanes }
+    }
+
+    /// How much the PostgreSQL lanes have batched (`None` on SQLite).
+    pub fn lane_stats(&self) -> Option<lanes::LaneStats> {
+        self.lanes.as_ref().map(Lanes::stats)
     }
 
     /// [`SeaOrmItemRepository::new`] with the column type read from the database.
@@ -87,6 +91,9 @@ fn to_domain(model: items::Model) -> Item {
 #[async_trait]
 impl ItemRepository for SeaOrmItemRepository {
     async fn list(&self, owner: &Owner, page: Page) -> Result<Vec<Item>, Error> {
+        if let (Some(lanes), None) = (&self.lanes, page.after()) {
+            return lanes.list(owner, page).await;
+        }
         let mut query = Entity::find().filter(self.owner_is(owner));
         if let Some(after) = page.after() {
             // Keyset: strictly older than the last item seen, in the same
@@ -113,6 +120,9 @@ impl ItemRepository for SeaOrmItemRepository {
     }
 
     async fn find(&self, owner: &Owner, id: ItemId) -> Result<Option<Item>, Error> {
+        if let Some(lanes) = &self.lanes {
+            return lanes.find(owner, id).await;
+        }
         let row = Entity::find()
             .filter(self.owned(owner, id))
             .one(self.db.conn())
@@ -122,8 +132,8 @@ impl ItemRepository for SeaOrmItemRepository {
     }
 
     async fn insert(&self, item: &Item) -> Result<(), Error> {
-        if let Some(batcher) = &self.batcher {
-            return batcher.insert(item).await;
+        if let Some(lanes) = &self.lanes {
+            return lanes.insert(item).await;
         }
         let row = items::ActiveModel {
             id: Set(item.id.as_uuid()),
