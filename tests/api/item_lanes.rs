@@ -14,7 +14,7 @@ use futures_util::future::join_all;
 use infra::better_auth::NamingStyle;
 use infra::db::DbOptions;
 use infra::item_repository::SeaOrmItemRepository;
-use infra::item_repository::lanes::CONNECTIONS_PER_LANE;
+use infra::item_repository::lanes::{READ_CONNECTIONS, WRITE_CONNECTIONS};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
@@ -235,7 +235,7 @@ async fn lanes_hold_at_most_half_of_the_connections_and_fall_back_to_the_pool() 
     for (max, tag) in [(4, "lanes-budget-4"), (1, "lanes-budget-1")] {
         let db = tagged_db(&app, tag, max).await;
         let repository = std::sync::Arc::new(SeaOrmItemRepository::detect(db.clone()).await.unwrap());
-        // Tasks on four threads: four lanes want connections; two may have them.
+        // Tasks on four threads: eight lanes want connections; two may have them.
         let tasks = (0..400usize).map(|i| {
             let (repository, owner, user) = (repository.clone(), owner.clone(), user.id.clone());
             tokio::spawn(async move {
@@ -278,7 +278,7 @@ async fn lanes_close_their_connections_when_their_repository_is_dropped() {
         .await
         .unwrap();
     let held = 5 - budget.available_permits();
-    assert!((1..=CONNECTIONS_PER_LANE).contains(&held), "the lane holds {held}");
+    assert!((1..=READ_CONNECTIONS).contains(&held), "the read lane holds {held}");
     let with_lane = connections_tagged(&app, "lanes-drop").await;
 
     drop(repository);
@@ -322,7 +322,7 @@ async fn a_terminated_lane_connection_fails_its_request_with_503_once_and_is_rep
     .await;
     let mut failures = 0;
     let mut answered = None;
-    for _ in 0..(2 * CONNECTIONS_PER_LANE + 2) {
+    for _ in 0..(2 * READ_CONNECTIONS + 2) {
         match repository.list(&owner, Page::default()).await {
             Ok(items) => {
                 answered = Some(items.len());
@@ -334,6 +334,23 @@ async fn a_terminated_lane_connection_fails_its_request_with_503_once_and_is_rep
             }
         }
     }
-    assert_eq!(answered, Some(1), "the lane reconnected");
-    assert!(failures <= 2 * CONNECTIONS_PER_LANE, "{failures} failures");
+    assert_eq!(answered, Some(1), "the read lane reconnected");
+    assert!(failures <= READ_CONNECTIONS, "{failures} failed reads");
+
+    let mut failures = 0;
+    let mut stored = false;
+    for i in 0..(2 * WRITE_CONNECTIONS + 2) {
+        match repository.insert(&new_item(&user.id, None, i)).await {
+            Ok(()) => {
+                stored = true;
+                break;
+            }
+            Err(error) => {
+                assert!(matches!(error, domain::Error::Unavailable(_)), "{error:?}");
+                failures += 1;
+            }
+        }
+    }
+    assert!(stored, "the write lane reconnected");
+    assert!(failures <= WRITE_CONNECTIONS, "{failures} failed inserts");
 }

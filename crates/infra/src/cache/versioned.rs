@@ -2,34 +2,25 @@
 //!
 //! Keys: `<prefix>rc:<namespace>:ver` holds the namespace's version (kept a
 //! day after its last bump, far beyond any entry's TTL, so a reset to 0 can
-//! never resurrect an old entry); entries live at
-//! `<prefix>rc:<namespace>:<version>:<key>`. A read is one script: the version
-//! and the entry at that version, atomically. (The entry key is computed in
-//! the script, so this needs a single Redis, not Redis Cluster.)
+//! never resurrect an old entry); the entry for `key` lives at
+//! `<prefix>rc:<namespace>:e:<key>` and starts with the version it was
+//! stored under (`<version>:` then the value). A read is one `MGET` of both
+//! keys — no script, the cheapest read Redis has — and an entry counts only
+//! if its version is the namespace's current one; so a bump makes every
+//! entry of the namespace unreachable at once, and an entry stored late
+//! under an old version is never served. (Both keys are read in one
+//! command, so this needs a single Redis, not Redis Cluster.)
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::Error;
 use domain::cache::VersionedCache;
-use redis::{Script, Value};
+use redis::Value;
 
 use crate::redis::RedisClient;
 
 const VERSION_TTL_SECS: u64 = 86_400;
-
-/// KEYS[1] = version key; ARGV[1] = entry key prefix (before the version); ARGV[2] = entry key suffix.
-static READ: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local v = redis.call('GET', KEYS[1]) or '0'
-local body = redis.call('GET', ARGV[1] .. v .. ':' .. ARGV[2])
-if body then return {v, body} end
-return {v}
-",
-    )
-});
 
 /// The Redis adapter.
 #[derive(Debug, Clone)]
@@ -47,53 +38,53 @@ impl RedisVersionedCache {
         self.client.key(&format!("rc:{namespace}:ver"))
     }
 
-    fn entry_prefix(&self, namespace: &str) -> String {
-        self.client.key(&format!("rc:{namespace}:"))
+    fn entry_key(&self, namespace: &str, key: &str) -> String {
+        self.client.key(&format!("rc:{namespace}:e:{key}"))
     }
 }
 
-fn as_text(value: &Value) -> Option<String> {
+fn version_of(value: &Value) -> Option<u64> {
     match value {
-        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::Int(n) => Some(n.to_string()),
+        Value::Nil => Some(0),
+        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
+        Value::SimpleString(s) => s.parse().ok(),
+        Value::Int(n) => u64::try_from(*n).ok(),
         _ => None,
     }
+}
+
+/// The value of an entry stored as `<version>:<value>`, if `version` is its version.
+fn entry_at(value: Value, version: u64) -> Option<Vec<u8>> {
+    let Value::BulkString(mut bytes) = value else {
+        return None;
+    };
+    let colon = bytes.iter().position(|b| *b == b':')?;
+    let stored: u64 = std::str::from_utf8(&bytes[..colon]).ok()?.parse().ok()?;
+    (stored == version).then(|| bytes.split_off(colon + 1))
 }
 
 #[async_trait]
 impl VersionedCache for RedisVersionedCache {
     async fn get(&self, namespace: &str, key: &str) -> Result<(u64, Option<Vec<u8>>), Error> {
-        let (version_key, prefix, suffix) = (
-            self.version_key(namespace),
-            self.entry_prefix(namespace),
-            key.to_owned(),
-        );
+        let keys = [self.version_key(namespace), self.entry_key(namespace, key)];
         let reply: Vec<Value> = self
             .client
-            .run(|mut conn| async move {
-                READ.key(version_key)
-                    .arg(prefix)
-                    .arg(suffix)
-                    .invoke_async(&mut conn)
-                    .await
-            })
+            .run(|mut conn| async move { redis::cmd("MGET").arg(&keys).query_async(&mut conn).await })
             .await?;
+        let mut reply = reply.into_iter();
         let version = reply
-            .first()
-            .and_then(as_text)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let body = match reply.get(1) {
-            Some(Value::BulkString(bytes)) => Some(bytes.clone()),
-            _ => None,
-        };
-        Ok((version, body))
+            .next()
+            .and_then(|v| version_of(&v))
+            .ok_or_else(|| Error::Unavailable(anyhow::anyhow!("malformed response-cache version")))?;
+        Ok((version, reply.next().and_then(|entry| entry_at(entry, version))))
     }
 
     async fn put(&self, namespace: &str, version: u64, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), Error> {
-        let entry = format!("{}{version}:{key}", self.entry_prefix(namespace));
-        self.client.set_with_ttl(entry, value, ttl).await
+        let mut entry = format!("{version}:").into_bytes();
+        entry.extend_from_slice(&value);
+        self.client
+            .set_with_ttl(self.entry_key(namespace, key), entry, ttl)
+            .await
     }
 
     async fn invalidate(&self, namespace: &str) -> Result<(), Error> {
@@ -109,5 +100,30 @@ impl VersionedCache for RedisVersionedCache {
                     .await
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_counts_only_at_the_version_it_was_stored_under() {
+        let stored = || Value::BulkString(b"7:{\"a\":\"b:c\"}".to_vec());
+        assert_eq!(entry_at(stored(), 7), Some(b"{\"a\":\"b:c\"}".to_vec()));
+        assert_eq!(entry_at(stored(), 8), None, "a bump hides it");
+        assert_eq!(entry_at(stored(), 6), None);
+        assert_eq!(entry_at(Value::Nil, 0), None);
+        assert_eq!(entry_at(Value::BulkString(b"no version".to_vec()), 0), None);
+        assert_eq!(entry_at(Value::BulkString(b"x:1".to_vec()), 0), None);
+        assert_eq!(entry_at(Value::BulkString(b"0:".to_vec()), 0), Some(Vec::new()));
+    }
+
+    #[test]
+    fn a_missing_version_is_zero_and_a_malformed_one_is_refused() {
+        assert_eq!(version_of(&Value::Nil), Some(0));
+        assert_eq!(version_of(&Value::BulkString(b"42".to_vec())), Some(42));
+        assert_eq!(version_of(&Value::BulkString(b"-1".to_vec())), None);
+        assert_eq!(version_of(&Value::BulkString(b"x".to_vec())), None);
     }
 }

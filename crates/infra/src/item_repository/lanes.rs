@@ -16,12 +16,14 @@
 //!    another has its socket's readiness reported to the first, and every
 //!    answer wakes two threads.
 //!
-//! So each worker thread has a *lane*: a task on that thread holding up to
-//! [`CONNECTIONS_PER_LANE`] connections of its own (never returned to a
-//! pool, so never pinged). A request queues its job on its thread's lane and
-//! waits; the lane takes whatever has queued (up to [`MAX_BATCH`] jobs) and
-//! answers all of it with one statement per kind ([`super::statements`]) on
-//! one of its connections, while the next batch gathers. Nothing waits for
+//! So each worker thread has two *lanes*, one for reads and one for
+//! inserts (a read never waits behind a commit): a task on that thread
+//! holding up to [`READ_CONNECTIONS`] or [`WRITE_CONNECTIONS`] connections
+//! of its own (never returned to a pool, so never pinged). A request queues
+//! its job on its thread's lane and waits; the lane takes whatever has
+//! queued (up to [`MAX_BATCH`] jobs) and answers all of it with one
+//! statement per kind ([`super::statements`]) on one of its connections,
+//! while the next batch gathers. Nothing waits for
 //! a batch to fill: a lone request is sent at once, alone; batches form only
 //! while the lane's connections are busy. A `201` still means committed.
 //!
@@ -55,8 +57,11 @@ use crate::owner::OwnerIdType;
 /// Most jobs answered by one batch.
 pub const MAX_BATCH: usize = 256;
 
-/// Most connections one lane holds.
-pub const CONNECTIONS_PER_LANE: usize = 2;
+/// Most connections a thread's read lane holds.
+pub const READ_CONNECTIONS: usize = 1;
+
+/// Most connections a thread's write lane holds.
+pub const WRITE_CONNECTIONS: usize = 1;
 
 /// Jobs that may wait in one lane; beyond this, a request waits to queue.
 const QUEUE: usize = 4096;
@@ -67,8 +72,15 @@ pub const IDLE: Duration = Duration::from_secs(30);
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    /// This thread's lane of each [`Lanes`] (by id).
-    static LANES: RefCell<HashMap<u64, mpsc::Sender<Job>>> = RefCell::new(HashMap::new());
+    /// This thread's read and write lanes of each [`Lanes`] (by id).
+    static LANES: RefCell<HashMap<(u64, Kind), mpsc::Sender<Job>>> = RefCell::new(HashMap::new());
+}
+
+/// Reads and writes have lanes of their own, so a read never waits behind a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Read,
+    Write,
 }
 
 enum Job {
@@ -78,6 +90,13 @@ enum Job {
 }
 
 impl Job {
+    fn kind(&self) -> Kind {
+        match self {
+            Self::List(_) | Self::Find(_) => Kind::Read,
+            Self::Insert(_) => Kind::Write,
+        }
+    }
+
     fn fail(self, error: Error) {
         match self {
             Self::List(job) => drop(job.reply.send(Err(error))),
@@ -203,15 +222,15 @@ impl Lanes {
     /// Queues `job` on this thread's lane, starting the lane if there is
     /// none (or the old one stopped with its runtime).
     async fn submit(&self, job: Job) {
-        let id = self.shared.id;
+        let key = (self.shared.id, job.kind());
         let queue = LANES.with(|lanes| {
             let mut lanes = lanes.borrow_mut();
-            match lanes.get(&id) {
+            match lanes.get(&key) {
                 Some(queue) if !queue.is_closed() => queue.clone(),
                 _ => {
                     lanes.retain(|_, queue| !queue.is_closed());
-                    let queue = self.start();
-                    lanes.insert(id, queue.clone());
+                    let queue = self.start(key.1);
+                    lanes.insert(key, queue.clone());
                     queue
                 }
             }
@@ -221,9 +240,13 @@ impl Lanes {
         }
     }
 
-    fn start(&self) -> mpsc::Sender<Job> {
+    fn start(&self, kind: Kind) -> mpsc::Sender<Job> {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let lane = Lane {
+            connections: match kind {
+                Kind::Read => READ_CONNECTIONS,
+                Kind::Write => WRITE_CONNECTIONS,
+            },
             options: self.shared.options.clone(),
             budget: self.shared.budget.clone(),
             pool: self.shared.pool.clone(),
@@ -248,8 +271,10 @@ struct Held {
     _permit: OwnedSemaphorePermit,
 }
 
-/// One thread's lane.
+/// One thread's read or write lane.
 struct Lane {
+    /// Most connections held at once.
+    connections: usize,
     options: Arc<PgConnectOptions>,
     budget: Arc<Semaphore>,
     pool: PgPool,
@@ -290,7 +315,7 @@ impl Lane {
                 if let Some(conn) = idle.pop() {
                     break Some(conn);
                 }
-                if busy < CONNECTIONS_PER_LANE
+                if busy < self.connections
                     && let Some(conn) = self.open().await
                 {
                     break Some(conn);
