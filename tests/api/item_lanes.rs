@@ -60,6 +60,10 @@ async fn concurrent_creates_share_commits_and_every_answered_item_is_stored() {
     assert_eq!(scalar(&app, "SELECT count(*) FROM items").await, 300);
     let transactions = scalar(&app, "SELECT count(DISTINCT xmin::text) FROM items").await;
     assert!(transactions < 150, "300 concurrent creates took {transactions} commits");
+    let requests = app.gauge("db_item_lane_requests_total").await;
+    let batches = app.gauge("db_item_lane_batches_total").await;
+    assert!(requests >= 300, "the lanes answered {requests} requests");
+    assert!(batches < 150, "and ran {batches} batches (exported in /metrics)");
 
     for (i, user) in users.iter().enumerate() {
         let (status, listed) = app.get("/api/v1/items?limit=1000", user).await;

@@ -7,7 +7,10 @@
 //! - `session_cache_lookups_total{outcome="hit|miss|error"}`;
 //! - `db_pool_connections` and `db_pool_idle_connections`, read at scrape time;
 //! - `response_cache_pending_invalidations`: namespaces whose invalidation
-//!   waits for Redis to answer again (at most one each), read at scrape time.
+//!   waits for Redis to answer again (at most one each), read at scrape time;
+//! - `db_item_lane_batches_total` and `db_item_lane_requests_total`: item
+//!   reads and inserts answered by the PostgreSQL lanes, and the batches that
+//!   answered them (their ratio is the batching factor), read at scrape time.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -20,6 +23,7 @@ use actix_web::{Error, HttpResponse, web};
 use async_trait::async_trait;
 use domain::auth::{CachedSession, SessionCache, TokenHash};
 use infra::Db;
+use infra::item_repository::lanes::Lanes;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -100,8 +104,11 @@ pub struct Metrics {
     pool_size: Gauge<i64, AtomicI64>,
     pool_idle: Gauge<i64, AtomicI64>,
     pending_invalidations: Gauge<i64, AtomicI64>,
+    lane_batches: Counter,
+    lane_requests: Counter,
     db: Option<Db>,
     response_cache: std::sync::OnceLock<infra::cache::ResilientVersionedCache>,
+    lanes: std::sync::OnceLock<Lanes>,
 }
 
 impl Metrics {
@@ -114,6 +121,7 @@ impl Metrics {
         let pool_size = Gauge::<i64, AtomicI64>::default();
         let pool_idle = Gauge::<i64, AtomicI64>::default();
         let pending_invalidations = Gauge::<i64, AtomicI64>::default();
+        let (lane_batches, lane_requests) = (Counter::default(), Counter::default());
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -136,6 +144,16 @@ impl Metrics {
             "Response-cache namespaces waiting for their invalidation to be retried",
             pending_invalidations.clone(),
         );
+        registry.register(
+            "db_item_lane_batches",
+            "Batches the PostgreSQL item lanes ran",
+            lane_batches.clone(),
+        );
+        registry.register(
+            "db_item_lane_requests",
+            "Item reads and inserts the PostgreSQL item lanes answered",
+            lane_requests.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
@@ -144,8 +162,11 @@ impl Metrics {
             pool_size,
             pool_idle,
             pending_invalidations,
+            lane_batches,
+            lane_requests,
             db,
             response_cache: std::sync::OnceLock::new(),
+            lanes: std::sync::OnceLock::new(),
         })
     }
 
@@ -167,8 +188,20 @@ impl Metrics {
         let _ = self.response_cache.set(cache);
     }
 
+    /// Reports what `lanes` have batched from now on.
+    pub fn watch_item_lanes(&self, lanes: Lanes) {
+        let _ = self.lanes.set(lanes);
+    }
+
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
+        if let Some(lanes) = self.lanes.get() {
+            let stats = lanes.stats();
+            self.lane_batches
+                .inc_by(stats.batches.saturating_sub(self.lane_batches.get()));
+            self.lane_requests
+                .inc_by(stats.jobs.saturating_sub(self.lane_requests.get()));
+        }
         if let Some(cache) = self.response_cache.get() {
             self.pending_invalidations
                 .set(i64::try_from(cache.pending()).unwrap_or(i64::MAX));

@@ -188,6 +188,9 @@ pub async fn compose(
         )));
     }
     let repository = SeaOrmItemRepository::detect(db.clone()).await?;
+    if let Some(lanes) = repository.lanes() {
+        metrics.watch_item_lanes(lanes.clone());
+    }
     let mut items = ItemService::new(Arc::new(repository), clock.clone());
     if let (Some(client), false) = (&redis, settings.cache.response_cache_ttl.is_zero()) {
         let ttl = settings.cache.response_cache_ttl;

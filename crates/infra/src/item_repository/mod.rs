@@ -47,6 +47,11 @@ impl SeaOrmItemRepository {
         self.lanes.as_ref().map(Lanes::stats)
     }
 
+    /// The PostgreSQL lanes (`None` on SQLite), to watch their counts.
+    pub fn lanes(&self) -> Option<&Lanes> {
+        self.lanes.as_ref()
+    }
+
     /// [`SeaOrmItemRepository::new`] with the column type read from the database.
     ///
     /// # Errors
