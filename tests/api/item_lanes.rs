@@ -358,3 +358,49 @@ async fn a_terminated_lane_connection_fails_its_request_with_503_once_and_is_rep
     assert!(stored, "the write lane reconnected");
     assert!(failures <= WRITE_CONNECTIONS, "{failures} failed inserts");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_database_costs_lane_requests_503_within_db_timeout_and_they_resume() {
+    let Some(app) = spawn_app(Backend::Postgres(NamingStyle::CamelCase), "a_hung_database_costs_503").await else {
+        return;
+    };
+    let user = app.signed_in_user("ann").await;
+    let owner = Owner::User(user.id.clone());
+    let url = app.vars["DATABASE_URL"].clone();
+    let target = crate::helpers::host_port(&url);
+    let proxy = crate::helpers::FreezableProxy::start(target.clone()).await;
+    let options = DbOptions {
+        max_connections: 4,
+        acquire_timeout: Duration::from_millis(500),
+    };
+    let db = infra::Db::connect(&crate::helpers::via(&url, &target, proxy.port), &options)
+        .await
+        .unwrap();
+    let repository = SeaOrmItemRepository::detect(db).await.unwrap();
+    repository.insert(&new_item(&user.id, None, 1)).await.unwrap();
+    assert_eq!(repository.list(&owner, Page::default()).await.unwrap().len(), 1);
+
+    proxy.freeze(true);
+    for attempt in 0..3 {
+        let started = std::time::Instant::now();
+        let read = repository.list(&owner, Page::default()).await;
+        let write = repository.insert(&new_item(&user.id, None, attempt)).await;
+        assert!(matches!(read, Err(domain::Error::Unavailable(_))), "{read:?}");
+        assert!(matches!(write, Err(domain::Error::Unavailable(_))), "{write:?}");
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "attempt {attempt} answered within the deadlines: {:?}",
+            started.elapsed()
+        );
+    }
+
+    proxy.freeze(false);
+    let thawed = std::time::Instant::now();
+    loop {
+        if repository.list(&owner, Page::default()).await.is_ok() {
+            break;
+        }
+        assert!(thawed.elapsed() < Duration::from_secs(5), "reads resume");
+    }
+    repository.insert(&new_item(&user.id, None, 9)).await.unwrap();
+}

@@ -31,7 +31,12 @@
 //! `DB_POOL_MAX`, the pool has the rest; see [`crate::Db`]); a lane that
 //! cannot open a connection of its own — budget spent by other threads, or
 //! PostgreSQL refusing — runs its batch on a pooled connection instead, so
-//! lanes are never a reason for a request to wait or fail. A lane idle for
+//! lanes are never a reason for a request to wait or fail. Opening a
+//! connection and answering a batch are each bounded by `DB_TIMEOUT_MS` (the
+//! pool's acquire timeout): a database that hangs costs the batch's requests
+//! 503 within it and the connection is dropped (its state is unknown; an
+//! insert in that batch may or may not have been committed, as with any
+//! timed-out request). A lane idle for
 //! [`IDLE`] closes its connections (their budget returns); lanes stop when
 //! their repository is dropped. A connection that breaks fails the requests
 //! of its batch with 503 once (as a pooled one would) and is discarded.
@@ -243,6 +248,7 @@ impl Lanes {
     fn start(&self, kind: Kind) -> mpsc::Sender<Job> {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let lane = Lane {
+            deadline: self.shared.pool.options().get_acquire_timeout(),
             connections: match kind {
                 Kind::Read => READ_CONNECTIONS,
                 Kind::Write => WRITE_CONNECTIONS,
@@ -259,10 +265,14 @@ impl Lanes {
     }
 }
 
+/// The job's answer. A job whose batch was abandoned (the database did not
+/// answer within the deadline, or the runtime is shutting down) is
+/// [`Error::Unavailable`]: an insert in it may or may not have been committed,
+/// as with any request that times out (retry it with an `Idempotency-Key`).
 async fn receive<T>(answer: oneshot::Receiver<Result<T, Error>>) -> Result<T, Error> {
     answer
         .await
-        .map_err(|_| Error::Unexpected(anyhow::anyhow!("the item lane dropped a request")))?
+        .map_err(|_| Error::Unavailable(anyhow::anyhow!("the database did not answer in time")))?
 }
 
 /// A connection a lane holds, and its share of the budget.
@@ -275,6 +285,10 @@ struct Held {
 struct Lane {
     /// Most connections held at once.
     connections: usize,
+    /// The longest a connection may take to open, or a batch to be answered
+    /// (`DB_TIMEOUT_MS`, the pool's acquire timeout): an unreachable
+    /// database costs a request 503 within it, as the pool's does.
+    deadline: Duration,
     options: Arc<PgConnectOptions>,
     budget: Arc<Semaphore>,
     pool: PgPool,
@@ -344,17 +358,27 @@ impl Lane {
                 Some(mut held) => {
                     busy += 1;
                     let back = back.clone();
+                    let deadline = self.deadline;
                     tokio::spawn(async move {
-                        let healthy = batch.run(&statements, &mut held.conn).await;
+                        // Past the deadline the batch is dropped (its requests get 503)
+                        // and so is the connection: its state is unknown.
+                        let healthy = tokio::time::timeout(deadline, batch.run(&statements, &mut held.conn))
+                            .await
+                            .unwrap_or(false);
                         let _ = back.send(healthy.then_some(held));
                     });
                 }
                 None => {
-                    let pool = self.pool.clone();
+                    let (pool, deadline) = (self.pool.clone(), self.deadline);
                     tokio::spawn(async move {
                         match pool.acquire().await {
                             Ok(mut conn) => {
-                                batch.run(&statements, &mut conn).await;
+                                if tokio::time::timeout(deadline, batch.run(&statements, &mut conn))
+                                    .await
+                                    .is_err()
+                                {
+                                    conn.close_on_drop();
+                                }
                             }
                             Err(error) => batch.fail(&error),
                         }
@@ -368,7 +392,11 @@ impl Lane {
     /// PostgreSQL accepts it.
     async fn open(&self) -> Option<Held> {
         let permit = self.budget.clone().try_acquire_owned().ok()?;
-        match PgConnection::connect_with(&self.options).await {
+        let connect = tokio::time::timeout(self.deadline, PgConnection::connect_with(&self.options));
+        match connect
+            .await
+            .unwrap_or_else(|_| Err(sea_orm::sqlx::Error::PoolTimedOut))
+        {
             Ok(conn) => Some(Held { conn, _permit: permit }),
             Err(error) => {
                 if let Some(suppressed) = self.connect_warnings.admit() {
