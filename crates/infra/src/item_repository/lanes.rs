@@ -30,7 +30,8 @@
 //! Bounds: lanes together open at most the database's lane budget (half of
 //! `DB_POOL_MAX`, the pool has the rest; see [`crate::Db`]); a lane that
 //! cannot open a connection of its own — budget spent by other threads, or
-//! PostgreSQL refusing — runs its batch on a pooled connection instead, so
+//! PostgreSQL refusing (and then for a second) — runs its batch on a
+//! pooled connection instead, so
 //! lanes are never a reason for a request to wait or fail. Opening a
 //! connection and answering a batch are each bounded by `DB_TIMEOUT_MS` (the
 //! pool's acquire timeout): a database that hangs costs the batch's requests
@@ -70,6 +71,9 @@ pub const WRITE_CONNECTIONS: usize = 1;
 
 /// Jobs that may wait in one lane; beyond this, a request waits to queue.
 const QUEUE: usize = 4096;
+
+/// After a lane fails to open a connection, it uses the pool this long before trying again.
+const OPEN_BACKOFF: Duration = Duration::from_secs(1);
 
 /// A lane without work for this long closes its connections.
 pub const IDLE: Duration = Duration::from_secs(30);
@@ -241,7 +245,7 @@ impl Lanes {
             }
         });
         if let Err(mpsc::error::SendError(job)) = queue.send(job).await {
-            job.fail(Error::Unexpected(anyhow::anyhow!("the item lane has stopped")));
+            job.fail(Error::Unavailable(anyhow::anyhow!("the item lane has stopped")));
         }
     }
 
@@ -301,6 +305,9 @@ impl Lane {
     async fn run(self, mut jobs: mpsc::Receiver<Job>, mut alive: watch::Receiver<()>) {
         let mut idle: Vec<Held> = Vec::new();
         let mut busy = 0usize;
+        // After a failed open, batches use the pool until then (a database
+        // that hangs would otherwise cost every batch a connect timeout first).
+        let mut open_after = tokio::time::Instant::now();
         // A flush sends its connection back (`None`: it broke and was dropped).
         let (back, mut returned) = mpsc::unbounded_channel::<Option<Held>>();
         loop {
@@ -329,10 +336,12 @@ impl Lane {
                 if let Some(conn) = idle.pop() {
                     break Some(conn);
                 }
-                if busy < self.connections
-                    && let Some(conn) = self.open().await
-                {
-                    break Some(conn);
+                if busy < self.connections && tokio::time::Instant::now() >= open_after {
+                    match self.open().await {
+                        Ok(Some(conn)) => break Some(conn),
+                        Ok(None) => {}
+                        Err(()) => open_after = tokio::time::Instant::now() + OPEN_BACKOFF,
+                    }
                 }
                 if busy == 0 {
                     break None;
@@ -388,21 +397,23 @@ impl Lane {
         }
     }
 
-    /// A new connection of this lane's own, if the budget has room and
-    /// PostgreSQL accepts it.
-    async fn open(&self) -> Option<Held> {
-        let permit = self.budget.clone().try_acquire_owned().ok()?;
+    /// A new connection of this lane's own: `Ok(None)` when the budget has
+    /// no room, `Err` when PostgreSQL did not accept one in time.
+    async fn open(&self) -> Result<Option<Held>, ()> {
+        let Ok(permit) = self.budget.clone().try_acquire_owned() else {
+            return Ok(None);
+        };
         let connect = tokio::time::timeout(self.deadline, PgConnection::connect_with(&self.options));
         match connect
             .await
             .unwrap_or_else(|_| Err(sea_orm::sqlx::Error::PoolTimedOut))
         {
-            Ok(conn) => Some(Held { conn, _permit: permit }),
+            Ok(conn) => Ok(Some(Held { conn, _permit: permit })),
             Err(error) => {
                 if let Some(suppressed) = self.connect_warnings.admit() {
                     tracing::warn!(error = %error, suppressed, "an item lane could not open a connection; using the pool");
                 }
-                None
+                Err(())
             }
         }
     }
