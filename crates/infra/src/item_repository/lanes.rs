@@ -313,7 +313,10 @@ impl Lane {
         loop {
             let first = tokio::select! {
                 biased;
-                _ = alive.changed() => return,
+                _ = alive.changed() => {
+                    close(idle).await;
+                    return;
+                }
                 Some(conn) = returned.recv() => {
                     busy -= 1;
                     idle.extend(conn);
@@ -321,9 +324,12 @@ impl Lane {
                 }
                 job = tokio::time::timeout(IDLE, jobs.recv()) => match job {
                     Ok(Some(job)) => job,
-                    Ok(None) => return,
+                    Ok(None) => {
+                        close(idle).await;
+                        return;
+                    }
                     Err(_) => {
-                        idle.clear();
+                        close(std::mem::take(&mut idle)).await;
                         continue;
                     }
                 },
@@ -416,6 +422,14 @@ impl Lane {
                 Err(())
             }
         }
+    }
+}
+
+/// Closes `connections` the polite way (PostgreSQL is told, rather than
+/// finding a dropped socket and logging it).
+async fn close(connections: Vec<Held>) {
+    for held in connections {
+        let _ = held.conn.close().await;
     }
 }
 
