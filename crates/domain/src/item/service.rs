@@ -68,40 +68,40 @@ pub struct ListView {
     pub next: Option<Position>,
 }
 
-/// A cached list view: `0`, or `1` + µs (8 bytes) + id (16 bytes), then the body.
+/// A cached list view: the body, then a trailer — `0`, or µs (8 bytes) +
+/// id (16 bytes) + `1` — so that framing and unframing only append and
+/// truncate (a page is kilobytes; nothing is copied or shifted).
 fn frame(view: ListView) -> Vec<u8> {
-    let mut framed = Vec::with_capacity(view.body.len() + 25);
+    let mut framed = view.body;
     match view.next {
         None => framed.push(0),
         Some(next) => {
-            framed.push(1);
+            framed.reserve(25);
             framed.extend_from_slice(&next.created_at.timestamp_micros().to_be_bytes());
             framed.extend_from_slice(next.id.as_uuid().as_bytes());
+            framed.push(1);
         }
     }
-    framed.extend_from_slice(&view.body);
     framed
 }
 
 fn unframe(mut framed: Vec<u8>) -> Result<ListView, Error> {
     let corrupt = || Error::Unexpected(anyhow::anyhow!("malformed cached list page"));
-    let (next, header) = match framed.first() {
-        Some(0) => (None, 1),
-        Some(1) if framed.len() >= 25 => {
-            let micros = i64::from_be_bytes(framed[1..9].try_into().map_err(|_| corrupt())?);
-            let id = uuid::Uuid::from_slice(&framed[9..25]).map_err(|_| corrupt())?;
+    let next = match framed.pop() {
+        Some(0) => None,
+        Some(1) if framed.len() >= 24 => {
+            let at = framed.len() - 24;
+            let micros = i64::from_be_bytes(framed[at..at + 8].try_into().map_err(|_| corrupt())?);
+            let id = uuid::Uuid::from_slice(&framed[at + 8..]).map_err(|_| corrupt())?;
             let created_at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(corrupt)?;
-            (
-                Some(Position {
-                    created_at,
-                    id: ItemId::from(id),
-                }),
-                25,
-            )
+            framed.truncate(at);
+            Some(Position {
+                created_at,
+                id: ItemId::from(id),
+            })
         }
         _ => return Err(corrupt()),
     };
-    framed.drain(..header);
     Ok(ListView { body: framed, next })
 }
 
@@ -763,7 +763,7 @@ mod tests {
         cache
             .expect_put()
             .withf(|owner, version, key, body, _| {
-                owner == "u:alice" && *version == 7 && key == "page:0:100" && body[1..] == *b"thing"
+                owner == "u:alice" && *version == 7 && key == "page:0:100" && body[..] == *b"thing\0"
             })
             .times(1)
             .returning(|_, _, _, _, _| Ok(()));

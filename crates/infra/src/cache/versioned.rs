@@ -3,8 +3,9 @@
 //! Keys: `<prefix>rc:<namespace>:ver` holds the namespace's version (kept a
 //! day after its last bump, far beyond any entry's TTL, so a reset to 0 can
 //! never resurrect an old entry); the entry for `key` lives at
-//! `<prefix>rc:<namespace>:e:<key>` and starts with the version it was
-//! stored under (`<version>:` then the value). A read is one `MGET` of both
+//! `<prefix>rc:<namespace>:e:<key>` and ends with the version it was
+//! stored under (the value, then `:<version>`: reading it back truncates,
+//! it never shifts the value). A read is one `MGET` of both
 //! keys — no script, the cheapest read Redis has — and an entry counts only
 //! if its version is the namespace's current one; so a bump makes every
 //! entry of the namespace unreachable at once, and an entry stored late
@@ -53,14 +54,18 @@ fn version_of(value: &Value) -> Option<u64> {
     }
 }
 
-/// The value of an entry stored as `<version>:<value>`, if `version` is its version.
+/// The value of an entry stored as `<value>:<version>`, if `version` is its
+/// version (the last `:` is the one the store appended).
 fn entry_at(value: Value, version: u64) -> Option<Vec<u8>> {
     let Value::BulkString(mut bytes) = value else {
         return None;
     };
-    let colon = bytes.iter().position(|b| *b == b':')?;
-    let stored: u64 = std::str::from_utf8(&bytes[..colon]).ok()?.parse().ok()?;
-    (stored == version).then(|| bytes.split_off(colon + 1))
+    let colon = bytes.iter().rposition(|b| *b == b':')?;
+    let stored: u64 = std::str::from_utf8(&bytes[colon + 1..]).ok()?.parse().ok()?;
+    (stored == version).then(|| {
+        bytes.truncate(colon);
+        bytes
+    })
 }
 
 #[async_trait]
@@ -80,8 +85,8 @@ impl VersionedCache for RedisVersionedCache {
     }
 
     async fn put(&self, namespace: &str, version: u64, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), Error> {
-        let mut entry = format!("{version}:").into_bytes();
-        entry.extend_from_slice(&value);
+        let mut entry = value;
+        entry.extend_from_slice(format!(":{version}").as_bytes());
         self.client
             .set_with_ttl(self.entry_key(namespace, key), entry, ttl)
             .await
@@ -109,14 +114,14 @@ mod tests {
 
     #[test]
     fn an_entry_counts_only_at_the_version_it_was_stored_under() {
-        let stored = || Value::BulkString(b"7:{\"a\":\"b:c\"}".to_vec());
+        let stored = || Value::BulkString(b"{\"a\":\"b:c\"}:7".to_vec());
         assert_eq!(entry_at(stored(), 7), Some(b"{\"a\":\"b:c\"}".to_vec()));
         assert_eq!(entry_at(stored(), 8), None, "a bump hides it");
         assert_eq!(entry_at(stored(), 6), None);
         assert_eq!(entry_at(Value::Nil, 0), None);
         assert_eq!(entry_at(Value::BulkString(b"no version".to_vec()), 0), None);
-        assert_eq!(entry_at(Value::BulkString(b"x:1".to_vec()), 0), None);
-        assert_eq!(entry_at(Value::BulkString(b"0:".to_vec()), 0), Some(Vec::new()));
+        assert_eq!(entry_at(Value::BulkString(b"1:x".to_vec()), 0), None);
+        assert_eq!(entry_at(Value::BulkString(b":0".to_vec()), 0), Some(Vec::new()));
     }
 
     #[test]
