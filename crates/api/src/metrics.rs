@@ -109,6 +109,8 @@ pub struct Metrics {
     db: Option<Db>,
     response_cache: std::sync::OnceLock<infra::cache::ResilientVersionedCache>,
     lanes: std::sync::OnceLock<Lanes>,
+    /// Two scrapes at once must not both add the same lane counts.
+    lane_sync: std::sync::Mutex<()>,
 }
 
 impl Metrics {
@@ -167,6 +169,7 @@ impl Metrics {
             db,
             response_cache: std::sync::OnceLock::new(),
             lanes: std::sync::OnceLock::new(),
+            lane_sync: std::sync::Mutex::new(()),
         })
     }
 
@@ -196,6 +199,7 @@ impl Metrics {
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         if let Some(lanes) = self.lanes.get() {
+            let _sync = self.lane_sync.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let stats = lanes.stats();
             self.lane_batches
                 .inc_by(stats.batches.saturating_sub(self.lane_batches.get()));
