@@ -189,7 +189,7 @@ async fn concurrent_reads_are_batched_and_each_gets_exactly_its_own_scope() {
     }
     anns = newest_first(anns);
     let org = newest_first(org);
-    let before = repository.lane_stats().unwrap();
+    let before = repository.lanes().unwrap().stats();
 
     let (ann_owner, bob_owner) = (Owner::User(ann.id.clone()), Owner::User(bob.id.clone()));
     let org_owner = Owner::Organization("org-x".into());
@@ -223,7 +223,7 @@ async fn concurrent_reads_are_batched_and_each_gets_exactly_its_own_scope() {
     });
     futures_util::future::join(join_all(lists), join_all(finds)).await;
 
-    let after = repository.lane_stats().unwrap();
+    let after = repository.lanes().unwrap().stats();
     let (jobs, batches) = (after.jobs - before.jobs, after.batches - before.batches);
     assert_eq!(jobs, 400);
     assert!(batches * 4 <= jobs, "400 concurrent reads took {batches} batches");

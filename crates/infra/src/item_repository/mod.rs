@@ -42,12 +42,7 @@ impl SeaOrmItemRepository {
         Self { db, owner, lanes }
     }
 
-    /// How much the PostgreSQL lanes have batched (`None` on SQLite).
-    pub fn lane_stats(&self) -> Option<lanes::LaneStats> {
-        self.lanes.as_ref().map(Lanes::stats)
-    }
-
-    /// The PostgreSQL lanes (`None` on SQLite), to watch their counts.
+    /// The PostgreSQL lanes (`None` on SQLite), to watch how much they batch.
     pub fn lanes(&self) -> Option<&Lanes> {
         self.lanes.as_ref()
     }
