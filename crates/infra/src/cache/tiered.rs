@@ -46,7 +46,7 @@ impl<V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> TieredCach
     }
 
     async fn lookup(&self, key: &str) -> Result<Option<V>, Error> {
-        if let Some(hit) = self.l1.lookup(key).await {
+        if let Some(hit) = self.l1.lookup(key) {
             return Ok(Some(hit));
         }
         let Some((hit, remaining)) = self.l2.get_with_ttl(key).await? else {
@@ -54,13 +54,13 @@ impl<V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> TieredCach
         };
         let ttl = remaining.min(self.l1_ttl);
         if !ttl.is_zero() {
-            self.l1.store(key, hit.clone(), ttl).await;
+            self.l1.store(key, hit.clone(), ttl);
         }
         Ok(Some(hit))
     }
 
     async fn store(&self, key: &str, value: &V, ttl: Duration) -> Result<(), Error> {
-        self.l1.store(key, value.clone(), ttl.min(self.l1_ttl)).await;
+        self.l1.store(key, value.clone(), ttl.min(self.l1_ttl));
         self.l2.set(key, value, ttl).await
     }
 }
