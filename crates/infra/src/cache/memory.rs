@@ -10,11 +10,12 @@
 //! This was a moka cache. Every hit there also records the read for its
 //! eviction policy (a channel send, and now and then the housekeeping that
 //! replays those reads into its deques and frequency sketch, under an epoch
-//! guard): about 2.5 µs of the ~50 µs a cached `GET /api/v1/users/me` costs
-//! here, the largest single item in its profile (README, Performance). An
-//! entry here lives at most the session-cache TTL (≤ 5 s as a first level),
-//! so recency and frequency buy little: entries are kept in 16 shards, each
-//! a `HashMap` behind its own mutex, held for one lookup or insert.
+//! guard): 3.4 µs of the 58 µs a cached `GET /api/v1/users/me` cost in a
+//! `perf` profile, the largest single item (README, Performance); this map
+//! costs 0.9 µs. An entry lives at most `SESSION_CACHE_TTL` (≤ 5 s as a
+//! first level), so recency and frequency buy little: entries are kept in
+//! 16 shards, each a `HashMap` behind its own mutex, held for one lookup or
+//! insert.
 //!
 //! # Bounds
 //!
