@@ -46,10 +46,26 @@ pub fn read(r: &mut Reader<'_>) -> Security {
                 .push(format!("TRUSTED_PROXIES: {entry:?} is not an IP address or CIDR")),
         }
     }
+    let mut rate_limit_requests = r.bounded("RATE_LIMIT_REQUESTS", 100u32, 1, 1_000_000_000, "requests");
+    let window_secs = r.bounded("RATE_LIMIT_WINDOW", 60u64, 1, 86_400, "seconds");
+    // The limiter (the domain's GCRA, the Redis script, governor) spaces
+    // requests in whole microseconds: above one per microsecond it would
+    // allow fewer than `RateLimit-Limit` says.
+    let most = window_secs.saturating_mul(MAX_PER_SECOND);
+    if u64::from(rate_limit_requests) > most {
+        r.errors.push(format!(
+            "RATE_LIMIT_REQUESTS: at most {MAX_PER_SECOND} per second of RATE_LIMIT_WINDOW \
+             (the limiter counts microseconds): at most {most} for {window_secs} s, got {rate_limit_requests}"
+        ));
+        rate_limit_requests = 100;
+    }
     Security {
         frontend_origins,
         trusted_proxies,
-        rate_limit_requests: r.bounded("RATE_LIMIT_REQUESTS", 100u32, 1, 1_000_000_000, "requests"),
-        rate_limit_window: Duration::from_secs(r.bounded("RATE_LIMIT_WINDOW", 60u64, 1, 86_400, "seconds")),
+        rate_limit_requests,
+        rate_limit_window: Duration::from_secs(window_secs),
     }
 }
+
+/// The highest sustained rate the limiter can express: one request per microsecond.
+const MAX_PER_SECOND: u64 = 1_000_000;

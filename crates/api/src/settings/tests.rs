@@ -79,6 +79,27 @@ fn out_of_range_numbers_are_refused_even_in_development() {
 }
 
 #[test]
+fn a_rate_limit_above_one_request_per_microsecond_is_refused() {
+    let report = Settings::from_map(&vars(&[
+        ("RATE_LIMIT_REQUESTS", "1000000000"),
+        ("RATE_LIMIT_WINDOW", "60"),
+    ]))
+    .unwrap_err();
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(
+        report.errors[0].starts_with("RATE_LIMIT_REQUESTS") && report.errors[0].contains("at most 60000000"),
+        "{:?}",
+        report.errors
+    );
+    let (s, _) = Settings::from_map(&vars(&[
+        ("RATE_LIMIT_REQUESTS", "60000000"),
+        ("RATE_LIMIT_WINDOW", "60"),
+    ]))
+    .unwrap();
+    assert_eq!(s.security.rate_limit_requests, 60_000_000);
+}
+
+#[test]
 fn malformed_urls_and_proxies_are_refused_even_in_development() {
     let report = Settings::from_map(&vars(&[
         ("DATABASE_URL", "mysql://h/db"),
