@@ -27,28 +27,25 @@ local function cookie(u, extra)
   for k, v in pairs(extra or {}) do headers[k] = v end
   return headers
 end
-local function in_org(u, extra)
-  return cookie(u, { ["X-Organization-Id"] = u.org, ["Content-Type"] = extra })
+local function in_org(u, content_type)
+  return cookie(u, { ["X-Organization-Id"] = u.org, ["Content-Type"] = content_type })
 end
 local function json() return { ["Content-Type"] = "application/json" } end
+local function item_gets(ids, headers)
+  local out = {}
+  for _, id in ipairs(ids) do out[#out + 1] = wrk.format("GET", "/api/v1/items/" .. id, headers) end
+  return out
+end
 
 local kinds = {
   health = function() return { wrk.format("GET", "/health") } end,
   health_live = function() return { wrk.format("GET", "/health/live") } end,
   me = function(u) return { wrk.format("GET", "/api/v1/users/me", cookie(u)) } end,
   list = function(u) return { wrk.format("GET", "/api/v1/items?limit=20", cookie(u)) } end,
-  get = function(u)
-    local out = {}
-    for _, id in ipairs(u.items) do out[#out + 1] = wrk.format("GET", "/api/v1/items/" .. id, cookie(u)) end
-    return out
-  end,
+  get = function(u) return item_gets(u.items, cookie(u)) end,
   create = function(u) return { wrk.format("POST", "/api/v1/items", cookie(u, json()), body) } end,
   org_list = function(u) return { wrk.format("GET", "/api/v1/items?limit=20", in_org(u)) } end,
-  org_get = function(u)
-    local out = {}
-    for _, id in ipairs(u.org_items) do out[#out + 1] = wrk.format("GET", "/api/v1/items/" .. id, in_org(u)) end
-    return out
-  end,
+  org_get = function(u) return item_gets(u.org_items, in_org(u)) end,
   org_create = function(u) return { wrk.format("POST", "/api/v1/items", in_org(u, "application/json"), body) } end,
   me_jwt = function(u)
     return { wrk.format("GET", "/api/v1/users/me", { ["Authorization"] = "Bearer " .. u.jwt }) }
