@@ -64,7 +64,21 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
 
 /// A route template as a `&'static str`. Templates come from the app's route
 /// table, a fixed set, so each is leaked once and the set stays bounded.
+/// Each thread remembers the ones it has seen, so a request takes no lock
+/// shared with the other workers.
 fn route_label(template: &str) -> &'static str {
+    thread_local! {
+        static SEEN: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    if let Some(known) = SEEN.with_borrow(|seen| seen.iter().copied().find(|known| *known == template)) {
+        return known;
+    }
+    let known = interned_route_label(template);
+    SEEN.with_borrow_mut(|seen| seen.push(known));
+    known
+}
+
+fn interned_route_label(template: &str) -> &'static str {
     static INTERNED: std::sync::LazyLock<std::sync::RwLock<std::collections::HashSet<&'static str>>> =
         std::sync::LazyLock::new(Default::default);
     if let Some(known) = INTERNED
@@ -90,6 +104,19 @@ struct CacheLabels {
 
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
+/// The two series one answer updates, as remembered by a worker thread.
+struct SeriesHandles {
+    key: (u64, &'static str, &'static str, u16),
+    latency: Histogram,
+    requests: Counter,
+}
+
+/// Most series handles a thread remembers (routes × methods × statuses in use).
+const MAX_CACHED_SERIES: usize = 256;
+
+/// Tells one `Metrics` from another in the per-thread handle caches.
+static NEXT_METRICS_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn latency_histogram() -> Histogram {
     // 0.25 ms … ~4 s.
     Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
@@ -97,6 +124,8 @@ fn latency_histogram() -> Histogram {
 
 /// The process's metrics.
 pub struct Metrics {
+    /// Unique per instance (per-thread handle caches are keyed by it).
+    id: u64,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
@@ -157,6 +186,7 @@ impl Metrics {
             lane_requests.clone(),
         );
         Arc::new(Self {
+            id: NEXT_METRICS_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             registry,
             requests,
             latency,
@@ -173,13 +203,42 @@ impl Metrics {
         })
     }
 
+    /// Records one answer. The series' handles are remembered per thread
+    /// (a handle shares its series' storage), so a request neither hashes
+    /// label sets nor takes the families' locks, which both workers would
+    /// otherwise contend for on every request.
     fn observe(&self, method: &'static str, route: &'static str, status: u16, elapsed: Duration) {
-        self.latency
-            .get_or_create(&RouteLabels { method, route })
-            .observe(elapsed.as_secs_f64());
-        self.requests
-            .get_or_create(&RequestLabels { method, route, status })
-            .inc();
+        thread_local! {
+            static HANDLES: std::cell::RefCell<Vec<SeriesHandles>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let key = (self.id, method, route, status);
+        let cached = HANDLES.with_borrow(|handles| {
+            handles
+                .iter()
+                .find(|h| h.key == key)
+                .map(|h| (h.latency.clone(), h.requests.clone()))
+        });
+        let (latency, requests) = cached.unwrap_or_else(|| {
+            let latency = self.latency.get_or_create_owned(&RouteLabels { method, route });
+            let requests = self
+                .requests
+                .get_or_create_owned(&RequestLabels { method, route, status });
+            HANDLES.with_borrow_mut(|handles| {
+                // Bounded like the series themselves; a handle of a dropped
+                // `Metrics` (tests) is never matched again, as ids are not reused.
+                if handles.len() >= MAX_CACHED_SERIES {
+                    handles.clear();
+                }
+                handles.push(SeriesHandles {
+                    key,
+                    latency: latency.clone(),
+                    requests: requests.clone(),
+                });
+            });
+            (latency, requests)
+        });
+        latency.observe(elapsed.as_secs_f64());
+        requests.inc();
     }
 
     fn cache_outcome(&self, outcome: &'static str) {
@@ -236,15 +295,35 @@ pub async fn record(
     let response = next.call(req).await?;
     if let Some(metrics) = metrics {
         let request = response.request();
-        let route = request.match_pattern();
+        let route = Route::of(request);
         metrics.observe(
             method_label(request.method()),
-            route.as_deref().map_or("unmatched", route_label),
+            route.0.unwrap_or("unmatched"),
             response.status().as_u16(),
             started.elapsed(),
         );
     }
     Ok(response)
+}
+
+/// The route template a request matched (`None`: no route did), resolved
+/// once per request and kept in its extensions: the metrics and the access
+/// log both need it, and resolving it walks the route table and builds a
+/// string.
+#[derive(Debug, Clone, Copy)]
+pub struct Route(pub Option<&'static str>);
+
+impl Route {
+    /// The template `request` matched, resolved on first use.
+    pub fn of(request: &actix_web::HttpRequest) -> Self {
+        use actix_web::HttpMessage as _;
+        if let Some(route) = request.extensions().get::<Self>() {
+            return *route;
+        }
+        let route = Self(request.match_pattern().as_deref().map(route_label));
+        request.extensions_mut().insert(route);
+        route
+    }
 }
 
 /// `GET /metrics`.
@@ -281,5 +360,48 @@ impl SessionCache for CountingSessionCache {
 
     async fn put(&self, key: &TokenHash, session: &CachedSession, ttl: Duration) -> Result<(), domain::Error> {
         self.inner.put(key, session, ttl).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(metrics: &Metrics, series: &str) -> Option<String> {
+        metrics
+            .render()
+            .lines()
+            .find(|line| line.starts_with(series))
+            .map(|line| line.rsplit(' ').next().unwrap_or_default().to_owned())
+    }
+
+    #[test]
+    fn each_instance_counts_its_own_answers_through_the_per_thread_handles() {
+        let (first, second) = (Metrics::new(None), Metrics::new(None));
+        let series = r#"http_requests_total{method="GET",route="/api/v1/users/me",status="200"}"#;
+        for _ in 0..3 {
+            first.observe("GET", "/api/v1/users/me", 200, Duration::from_millis(1));
+        }
+        second.observe("GET", "/api/v1/users/me", 200, Duration::from_millis(1));
+        assert_eq!(count(&first, series).as_deref(), Some("3"));
+        assert_eq!(count(&second, series).as_deref(), Some("1"));
+        let latency = r#"http_request_duration_seconds_count{method="GET",route="/api/v1/users/me"}"#;
+        assert_eq!(count(&first, latency).as_deref(), Some("3"));
+
+        // Another thread has its own handles onto the same series.
+        let shared = Arc::clone(&first);
+        std::thread::spawn(move || shared.observe("GET", "/api/v1/users/me", 200, Duration::from_millis(1)))
+            .join()
+            .unwrap();
+        assert_eq!(count(&first, series).as_deref(), Some("4"));
+        assert_eq!(count(&first, latency).as_deref(), Some("4"));
+    }
+
+    #[test]
+    fn a_route_label_is_the_same_static_string_on_every_thread() {
+        let here = route_label("/api/v1/items/{id}");
+        let there = std::thread::spawn(|| route_label("/api/v1/items/{id}")).join().unwrap();
+        assert!(std::ptr::eq(here, there), "interned once for the process");
+        assert_eq!(here, "/api/v1/items/{id}");
     }
 }

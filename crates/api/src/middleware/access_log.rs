@@ -26,6 +26,7 @@ use actix_web::{Error, HttpMessage};
 use super::client_ip::ClientIp;
 use super::request_context::{HeadRequest, RequestId};
 use crate::extract::current_user::AuthenticatedUserId;
+use crate::metrics::Route;
 
 /// The middleware function: runs the request, then writes its line.
 ///
@@ -43,10 +44,11 @@ pub async fn access_log(
 
 fn write_line<B>(response: &ServiceResponse<B>, elapsed: Duration) {
     let request = response.request();
+    let route = Route::of(request).0.unwrap_or("-");
     let extensions = request.extensions();
     // Whole microseconds, so the value prints as `1.234`, not `1.2340000000000002`.
     let latency_ms = f64::from(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)) / 1000.0;
-    let client_ip = extensions.get::<ClientIp>().map_or("", |c| c.0.as_str());
+    let client_ip = extensions.get::<ClientIp>().map_or("", |c| &*c.0);
     let authenticated = extensions.get::<AuthenticatedUserId>();
     let user_id = authenticated.map(|u| u.0.as_str());
     let credential = authenticated.map(|u| u.1.as_str());
@@ -61,7 +63,7 @@ fn write_line<B>(response: &ServiceResponse<B>, elapsed: Duration) {
         target: "access",
         request_id,
         method,
-        route = request.match_pattern().as_deref().unwrap_or("-"),
+        route,
         path = request.path(),
         status,
         latency_ms,
