@@ -8,7 +8,9 @@
 //! which is why a client can never pick its own rate-limit bucket by sending
 //! the header.
 
+use std::cell::RefCell;
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use actix_web::{HttpMessage, HttpRequest};
 use ipnet::IpNet;
@@ -16,15 +18,34 @@ use ipnet::IpNet;
 /// The client address of the current request, resolved once by
 /// `request_context` and kept in the request's extensions (as text: the
 /// rate-limit key and the log field).
+///
+/// Shared text: the rate limiter and the log borrow it without copying it.
 #[derive(Debug, Clone)]
-pub struct ClientIp(pub String);
+pub struct ClientIp(pub Rc<str>);
 
 impl ClientIp {
     /// The address resolved for `req`, or `"unknown"` when there is no peer (in-process tests).
-    pub fn of(req: &HttpRequest) -> String {
+    pub fn of(req: &HttpRequest) -> Rc<str> {
         req.extensions()
             .get::<Self>()
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.0.clone())
+            .map_or_else(|| Rc::from("unknown"), |ip| Rc::clone(&ip.0))
+    }
+
+    /// `ip` as text (`"unknown"` for none). Each thread keeps the last
+    /// address it formatted: a connection's requests, and a busy client's,
+    /// share one string instead of formatting and allocating it per request.
+    pub fn new(ip: Option<IpAddr>) -> Self {
+        thread_local! {
+            static LAST: RefCell<Option<(Option<IpAddr>, Rc<str>)>> = const { RefCell::new(None) };
+        }
+        LAST.with_borrow_mut(|last| match last {
+            Some((seen, text)) if *seen == ip => Self(Rc::clone(text)),
+            _ => {
+                let text: Rc<str> = ip.map_or_else(|| Rc::from("unknown"), |ip| Rc::from(ip.to_string()));
+                *last = Some((ip, Rc::clone(&text)));
+                Self(text)
+            }
+        })
     }
 }
 
@@ -83,6 +104,18 @@ mod tests {
 
     fn proxies() -> Vec<IpNet> {
         vec!["10.0.0.0/8".parse().unwrap()]
+    }
+
+    #[test]
+    fn a_thread_formats_a_repeated_address_once() {
+        let first = ClientIp::new(Some(ip("203.0.113.9")));
+        let again = ClientIp::new(Some(ip("203.0.113.9")));
+        assert_eq!(&*first.0, "203.0.113.9");
+        assert!(Rc::ptr_eq(&first.0, &again.0), "the same text, not a new string");
+        let other = ClientIp::new(Some(ip("2001:db8::1")));
+        assert_eq!(&*other.0, "2001:db8::1");
+        assert_eq!(&*ClientIp::new(None).0, "unknown");
+        assert_eq!(&*ClientIp::new(Some(ip("203.0.113.9"))).0, "203.0.113.9");
     }
 
     #[test]

@@ -87,9 +87,9 @@ pub async fn request_context(
     let state = req.app_data::<web::Data<AppState>>();
     let proxies = state.map_or(&[][..], |s| s.security.trusted_proxies.as_slice());
     let expose_causes = state.is_some_and(|s| s.security.expose_causes);
-    let ip = client_ip(req.request(), proxies).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let ip = ClientIp::new(client_ip(req.request(), proxies));
     req.extensions_mut().insert(request_id.clone());
-    req.extensions_mut().insert(ClientIp(ip));
+    req.extensions_mut().insert(ip);
     // Routing needs the only reference to the request, so none is kept here;
     // inner services turn their errors into responses, which arrive as `Ok`.
     let response = next.call(req).await?.map_into_boxed_body();
