@@ -23,6 +23,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub const TOKEN_LEN: usize = 32;
 /// Length of a base64 HMAC-SHA256 signature with padding.
 const SIGNATURE_LEN: usize = 44;
+/// `token.signature`, decoded.
+const SIGNED_LEN: usize = TOKEN_LEN + 1 + SIGNATURE_LEN;
 
 /// A session token of the right shape (32 ASCII letters and digits).
 /// Its `Debug` output is redacted so it never lands in a log by accident.
@@ -124,22 +126,34 @@ impl SignatureVerifier {
     /// wrong shape, or a token that is not 32 letters/digits;
     /// [`AuthFailure::BadSignature`] when no secret produced the signature.
     pub fn verify(&self, signed: &str) -> Result<SessionToken, AuthFailure> {
-        let decoded = percent_decode_str(signed)
-            .decode_utf8()
-            .map_err(|_| AuthFailure::Malformed)?;
+        // A well-formed value decodes to exactly `token.signature`; anything
+        // longer is refused while decoding, so it needs no allocation.
+        let mut buffer = [0_u8; SIGNED_LEN];
+        let mut len = 0;
+        for byte in percent_decode_str(signed) {
+            *buffer.get_mut(len).ok_or(AuthFailure::Malformed)? = byte;
+            len += 1;
+        }
+        let decoded = std::str::from_utf8(&buffer[..len]).map_err(|_| AuthFailure::Malformed)?;
         let (token, signature) = decoded.rsplit_once('.').ok_or(AuthFailure::Malformed)?;
         if token.is_empty() || signature.len() != SIGNATURE_LEN || !signature.ends_with('=') {
             return Err(AuthFailure::Malformed);
         }
         let token = SessionToken::parse(token)?;
-        let signature = STANDARD.decode(signature).map_err(|_| AuthFailure::Malformed)?;
+        // 44 base64 characters with padding are 32 bytes; one spare byte
+        // keeps the decoder's length estimate satisfied.
+        let mut signature_bytes = [0_u8; 33];
+        let written = STANDARD
+            .decode_slice(signature, &mut signature_bytes)
+            .map_err(|_| AuthFailure::Malformed)?;
+        let signature = &signature_bytes[..written];
         // Every key is tried (no early exit) so timing does not reveal which
         // secret, if any, matched; `verify_slice` itself is constant-time.
         let mut valid = false;
         for key in &self.keys {
             let mut mac = key.clone();
             mac.update(token.expose().as_bytes());
-            valid |= mac.verify_slice(&signature).is_ok();
+            valid |= mac.verify_slice(signature).is_ok();
         }
         if valid {
             Ok(token)
@@ -217,14 +231,17 @@ mod tests {
         let v = verifier();
         let sig = v.sign(TOKEN).unwrap();
         for bad in [
-            TOKEN.to_owned(),                     // no signature at all
-            format!("{TOKEN}."),                  // empty signature
-            format!(".{sig}"),                    // empty token
-            format!("{TOKEN}.{}", &sig[..43]),    // short signature
-            format!("{TOKEN}.{}A", &sig[..43]),   // no padding
-            format!("short.{sig}"),               // token too short
-            format!("{}!.{sig}", &TOKEN[..31]),   // non-alphanumeric token
-            format!("{TOKEN}.{}%ZZ", &sig[..41]), // broken percent-encoding
+            TOKEN.to_owned(),                               // no signature at all
+            format!("{TOKEN}."),                            // empty signature
+            format!(".{sig}"),                              // empty token
+            format!("{TOKEN}.{}", &sig[..43]),              // short signature
+            format!("{TOKEN}.{}A", &sig[..43]),             // no padding
+            format!("short.{sig}"),                         // token too short
+            format!("{}!.{sig}", &TOKEN[..31]),             // non-alphanumeric token
+            format!("{TOKEN}.{}%ZZ", &sig[..41]),           // broken percent-encoding
+            format!("{TOKEN}.{}%FF", &sig[..43]),           // not UTF-8 once decoded
+            format!("{TOKEN}.{sig}="),                      // one byte too long
+            format!("{}{TOKEN}.{sig}", "A".repeat(10_000)), // far too long
         ] {
             assert_eq!(v.verify(&bad), Err(AuthFailure::Malformed), "{bad}");
         }
