@@ -92,3 +92,72 @@ async fn a_session_cached_by_one_instance_is_served_by_another_from_redis() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], user.id);
 }
+
+/// In front of Redis, the in-process first level is per thread (each actix
+/// worker has its own, so lookups share no lock between workers): a thread
+/// that stored a session answers it from memory even after Redis lost it,
+/// while a thread that never held it asks Redis — and finds nothing.
+#[tokio::test]
+async fn the_first_level_in_front_of_redis_is_per_thread() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use domain::auth::{CachedSession, SessionCache, SessionToken};
+    use domain::user::User;
+    use infra::cache::{RedisSessionCache, TieredSessionCache};
+
+    let Some(url) = crate::helpers::redis_or_skip("the_first_level_in_front_of_redis_is_per_thread") else {
+        return;
+    };
+    let prefix = format!("test-l1-per-thread-{}:", uuid::Uuid::new_v4().simple());
+    let client = infra::redis::RedisClient::new(&url, &prefix, Duration::from_millis(500)).unwrap();
+    let cache = Arc::new(TieredSessionCache::new(
+        RedisSessionCache::new(client),
+        Duration::from_secs(5),
+        100,
+    ));
+    let key = SessionToken::parse("perThreadFirstLevel0123456789abc").unwrap().hash();
+    let now = chrono::Utc::now();
+    let session = CachedSession {
+        user: User {
+            id: "l1-user".into(),
+            email: "l1@example.com".into(),
+            name: "L1".into(),
+            email_verified: true,
+            image: None,
+            created_at: now,
+            updated_at: now,
+        },
+        expires_at: now + chrono::Duration::hours(1),
+        active_organization_id: None,
+    };
+    cache.put(&key, &session, Duration::from_secs(60)).await.unwrap();
+
+    // Redis loses the entry (evicted, flushed, or another instance's view).
+    let mut conn = redis(&url).await;
+    let keys: Vec<String> = conn.keys(format!("{prefix}*")).await.unwrap();
+    assert_eq!(keys.len(), 1, "stored in Redis too: {keys:?}");
+    let _: () = conn.del(&keys[0]).await.unwrap();
+
+    assert_eq!(
+        cache.get(&key).await.unwrap(),
+        Some(session),
+        "the storing thread answers from its memory"
+    );
+    let elsewhere = {
+        let (cache, key) = (Arc::clone(&cache), key.clone());
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move { cache.get(&key).await.unwrap() })
+        })
+        .join()
+        .unwrap()
+    };
+    assert_eq!(
+        elsewhere, None,
+        "another thread has its own (empty) first level and asks Redis"
+    );
+}

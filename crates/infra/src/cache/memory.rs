@@ -28,7 +28,7 @@
 //! insert, so memory follows the live entries rather than the peak.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -53,8 +53,14 @@ struct Entry<V> {
     until: DateTime<Utc>,
 }
 
+/// foldhash, seeded per cache: keys are digests of verified credentials or
+/// ids of authenticated users' memberships, and a shard is bounded anyway, so
+/// `SipHash`'s stronger flooding resistance is not needed — and it cost more
+/// than the rest of a lookup.
+type Hasher = foldhash::fast::RandomState;
+
 struct Shard<V> {
-    map: HashMap<Box<str>, Entry<V>>,
+    map: HashMap<Box<str>, Entry<V>, Hasher>,
     next_sweep: DateTime<Utc>,
 }
 
@@ -74,7 +80,7 @@ impl<V> Shard<V> {
 struct Inner<V> {
     shards: Box<[Mutex<Shard<V>>]>,
     shard_capacity: usize,
-    hasher: RandomState,
+    hasher: Hasher,
     clock: Arc<dyn Clock>,
 }
 
@@ -118,7 +124,7 @@ impl<V> MemoryTtlCache<V> {
         let shards = (0..SHARDS)
             .map(|_| {
                 Mutex::new(Shard {
-                    map: HashMap::new(),
+                    map: HashMap::with_hasher(Hasher::default()),
                     next_sweep: now,
                 })
             })
@@ -127,7 +133,7 @@ impl<V> MemoryTtlCache<V> {
             inner: Arc::new(Inner {
                 shards,
                 shard_capacity: max_entries.div_ceil(SHARDS).max(1),
-                hasher: RandomState::new(),
+                hasher: Hasher::default(),
                 clock,
             }),
         }
@@ -303,7 +309,7 @@ mod tests {
             until: now + chrono::Duration::seconds(seconds),
         };
         let mut shard = Shard {
-            map: HashMap::new(),
+            map: HashMap::with_hasher(Hasher::default()),
             next_sweep: now,
         };
         for (key, value, seconds) in [("a", 1, -1), ("b", 2, 60), ("c", 3, -5), ("d", 4, 60)] {
