@@ -12,6 +12,7 @@ pub mod extract;
 pub mod handlers;
 pub mod idempotent;
 pub mod json_log;
+pub mod json_time;
 pub mod lifecycle;
 pub mod metrics;
 pub mod middleware;

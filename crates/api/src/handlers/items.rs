@@ -31,7 +31,9 @@ pub struct ItemResponse {
     /// The organization the item belongs to; null for a personal item.
     organization_id: Option<String>,
     is_active: bool,
+    #[serde(serialize_with = "crate::json_time::rfc3339")]
     created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_time::rfc3339")]
     updated_at: DateTime<Utc>,
 }
 

@@ -21,6 +21,7 @@ pub struct OrganizationResponse {
     logo: Option<String>,
     /// The caller's role list, as better-auth stores it (`"admin,member"`).
     role: String,
+    #[serde(serialize_with = "crate::json_time::rfc3339")]
     created_at: DateTime<Utc>,
 }
 

@@ -17,7 +17,9 @@ pub struct UserResponse {
     name: String,
     email_verified: bool,
     image: Option<String>,
+    #[serde(serialize_with = "crate::json_time::rfc3339")]
     created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_time::rfc3339")]
     updated_at: DateTime<Utc>,
     /// The session's active organization (better-auth's organization
     /// plugin); null when none is set or the plugin is not in use.
