@@ -241,10 +241,6 @@ impl Metrics {
         requests.inc();
     }
 
-    fn cache_outcome(&self, outcome: &'static str) {
-        self.cache.get_or_create(&CacheLabels { outcome }).inc();
-    }
-
     /// Reports `cache`'s pending invalidations from now on.
     pub fn watch_response_cache(&self, cache: infra::cache::ResilientVersionedCache) {
         let _ = self.response_cache.set(cache);
@@ -334,15 +330,26 @@ pub async fn scrape(metrics: web::Data<Metrics>) -> HttpResponse {
 }
 
 /// A [`SessionCache`] that counts hits, misses and errors of the one it wraps.
+///
+/// The three series are resolved once, here: a lookup then costs one atomic
+/// increment, not a label hash and a family lock per request.
 pub struct CountingSessionCache {
     inner: Arc<dyn SessionCache>,
-    metrics: Arc<Metrics>,
+    hits: Counter,
+    misses: Counter,
+    errors: Counter,
 }
 
 impl CountingSessionCache {
-    /// Wraps `inner`.
+    /// Wraps `inner`, counting into `metrics`.
     pub fn new(inner: Arc<dyn SessionCache>, metrics: Arc<Metrics>) -> Self {
-        Self { inner, metrics }
+        let series = |outcome| metrics.cache.get_or_create_owned(&CacheLabels { outcome });
+        Self {
+            inner,
+            hits: series("hit"),
+            misses: series("miss"),
+            errors: series("error"),
+        }
     }
 }
 
@@ -350,11 +357,11 @@ impl CountingSessionCache {
 impl SessionCache for CountingSessionCache {
     async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, domain::Error> {
         let result = self.inner.get(key).await;
-        self.metrics.cache_outcome(match &result {
-            Ok(Some(_)) => "hit",
-            Ok(None) => "miss",
-            Err(_) => "error",
-        });
+        match &result {
+            Ok(Some(_)) => self.hits.inc(),
+            Ok(None) => self.misses.inc(),
+            Err(_) => self.errors.inc(),
+        };
         result
     }
 
@@ -403,5 +410,33 @@ mod tests {
         let there = std::thread::spawn(|| route_label("/api/v1/items/{id}")).join().unwrap();
         assert!(std::ptr::eq(here, there), "interned once for the process");
         assert_eq!(here, "/api/v1/items/{id}");
+    }
+
+    #[tokio::test]
+    async fn session_cache_outcomes_are_counted_from_the_start() {
+        use domain::auth::SessionToken;
+        use domain::auth::port::MockSessionCache;
+
+        let metrics = Metrics::new(None);
+        let series = |outcome: &str| format!(r#"session_cache_lookups_total{{outcome="{outcome}"}}"#);
+        let mut inner = MockSessionCache::new();
+        let mut answers = vec![
+            Err(domain::Error::Unavailable(anyhow::anyhow!("down"))),
+            Ok(None),
+            Ok(None),
+        ]
+        .into_iter();
+        inner.expect_get().returning(move |_| answers.next().unwrap());
+        let cache = CountingSessionCache::new(Arc::new(inner), Arc::clone(&metrics));
+        for outcome in ["hit", "miss", "error"] {
+            assert_eq!(count(&metrics, &series(outcome)).as_deref(), Some("0"), "{outcome}");
+        }
+        let key = SessionToken::parse("countingCache0123456789abcdefghi").unwrap().hash();
+        for _ in 0..3 {
+            let _ = cache.get(&key).await;
+        }
+        assert_eq!(count(&metrics, &series("miss")).as_deref(), Some("2"));
+        assert_eq!(count(&metrics, &series("error")).as_deref(), Some("1"));
+        assert_eq!(count(&metrics, &series("hit")).as_deref(), Some("0"));
     }
 }
