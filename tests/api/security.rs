@@ -85,30 +85,45 @@ async fn a_busy_client_is_served_from_reserved_slots_and_the_shared_budget_stays
         return;
     };
     let other = second_instance(&app).await;
-    let remaining =
-        |response: &reqwest::Response| -> u32 { header(response, "ratelimit-remaining").unwrap().parse().unwrap() };
-    let first = reqwest::get(format!("{}/api/v1/users/me", app.address)).await.unwrap();
-    assert_eq!(remaining(&first), 63, "a lone request is counted alone");
-    let second = reqwest::get(format!("{}/api/v1/users/me", app.address)).await.unwrap();
-    assert_eq!(remaining(&second), 62);
-    let elsewhere = reqwest::get(format!("{}/api/v1/users/me", other.address))
-        .await
-        .unwrap();
+    // One keep-alive connection per instance (each answer read to the end,
+    // so the connection is reused): reservations are kept per worker
+    // thread, and a connection stays on its worker.
+    let (here, there) = (reqwest::Client::new(), reqwest::Client::new());
+    let remaining = |client: &reqwest::Client, address: &str| {
+        let request = client.get(format!("{address}/api/v1/users/me"));
+        async move {
+            let response = request.send().await.unwrap();
+            let left: u32 = header(&response, "ratelimit-remaining").unwrap().parse().unwrap();
+            response.bytes().await.unwrap();
+            left
+        }
+    };
     assert_eq!(
-        remaining(&elsewhere),
+        remaining(&here, &app.address).await,
+        63,
+        "a lone request is counted alone"
+    );
+    assert_eq!(remaining(&here, &app.address).await, 62);
+    assert_eq!(
+        remaining(&there, &other.address).await,
         59,
         "the busy client's second request reserved 3 slots (63 / 16) in Redis, so the other instance sees them spent"
     );
 
     let mut allowed = 3;
     for i in 0..150 {
-        let address = if i % 2 == 0 { &app.address } else { &other.address };
-        let response = reqwest::get(format!("{address}/api/v1/users/me")).await.unwrap();
+        let (client, address) = if i % 2 == 0 {
+            (&here, &app.address)
+        } else {
+            (&there, &other.address)
+        };
+        let response = client.get(format!("{address}/api/v1/users/me")).send().await.unwrap();
         match response.status() {
             StatusCode::UNAUTHORIZED => allowed += 1,
             StatusCode::TOO_MANY_REQUESTS => assert!(header(&response, "retry-after").is_some()),
             other => panic!("unexpected {other}"),
         }
+        response.bytes().await.unwrap();
     }
     assert_eq!(
         allowed, 64,

@@ -28,8 +28,10 @@ const SIGNED_LEN: usize = TOKEN_LEN + 1 + SIGNATURE_LEN;
 
 /// A session token of the right shape (32 ASCII letters and digits).
 /// Its `Debug` output is redacted so it never lands in a log by accident.
+///
+/// Held inline (its length is fixed), so verifying a cookie allocates nothing.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SessionToken(String);
+pub struct SessionToken([u8; TOKEN_LEN]);
 
 impl SessionToken {
     /// Accepts a token of exactly 32 ASCII letters and digits.
@@ -37,8 +39,9 @@ impl SessionToken {
     /// # Errors
     /// [`AuthFailure::Malformed`] for any other shape.
     pub fn parse(raw: &str) -> Result<Self, AuthFailure> {
-        if raw.len() == TOKEN_LEN && raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            Ok(Self(raw.to_owned()))
+        let bytes: [u8; TOKEN_LEN] = raw.as_bytes().try_into().map_err(|_| AuthFailure::Malformed)?;
+        if bytes.iter().all(u8::is_ascii_alphanumeric) {
+            Ok(Self(bytes))
         } else {
             Err(AuthFailure::Malformed)
         }
@@ -46,12 +49,13 @@ impl SessionToken {
 
     /// The token itself, for the session-store query only.
     pub fn expose(&self) -> &str {
-        &self.0
+        // ASCII letters and digits only (checked by `parse`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The SHA-256 of the token: the only form of it that may be used as a cache key.
     pub fn hash(&self) -> TokenHash {
-        TokenHash(hex::encode(Sha256::digest(self.0.as_bytes())))
+        TokenHash(hex::encode(Sha256::digest(self.0)))
     }
 }
 

@@ -22,6 +22,12 @@
 //! A refusal is remembered until its `Retry-After`: the shared state cannot
 //! free a slot earlier (other instances can only use more), so a client that
 //! is over its limit is refused without a round trip too.
+//!
+//! Reservations are kept per thread (each actix worker has its own): a busy
+//! client's requests on one worker never wait for, or bounce the cache line
+//! of, a lock the other worker holds. Each thread reserves and tops up its
+//! own slots, so an instance may hold up to [`LEASE_MAX`] per worker thread
+//! for one client — still counted in the shared budget when reserved.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -72,6 +78,10 @@ enum Local {
 
 type Now = Arc<dyn Fn() -> Instant + Send + Sync>;
 
+fn lock(leases: &Mutex<Leases>) -> std::sync::MutexGuard<'_, Leases> {
+    leases.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The leases by client, and the size at which they are pruned next.
 struct Leases {
     by_client: HashMap<String, Lease>,
@@ -83,7 +93,8 @@ pub struct RateLimitService {
     shared: Option<Arc<dyn RateLimiter>>,
     local: Arc<dyn RateLimiter>,
     policy: RatePolicy,
-    leases: Mutex<Leases>,
+    /// Per thread; a check keeps using the map it started with (see [`RateLimitService::check`]).
+    leases: thread_local::ThreadLocal<Mutex<Leases>>,
     now: Now,
     warnings: Throttle,
 }
@@ -104,10 +115,7 @@ impl RateLimitService {
             shared,
             local,
             policy,
-            leases: Mutex::new(Leases {
-                by_client: HashMap::new(),
-                prune_above: PRUNE_ABOVE,
-            }),
+            leases: thread_local::ThreadLocal::new(),
             now,
             warnings: Throttle::default(),
         }
@@ -122,26 +130,40 @@ impl RateLimitService {
             return self.check_locally(client).await;
         };
         let now = (self.now)();
-        let want = match self.use_lease(client, now) {
+        // The grant goes back into the map the request started with, even
+        // if a multi-threaded runtime resumes it on another thread.
+        let leases = self.local_leases();
+        let want = match self.use_lease(leases, client, now) {
             Local::Decided(decision) => return decision,
             Local::DecidedRefill(decision) => {
-                self.reserve(shared.as_ref(), client, LEASE_MAX, 0).await;
+                self.reserve(leases, shared.as_ref(), client, LEASE_MAX, 0).await;
                 return decision;
             }
             Local::Ask(want) => want,
         };
-        match self.reserve(shared.as_ref(), client, want, 1).await {
+        match self.reserve(leases, shared.as_ref(), client, want, 1).await {
             Some(decision) => decision,
             None => self.check_locally(client).await,
         }
     }
 
-    fn leases(&self) -> std::sync::MutexGuard<'_, Leases> {
-        self.leases.lock().unwrap_or_else(PoisonError::into_inner)
+    /// This thread's reservations.
+    fn local_leases(&self) -> &Mutex<Leases> {
+        self.leases.get_or(|| {
+            Mutex::new(Leases {
+                by_client: HashMap::new(),
+                prune_above: PRUNE_ABOVE,
+            })
+        })
     }
 
-    fn use_lease(&self, client: &str, now: Instant) -> Local {
-        let mut leases = self.leases();
+    #[cfg(test)]
+    fn leases(&self) -> std::sync::MutexGuard<'_, Leases> {
+        lock(self.local_leases())
+    }
+
+    fn use_lease(&self, leases: &Mutex<Leases>, client: &str, now: Instant) -> Local {
+        let mut leases = lock(leases);
         let Some(lease) = leases.by_client.get_mut(client) else {
             return Local::Ask(1);
         };
@@ -183,11 +205,18 @@ impl RateLimitService {
     /// Asks the shared limiter for up to `want` slots, of which this request
     /// uses `used` (0 or 1); keeps the rest as a reservation. `None` when the
     /// shared limiter failed.
-    async fn reserve(&self, shared: &dyn RateLimiter, client: &str, want: u32, used: u32) -> Option<RateDecision> {
+    async fn reserve(
+        &self,
+        leases: &Mutex<Leases>,
+        shared: &dyn RateLimiter,
+        client: &str,
+        want: u32,
+        used: u32,
+    ) -> Option<RateDecision> {
         let result = shared.hit(client, self.policy, want).await;
         // Times are taken after the round trip: the grant is at least this fresh.
         let now = (self.now)();
-        let mut leases = self.leases();
+        let mut leases = lock(leases);
         if want > 1
             && let Some(lease) = leases.by_client.get_mut(client)
         {
@@ -344,6 +373,36 @@ mod tests {
         fn calls(&self) -> Vec<u32> {
             self.shared.calls.lock().unwrap().clone()
         }
+    }
+
+    #[tokio::test]
+    async fn each_thread_keeps_its_own_reservations_and_the_shared_budget_counts_them_all() {
+        let f = Arc::new(Fixture::new(POLICY));
+        // This thread: one slot, then a busy client's reservation of LEASE_MAX.
+        assert!(f.service.check("c").await.allowed);
+        assert!(f.service.check("c").await.allowed);
+        assert_eq!(f.calls(), vec![1, LEASE_MAX]);
+        assert!(f.service.check("c").await.allowed);
+        assert_eq!(f.calls().len(), 2, "served from this thread's reservation");
+
+        // Another thread has none of it: it asks the shared limiter itself.
+        let other = Arc::clone(&f);
+        let remaining = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(async move { other.service.check("c").await })
+        })
+        .join()
+        .unwrap();
+        assert!(remaining.allowed);
+        assert_eq!(f.calls(), vec![1, LEASE_MAX, 1]);
+        // The shared budget saw every slot either thread took or reserved.
+        assert!(
+            remaining.remaining <= POLICY.limit - 2 - LEASE_MAX,
+            "remaining {} counts this thread's reservation",
+            remaining.remaining
+        );
     }
 
     #[tokio::test]
