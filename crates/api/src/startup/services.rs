@@ -41,6 +41,22 @@ use crate::state::{AppState, CookieNames, SecurityPolicy};
 /// Entries the in-process session cache holds at most.
 const MEMORY_CACHE_ENTRIES: u64 = 100_000;
 
+/// The first level in front of Redis is kept per worker thread: each holds
+/// its share of [`MEMORY_CACHE_ENTRIES`], so the process keeps the same bound
+/// (threads that are not workers — start-up, tests — hold a share too).
+fn first_level_entries(settings: &Settings) -> u64 {
+    let workers = settings
+        .server
+        .workers
+        .or_else(|| {
+            std::thread::available_parallelism()
+                .ok()
+                .map(std::num::NonZeroUsize::get)
+        })
+        .unwrap_or(1);
+    (MEMORY_CACHE_ENTRIES / u64::try_from(workers).unwrap_or(1).max(1)).max(1_000)
+}
+
 /// Scopes and memberships: the plugin's tables when found, the membership
 /// cache beside the session cache (same bounds).
 fn organizations(
@@ -54,7 +70,7 @@ fn organizations(
         Some(client) => Arc::new(TieredMembershipCache::new(
             RedisMembershipCache::memberships(client.clone()),
             settings.cache.session_l1_ttl.min(ttl),
-            MEMORY_CACHE_ENTRIES,
+            first_level_entries(settings),
         )),
         None => Arc::new(MemoryMembershipCache::new(MEMORY_CACHE_ENTRIES)),
     };
@@ -129,7 +145,7 @@ pub async fn compose(
         Some(client) => Arc::new(TieredSessionCache::new(
             RedisSessionCache::new(client.clone()),
             settings.cache.session_l1_ttl.min(settings.cache.session_cache_ttl),
-            MEMORY_CACHE_ENTRIES,
+            first_level_entries(settings),
         )),
         None => Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES)),
     };
@@ -174,7 +190,7 @@ pub async fn compose(
             Some(client) => Arc::new(TieredApiKeyCache::new(
                 RedisApiKeyCache::api_keys(client.clone()),
                 settings.cache.session_l1_ttl.min(settings.cache.session_cache_ttl),
-                MEMORY_CACHE_ENTRIES,
+                first_level_entries(settings),
             )),
             None => Arc::new(MemoryApiKeyCache::new(MEMORY_CACHE_ENTRIES)),
         };
@@ -233,4 +249,29 @@ pub async fn compose(
         },
         lifecycle,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn with_workers(workers: &str) -> Settings {
+        let vars = HashMap::from([("WORKERS".to_owned(), workers.to_owned())]);
+        Settings::from_map(&vars).unwrap().0
+    }
+
+    #[test]
+    fn the_per_thread_first_level_shares_the_process_bound_between_workers() {
+        assert_eq!(first_level_entries(&with_workers("4")), MEMORY_CACHE_ENTRIES / 4);
+        assert_eq!(first_level_entries(&with_workers("1")), MEMORY_CACHE_ENTRIES);
+        assert_eq!(
+            first_level_entries(&with_workers("512")),
+            1_000,
+            "never below 1,000 a thread"
+        );
+        let default = Settings::from_map(&HashMap::new()).unwrap().0;
+        assert!(first_level_entries(&default) <= MEMORY_CACHE_ENTRIES);
+    }
 }
