@@ -212,33 +212,32 @@ impl Metrics {
             static HANDLES: std::cell::RefCell<Vec<SeriesHandles>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         let key = (self.id, method, route, status);
-        let cached = HANDLES.with_borrow(|handles| {
-            handles
-                .iter()
-                .find(|h| h.key == key)
-                .map(|h| (h.latency.clone(), h.requests.clone()))
+        let seconds = elapsed.as_secs_f64();
+        // Recorded through the borrowed handles: cloning them would touch
+        // their reference counts, shared with the other workers.
+        let recorded = HANDLES.with_borrow(|handles| {
+            handles.iter().find(|h| h.key == key).map(|h| {
+                h.latency.observe(seconds);
+                h.requests.inc();
+            })
         });
-        let (latency, requests) = cached.unwrap_or_else(|| {
-            let latency = self.latency.get_or_create_owned(&RouteLabels { method, route });
-            let requests = self
-                .requests
-                .get_or_create_owned(&RequestLabels { method, route, status });
-            HANDLES.with_borrow_mut(|handles| {
-                // Bounded like the series themselves; a handle of a dropped
-                // `Metrics` (tests) is never matched again, as ids are not reused.
-                if handles.len() >= MAX_CACHED_SERIES {
-                    handles.clear();
-                }
-                handles.push(SeriesHandles {
-                    key,
-                    latency: latency.clone(),
-                    requests: requests.clone(),
-                });
-            });
-            (latency, requests)
-        });
-        latency.observe(elapsed.as_secs_f64());
+        if recorded.is_some() {
+            return;
+        }
+        let latency = self.latency.get_or_create_owned(&RouteLabels { method, route });
+        let requests = self
+            .requests
+            .get_or_create_owned(&RequestLabels { method, route, status });
+        latency.observe(seconds);
         requests.inc();
+        HANDLES.with_borrow_mut(|handles| {
+            // Bounded like the series themselves; a handle of a dropped
+            // `Metrics` (tests) is never matched again, as ids are not reused.
+            if handles.len() >= MAX_CACHED_SERIES {
+                handles.clear();
+            }
+            handles.push(SeriesHandles { key, latency, requests });
+        });
     }
 
     /// Reports `cache`'s pending invalidations from now on.
