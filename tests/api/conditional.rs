@@ -163,7 +163,57 @@ async fn concurrent_patches_with_one_tag_let_exactly_one_through(backend: Backen
     );
 }
 
+/// A create answers where the item lives and the tag a GET of it answers, so
+/// a client can `If-Match` at once; an idempotent replay says the same.
+async fn a_create_answers_location_and_the_etag_of_the_item(backend: Backend) {
+    let Some(app) = spawn_app(backend, "created_location_etag").await else {
+        return;
+    };
+    let user = app.signed_in_user("creator").await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let response = app
+            .as_user(Method::POST, "/api/v1/items/", &user)
+            .header("Idempotency-Key", "created-location-1")
+            .json(&json!({"name": "lamp"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(location, format!("/api/v1/items/{}", body["id"].as_str().unwrap()));
+        seen.push((location, etag));
+    }
+    assert_eq!(seen[0], seen[1], "the replay says the same");
+    let (location, etag) = &seen[0];
+    assert_eq!(
+        &etag_of(&app, &user, location).await,
+        etag,
+        "the GET answers the same tag"
+    );
+    let response = app
+        .as_user(Method::PATCH, location, &user)
+        .header("If-Match", etag.as_str())
+        .json(&json!({"name": "brighter lamp"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the 201's tag is good for If-Match");
+    let plain = app
+        .as_user(Method::POST, "/api/v1/items", &user)
+        .json(&json!({"name": "no key"}))
+        .send()
+        .await
+        .unwrap();
+    let location = plain.headers()["location"].to_str().unwrap().to_owned();
+    let etag = plain.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag_of(&app, &user, &location).await, etag);
+}
+
 on_every_backend!(
+    a_create_answers_location_and_the_etag_of_the_item,
     reads_revalidate_with_if_none_match,
     writes_honour_if_match,
     concurrent_patches_with_one_tag_let_exactly_one_through

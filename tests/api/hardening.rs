@@ -108,6 +108,7 @@ async fn a_body_that_stops_short_of_its_content_length_gets_408_and_a_closed_con
     let (answer, took) = stall(&app, head).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":408"), "the envelope: {answer}");
+    assert!(answer.contains("\"type\":\"request_timeout\""), "the type: {answer}");
     assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
     assert!(
         took < Duration::from_secs(5),

@@ -114,8 +114,9 @@ async fn a_key_still_in_progress_is_409_and_an_expired_one_acts_again(backend: B
         .execute_unprepared("UPDATE idempotency_keys SET status = NULL, body = NULL")
         .await
         .unwrap();
-    let (status, _, _) = post(&app, &user, "slow", body).await;
+    let (status, _, answer) = post(&app, &user, "slow", body).await;
     assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(answer["error"]["type"], "idempotency_in_progress", "{answer}");
     // Older than 24 h: the key is free again.
     app.db
         .conn()

@@ -159,7 +159,7 @@ async fn members_read_all_and_change_by_role(backend: Backend) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         body["error"]["message"],
-        "only the item's creator or an organization owner or admin may change it"
+        "only the resource's creator or an organization owner or admin may change it"
     );
     assert_eq!(
         call(

@@ -117,6 +117,7 @@ async fn postgres_cut_off_answers_503_quickly_and_service_resumes_by_itself() {
         let (status, body) = post(i).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(body["error"]["code"], 503);
+        assert_eq!(body["error"]["type"], "service_unavailable");
         assert!(
             started.elapsed() < Duration::from_millis(2500),
             "answered quickly: {:?}",

@@ -195,6 +195,8 @@ export interface components {
             path: string;
             /** @description The request id (also in `X-Request-Id`). */
             request_id: string;
+            /** @description What went wrong, stable and machine-readable: branch on this, not on `message`. */
+            type: components["schemas"]["ErrorType"];
         };
         /** @description `details` of the envelope. */
         ErrorDetails: {
@@ -202,6 +204,8 @@ export interface components {
             cause?: string | null;
             /** @description One entry per invalid field (at most 50: see `truncated`). */
             errors?: components["schemas"]["FieldError"][] | null;
+            /** @description Why a 401 or 403 was answered (e.g. `expired session`), only in development. */
+            reason?: string | null;
             /**
              * @description Present and true when more problems were found than `errors` lists:
              *     the body was not examined further.
@@ -213,6 +217,11 @@ export interface components {
             /** @description The error. */
             error: components["schemas"]["ErrorBody"];
         };
+        /**
+         * @description What went wrong, in one snake_case word a program can match on.
+         * @enum {string}
+         */
+        ErrorType: "bad_request" | "not_authenticated" | "csrf_origin_rejected" | "not_a_member" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "idempotency_in_progress" | "conflict" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "idempotency_key_reused" | "rate_limited" | "usage_exceeded" | "internal_error" | "service_unavailable";
         /** @description One problem with one input field. */
         FieldError: {
             /**
@@ -414,8 +423,12 @@ export interface operations {
             /** @description Created (or, with Idempotent-Replayed: true, the first answer replayed) */
             201: {
                 headers: {
+                    /** @description The new item's strong tag: what a GET of `Location` answers, usable at once in `If-Match` */
+                    ETag?: string;
                     /** @description `true` on a replayed answer */
                     "Idempotent-Replayed"?: string | null;
+                    /** @description The new item's path, `/api/v1/items/{id}` */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -44,7 +44,7 @@ pub fn build(
         InitError = (),
     >,
 > {
-    let cors = cors(&state.security.frontend_origins);
+    let cors = cors(&state.security.frontend_origins, &state.cookies.api_key);
     let docs = !state.security.production;
     App::new()
         .app_data(state)

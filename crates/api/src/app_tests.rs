@@ -444,6 +444,7 @@ async fn debug_adds_the_cause_chain_to_5xx_bodies_and_only_then() {
     let request = || TestRequest::get().uri("/api/v1/items").insert_header(cookie());
     let (status, _, body) = call(state(signed_in_store(), failing_list()), request(), 1024).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"]["type"], "internal_error");
     assert!(body["error"].get("details").is_none(), "{body}");
     assert!(!body.to_string().contains("does not exist"), "{body}");
 

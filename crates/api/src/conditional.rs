@@ -127,6 +127,38 @@ pub fn respond(req: &HttpRequest, body: Vec<u8>) -> Result<HttpResponse, ApiErro
         .body(body))
 }
 
+/// A 201 for a resource created in `collection` (the request's path):
+/// `Location: <collection>/<id>`, `id` read from the body, and the `ETag` a
+/// GET of that location answers (both are the same bytes). Used for first
+/// answers and idempotent replays alike, so a replay says where and what too.
+pub fn created(collection: &str, body: Vec<u8>) -> HttpResponse {
+    let mut response = HttpResponse::Created();
+    response
+        .content_type(header::ContentType::json())
+        .insert_header((header::ETAG, etag_of(&body)));
+    if let Some(id) = id_of(&body) {
+        response.insert_header((header::LOCATION, format!("{}/{id}", collection.trim_end_matches('/'))));
+    }
+    response.body(body)
+}
+
+/// The top-level `"id"` of a JSON object, when it is a string that needs no
+/// escaping in a path segment (UUIDs, better-auth's ids).
+fn id_of(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Identified {
+        id: String,
+    }
+    let Identified { id } = serde_json::from_slice(body).ok()?;
+    let safe = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+        && id != "."
+        && id != "..";
+    safe.then_some(id)
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
@@ -138,6 +170,30 @@ mod tests {
             .insert_header((header::IF_MATCH, value))
             .to_http_request();
         parse(&req, &header::IF_MATCH)
+    }
+
+    #[test]
+    fn a_created_answer_says_where_and_what() {
+        let body = br#"{"id":"0192b7d2-8a1e-7cc1-9c1f-3f1f5c8f2e10","name":"lamp"}"#.to_vec();
+        let response = created("/api/v1/items", body.clone());
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let location = response.headers().get(header::LOCATION).unwrap();
+        assert_eq!(location, "/api/v1/items/0192b7d2-8a1e-7cc1-9c1f-3f1f5c8f2e10");
+        assert_eq!(
+            response.headers().get(header::ETAG).unwrap().to_str().unwrap(),
+            etag_of(&body)
+        );
+        for odd in [
+            &br#"{"id":"a/b"}"#[..],
+            br#"{"id":".."}"#,
+            br#"{"id":7}"#,
+            b"[]",
+            b"not json",
+        ] {
+            let response = created("/api/v1/items", odd.to_vec());
+            assert!(response.headers().get(header::LOCATION).is_none(), "{odd:?}");
+            assert!(response.headers().get(header::ETAG).is_some());
+        }
     }
 
     #[test]

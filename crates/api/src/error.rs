@@ -2,7 +2,9 @@
 //! gets logged.
 //!
 //! Every error answer has the same shape:
-//! `{"error": {"code", "message", "path", "request_id", "details"?}}`.
+//! `{"error": {"code", "type", "message", "path", "request_id", "details"?}}`,
+//! where `type` is a stable [`ErrorType`] a client can branch on. In
+//! development a 401 or 403 also says why in `details.reason`.
 //! Handlers return [`ApiError`]; the framework's own rejections (bad JSON,
 //! bad query, payload too large, unknown route, wrong method) are turned into
 //! the same envelope by [`crate::middleware::request_context`], which also
@@ -15,11 +17,17 @@ use actix_web::{HttpResponse, ResponseError};
 use domain::validation::FieldErrors;
 use serde::Serialize;
 
+pub use crate::error_type::ErrorType;
+use crate::headers;
+
 /// An error on its way to becoming an HTTP answer.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
+    kind: ErrorType,
     message: String,
+    /// Why a 401/403 was answered: logged, and in development sent as `details.reason`.
+    reason: Option<String>,
     details: Option<FieldErrors>,
     headers: Vec<(HeaderName, HeaderValue)>,
     /// Close the connection after answering (the request body was not read).
@@ -30,14 +38,26 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with a status and a client-facing message.
+    /// Its type is the status's general one ([`ErrorType::of_status`]);
+    /// [`Self::of_type`] names a more precise one.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
+            kind: ErrorType::of_status(status),
             message: message.into(),
+            reason: None,
             details: None,
             headers: Vec::new(),
             close: false,
             cause: None,
+        }
+    }
+
+    /// An error of type `kind`, answered with that type's status.
+    pub fn of_type(kind: ErrorType, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            ..Self::new(kind.status(), message)
         }
     }
 
@@ -54,14 +74,14 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "Not found")
     }
 
-    /// 401; the reason goes to the log only.
+    /// 401; the reason goes to the log (and, in development, to `details.reason`).
     pub fn unauthorized(reason: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "Not authenticated").with_cause(anyhow::anyhow!("{reason}"))
+        Self::of_type(ErrorType::NotAuthenticated, "Not authenticated").with_reason(reason)
     }
 
-    /// 403 (CSRF: a cross-site cookie-authenticated write).
-    pub fn forbidden(reason: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "Forbidden").with_cause(anyhow::anyhow!("{reason}"))
+    /// 403 for a cross-site write with a session cookie (CSRF).
+    pub fn csrf(reason: &str) -> Self {
+        Self::of_type(ErrorType::CsrfOriginRejected, "Forbidden").with_reason(reason)
     }
 
     /// 429 for a credential's own limit, with `Retry-After` (whole seconds,
@@ -72,16 +92,20 @@ impl ApiError {
             let whole = d.as_secs() + u64::from(d.subsec_nanos() > 0);
             HeaderValue::from(whole)
         };
-        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, limit.message);
+        let kind = match limit.kind {
+            domain::error::Limit::Rate => ErrorType::RateLimited,
+            domain::error::Limit::Usage => ErrorType::UsageExceeded,
+        };
+        let mut error = Self::of_type(kind, limit.message);
         if let Some(after) = limit.retry_after {
             error = error.with_header(RETRY_AFTER, seconds(after.max(std::time::Duration::from_secs(1))));
         }
         if let Some(max) = limit.limit {
             error = error
-                .with_header(HeaderName::from_static("ratelimit-limit"), HeaderValue::from(max))
-                .with_header(HeaderName::from_static("ratelimit-remaining"), HeaderValue::from(0u32));
+                .with_header(headers::RATELIMIT_LIMIT.clone(), HeaderValue::from(max))
+                .with_header(headers::RATELIMIT_REMAINING.clone(), HeaderValue::from(0u32));
             if let Some(reset) = limit.reset_after {
-                error = error.with_header(HeaderName::from_static("ratelimit-reset"), seconds(reset));
+                error = error.with_header(headers::RATELIMIT_RESET.clone(), seconds(reset));
             }
         }
         error
@@ -101,6 +125,19 @@ impl ApiError {
     /// 503: a dependency is down.
     pub fn unavailable(cause: anyhow::Error) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable").with_cause(cause)
+    }
+
+    /// Names a more precise type of the same status.
+    pub fn with_type(mut self, kind: ErrorType) -> Self {
+        debug_assert_eq!(kind.status(), self.status, "{kind:?} is not a {} type", self.status);
+        self.kind = kind;
+        self
+    }
+
+    /// Says why (logged; in development also sent as `details.reason`).
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
     }
 
     /// Adds a response header.
@@ -125,6 +162,16 @@ impl ApiError {
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The machine-readable type.
+    pub fn kind(&self) -> ErrorType {
+        self.kind
+    }
+
+    /// Why a 401/403 was answered, if known.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
     }
 
     /// The client-facing message.
@@ -155,12 +202,22 @@ impl From<domain::Error> for ApiError {
         match error {
             E::Validation(errors) => Self::validation(errors),
             E::NotFound => Self::not_found(),
-            E::PreconditionFailed => Self::new(
-                StatusCode::PRECONDITION_FAILED,
-                "Precondition failed: the item has changed (If-Match)",
+            E::PreconditionFailed => Self::of_type(
+                ErrorType::PreconditionFailed,
+                "Precondition failed: the resource has changed (If-Match)",
             ),
             E::Unauthenticated(reason) => Self::unauthorized(reason.as_str()),
-            E::Forbidden(reason) => Self::new(StatusCode::FORBIDDEN, reason.as_str()),
+            E::Forbidden(why) => {
+                let kind = match why {
+                    domain::error::Forbidden::NotAMember | domain::error::Forbidden::OrganizationsNotSetUp => {
+                        ErrorType::NotAMember
+                    }
+                    domain::error::Forbidden::NotAllowedToChange | domain::error::Forbidden::MissingPermission => {
+                        ErrorType::Forbidden
+                    }
+                };
+                Self::of_type(kind, why.as_str()).with_reason(why.reason())
+            }
             E::TooManyRequests(limit) => Self::too_many(limit),
             E::Unavailable(cause) => Self::unavailable(cause),
             E::Unexpected(cause) => Self::internal(cause),
@@ -189,6 +246,9 @@ pub struct EnvelopeBody<'a> {
     /// The HTTP status, repeated.
     #[schema(example = 422)]
     pub code: u16,
+    /// What went wrong, stable and machine-readable: branch on this, not on `message`.
+    #[serde(rename = "type")]
+    pub kind: ErrorType,
     /// A short human-readable message; never internal details.
     #[schema(example = "Validation error")]
     pub message: &'a str,
@@ -217,6 +277,9 @@ pub struct Details<'a> {
     /// The cause chain of a 5xx, only with `DEBUG=true` in development.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// Why a 401 or 403 was answered (e.g. `expired session`), only in development.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
 }
 
 impl<'a> Details<'a> {
@@ -226,6 +289,7 @@ impl<'a> Details<'a> {
             errors: Some(errors),
             truncated: errors.is_truncated(),
             cause: None,
+            reason: None,
         }
     }
 }
@@ -248,6 +312,7 @@ impl ResponseError for ApiError {
         response.json(Envelope {
             error: EnvelopeBody {
                 code: self.status.as_u16(),
+                kind: self.kind,
                 message: &self.message,
                 path: "",
                 request_id: "",

@@ -17,18 +17,15 @@
 //!   conditional with `If-Match`).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::idempotency::{Claim, StoredAnswer};
 use domain::validation::FieldErrors;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorType};
 use crate::state::AppState;
 
-/// The request header.
-pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-/// The header marking a replayed answer.
-pub static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub use crate::headers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 
 /// The request's key, if it sent one.
 ///
@@ -53,7 +50,12 @@ pub fn key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
-fn answer(status: u16, body: Vec<u8>) -> HttpResponse {
+/// The kept answer as HTTP: a 201 says where and what (`Location`, `ETag`),
+/// as the first answer did.
+fn answer(collection: &str, status: u16, body: Vec<u8>) -> HttpResponse {
+    if status == StatusCode::CREATED.as_u16() {
+        return crate::conditional::created(collection, body);
+    }
     HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
         .content_type(header::ContentType::json())
         .body(body)
@@ -64,6 +66,7 @@ fn answer(status: u16, body: Vec<u8>) -> HttpResponse {
 /// # Errors
 /// 409, 422 or 503 as above; `act`'s own error.
 pub async fn run(
+    req: &HttpRequest,
     state: &web::Data<AppState>,
     scope: &str,
     key: &str,
@@ -96,23 +99,24 @@ pub async fn run(
             let (status, body) = task
                 .await
                 .map_err(|e| ApiError::internal(anyhow::anyhow!("idempotent create task failed: {e}")))??;
-            Ok(answer(status, body))
+            Ok(answer(req.path(), status, body))
         }
         Claim::Replay(stored) => {
-            let mut response = answer(stored.status, stored.body);
+            let mut response = answer(req.path(), stored.status, stored.body);
             response
                 .headers_mut()
                 .insert(IDEMPOTENT_REPLAYED.clone(), HeaderValue::from_static("true"));
             Ok(response)
         }
-        Claim::InProgress => Err(ApiError::new(
-            StatusCode::CONFLICT,
+        Claim::InProgress => Err(ApiError::of_type(
+            ErrorType::IdempotencyInProgress,
             "A request with this Idempotency-Key is still being processed; retry later",
         )),
         Claim::Mismatch => Err(ApiError::validation(FieldErrors::single(
             "Idempotency-Key",
             "idempotency_mismatch",
             "was already used with a different body",
-        ))),
+        ))
+        .with_type(ErrorType::IdempotencyKeyReused)),
     }
 }

@@ -25,7 +25,7 @@ impl CookieNames {
         Self {
             secure: format!("__Secure-{prefix}.session_token"),
             plain: format!("{prefix}.session_token"),
-            api_key: actix_web::http::header::HeaderName::from_static("x-api-key"),
+            api_key: crate::headers::DEFAULT_API_KEY.clone(),
         }
     }
 

@@ -85,22 +85,54 @@ pub enum Forbidden {
     NotAllowedToChange,
     /// An API key whose permissions do not list this action.
     MissingPermission,
+    /// An organization scope was asked for, but better-auth's organization
+    /// plugin tables were not found at start-up. Told to the client as
+    /// [`Self::NotAMember`]; the difference is for logs and development.
+    OrganizationsNotSetUp,
 }
 
 impl Forbidden {
     /// The message the client gets.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::NotAMember => "not a member of this organization",
-            Self::NotAllowedToChange => "only the item's creator or an organization owner or admin may change it",
+            Self::NotAMember | Self::OrganizationsNotSetUp => "not a member of this organization",
+            Self::NotAllowedToChange => "only the resource's creator or an organization owner or admin may change it",
             Self::MissingPermission => "the API key's permissions do not allow this",
         }
     }
+
+    /// Why, in more words than the client gets in production: for logs and
+    /// for `details.reason` in development.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::NotAMember => {
+                "the caller is not a member of the organization asked for (X-Organization-Id) or of the session's active one, or it does not exist"
+            }
+            Self::OrganizationsNotSetUp => {
+                "organization plugin tables not found: better-auth's organization and member tables did not exist when the service started"
+            }
+            Self::NotAllowedToChange => {
+                "in an organization, only the resource's creator and members whose role includes owner or admin may change or delete it"
+            }
+            Self::MissingPermission => "the API key's permissions do not list this action on this resource",
+        }
+    }
+}
+
+/// Which limit a 429 is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Requests per window (per client IP, or an API key's own rate limit).
+    Rate,
+    /// An API key's `remaining` uses are spent until its next refill.
+    Usage,
 }
 
 /// A limit a credential ran into (429).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooMany {
+    /// Which limit.
+    pub kind: Limit,
     /// What the client is told (`usage exceeded`, `rate limit exceeded`).
     pub message: &'static str,
     /// When trying again may work.

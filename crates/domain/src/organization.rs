@@ -149,6 +149,9 @@ impl OrganizationService {
             }
             (None, None) => return Ok(Caller::personal(user)),
         };
+        if !self.enabled() {
+            return Err(Error::Forbidden(Forbidden::OrganizationsNotSetUp));
+        }
         let roles = self
             .roles(&user.id, &organization)
             .await?
@@ -302,7 +305,12 @@ mod tests {
     async fn without_the_plugin_an_organization_is_refused() {
         let service = OrganizationService::without_plugin(Arc::new(empty_cache()));
         let refused = service.caller(user("u"), Some(org("x")), None).await.unwrap_err();
-        assert!(matches!(refused, Error::Forbidden(Forbidden::NotAMember)));
+        assert!(matches!(refused, Error::Forbidden(Forbidden::OrganizationsNotSetUp)));
+        assert_eq!(
+            Forbidden::OrganizationsNotSetUp.as_str(),
+            Forbidden::NotAMember.as_str(),
+            "the client is told the same as for any other organization"
+        );
         assert!(service.memberships(&user("u")).await.unwrap().is_empty());
     }
 

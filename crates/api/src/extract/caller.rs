@@ -4,7 +4,6 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderName;
 use actix_web::{FromRequest, HttpRequest, web};
 use domain::scope::OrganizationId;
 use futures_util::future::LocalBoxFuture;
@@ -13,8 +12,7 @@ use super::CurrentUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The header that chooses an organization scope.
-pub static ORGANIZATION_HEADER: HeaderName = HeaderName::from_static("x-organization-id");
+pub use crate::headers::X_ORGANIZATION_ID as ORGANIZATION_HEADER;
 
 /// The authenticated caller in their scope.
 #[derive(Debug, Clone)]

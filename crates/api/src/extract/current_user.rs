@@ -116,7 +116,9 @@ impl FromRequest for CurrentUser {
             let credential =
                 presented(&req, &state.cookies).ok_or_else(|| ApiError::unauthorized(AuthFailure::Missing.as_str()))?;
             if matches!(credential, Presented::Cookie(_)) && cross_site_write(&req, &state.security) {
-                return Err(ApiError::forbidden("cross-site request with a session cookie"));
+                return Err(ApiError::csrf(
+                    "cross-site request with a session cookie: its Origin (or Referer) is not in FRONTEND_URL",
+                ));
             }
             let authenticated = match &credential {
                 Presented::Cookie(value) => state.auth.authenticate(Credential::Cookie(value)).await,

@@ -208,7 +208,10 @@ fn render_item(item: Item) -> Result<Vec<u8>, domain::Error> {
     request_body = item_body::CreateItemRequest,
     responses(
         (status = 201, description = "Created (or, with Idempotent-Replayed: true, the first answer replayed)", body = ItemResponse,
-            headers(("Idempotent-Replayed" = Option<String>, description = "`true` on a replayed answer"))),
+            headers(
+                ("Location" = String, description = "The new item's path, `/api/v1/items/{id}`"),
+                ("ETag" = String, description = "The new item's strong tag: what a GET of `Location` answers, usable at once in `If-Match`"),
+                ("Idempotent-Replayed" = Option<String>, description = "`true` on a replayed answer"))),
         (status = 400, description = "Malformed JSON, Idempotency-Key or X-Organization-Id", body = crate::docs::ErrorResponse),
         (status = 409, description = "A request with this Idempotency-Key is still being processed", body = crate::docs::ErrorResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
@@ -238,13 +241,11 @@ pub async fn create(
         Some(key) => {
             // Kept per caller and scope: a key never collides across either.
             let scope = format!("{}|{}", caller.0.user.id, caller.0.namespace());
-            idempotent::run(&state, &scope, &key, &fingerprint.0, act).await
+            idempotent::run(&req, &state, &scope, &key, &fingerprint.0, act).await
         }
         None => {
             let (_, body) = act.await?;
-            Ok(HttpResponse::Created()
-                .content_type(header::ContentType::json())
-                .body(body))
+            Ok(conditional::created(req.path(), body))
         }
     }
 }

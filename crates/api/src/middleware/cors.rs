@@ -4,31 +4,27 @@
 //! are not refused here, since CORS protects readers, not the server.
 
 use actix_cors::Cors;
-use actix_web::http::{Method, header};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName};
 
-/// The CORS middleware for `origins`.
-pub fn cors(origins: &[String]) -> Cors {
+use crate::headers;
+
+/// The CORS middleware for `origins` (exact, as the browser serializes them),
+/// allowing every request header the service reads, `api_key` (the
+/// configured API-key header) included, and exposing every response header a
+/// client relies on: both lists come from [`crate::headers`].
+pub fn cors(origins: &[String], api_key: &HeaderName) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods([
             Method::GET,
+            Method::HEAD,
             Method::POST,
             Method::PATCH,
             Method::DELETE,
             Method::OPTIONS,
         ])
-        .allowed_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            header::ACCEPT,
-            header::HeaderName::from_static("x-request-id"),
-        ])
-        .expose_headers([
-            header::HeaderName::from_static("x-request-id"),
-            header::HeaderName::from_static("ratelimit-limit"),
-            header::HeaderName::from_static("ratelimit-remaining"),
-            header::HeaderName::from_static("ratelimit-reset"),
-            header::RETRY_AFTER,
-        ])
+        .allowed_headers(headers::allowed_request_headers(api_key))
+        .expose_headers(headers::exposed())
         .supports_credentials()
         .block_on_origin_mismatch(false)
         .max_age(600);

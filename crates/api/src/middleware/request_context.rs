@@ -22,17 +22,16 @@
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::uri::{PathAndQuery, Uri};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 
 use super::client_ip::{ClientIp, client_ip};
-use crate::error::{ApiError, Details, Envelope, EnvelopeBody};
+use crate::error::{ApiError, Details, Envelope, EnvelopeBody, ErrorType};
 use crate::state::AppState;
 
-/// The `X-Request-Id` header.
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub use crate::headers::X_REQUEST_ID;
 
 /// Marks a request that arrived as `HEAD` (and is routed as `GET`).
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +85,10 @@ pub async fn request_context(
     let request_id = RequestId::from_client(req.headers().get(&X_REQUEST_ID));
     let state = req.app_data::<web::Data<AppState>>();
     let proxies = state.map_or(&[][..], |s| s.security.trusted_proxies.as_slice());
-    let expose_causes = state.is_some_and(|s| s.security.expose_causes);
+    let disclosure = Disclosure {
+        causes: state.is_some_and(|s| s.security.expose_causes),
+        reasons: state.is_some_and(|s| !s.security.production),
+    };
     let ip = ClientIp::new(client_ip(req.request(), proxies));
     req.extensions_mut().insert(request_id.clone());
     req.extensions_mut().insert(ip);
@@ -102,7 +104,7 @@ pub async fn request_context(
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let mut response = if (status.is_client_error() || status.is_server_error()) && !deliberate {
-        into_envelope(response, &request_id, expose_causes)
+        into_envelope(response, &request_id, disclosure)
     } else {
         response
     };
@@ -132,10 +134,19 @@ fn drop_trailing_slash(req: &mut ServiceRequest) {
     }
 }
 
+/// What an error body may say beyond its message, by environment.
+#[derive(Debug, Clone, Copy)]
+struct Disclosure {
+    /// The cause chain of a 5xx (`DEBUG=true` in development).
+    causes: bool,
+    /// Why a 401/403 was answered (development).
+    reasons: bool,
+}
+
 fn into_envelope(
     response: ServiceResponse<BoxBody>,
     request_id: &RequestId,
-    expose_causes: bool,
+    disclosure: Disclosure,
 ) -> ServiceResponse<BoxBody> {
     let (req, response) = response.into_parts();
     let status = response.status();
@@ -159,16 +170,29 @@ fn into_envelope(
             cause,
             "request failed"
         );
-        if expose_causes && !cause.is_empty() {
+        if disclosure.causes && !cause.is_empty() {
             details.get_or_insert_with(Details::default).cause = Some(cause);
+        }
+    } else if let Some(reason) = api_error.and_then(ApiError::reason) {
+        tracing::info!(
+            request_id = request_id.as_str(),
+            path = req.path(),
+            status = status.as_u16(),
+            reason,
+            "request refused"
+        );
+        if disclosure.reasons {
+            details.get_or_insert_with(Details::default).reason = Some(reason);
         }
     } else if let Some(cause) = api_error.and_then(ApiError::cause) {
         tracing::info!(request_id = request_id.as_str(), path = req.path(), status = status.as_u16(), reason = %cause, "request refused");
     }
+    let kind = api_error.map_or_else(|| ErrorType::of_status(status), ApiError::kind);
 
     let body = serde_json::to_vec(&Envelope {
         error: EnvelopeBody {
             code: status.as_u16(),
+            kind,
             message: &message,
             path: req.path(),
             request_id: request_id.as_str(),

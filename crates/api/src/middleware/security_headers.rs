@@ -15,7 +15,7 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
 
@@ -26,8 +26,7 @@ const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 
      img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
-static PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
-static XSS: HeaderName = HeaderName::from_static("x-xss-protection");
+use crate::headers::{PERMISSIONS_POLICY, X_XSS_PROTECTION as XSS};
 
 fn is_docs(path: &str) -> bool {
     path.starts_with("/docs") || path == "/redoc" || path.starts_with("/redoc/")

@@ -8,7 +8,7 @@ use super::reader::Reader;
 /// Origins, proxies and rate limits.
 #[derive(Debug, Clone)]
 pub struct Security {
-    /// `FRONTEND_URL`, split on commas, without trailing slashes.
+    /// `FRONTEND_URL`, split on commas, each as a browser writes its `Origin`.
     pub frontend_origins: Vec<String>,
     /// `TRUSTED_PROXIES`: CIDRs whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -20,14 +20,27 @@ pub struct Security {
 
 /// Reads the group. A wildcard origin is left for [`super::policy`].
 pub fn read(r: &mut Reader<'_>) -> Security {
-    let frontend_origins: Vec<String> = r
-        .list("FRONTEND_URL", "http://localhost:5173")
-        .into_iter()
-        .map(|o| o.trim_end_matches('/').to_owned())
-        .collect();
-    for origin in frontend_origins.iter().filter(|o| !o.contains('*')) {
+    let mut frontend_origins: Vec<String> = Vec::new();
+    for origin in r.list("FRONTEND_URL", "http://localhost:5173") {
+        let origin = origin.trim_end_matches('/');
+        if origin.contains('*') {
+            frontend_origins.push(origin.to_owned());
+            continue;
+        }
         match url::Url::parse(origin) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" => {}
+            // Kept as the browser serializes its `Origin` (lower-case scheme
+            // and host, no default port), since CORS and CSRF compare exactly.
+            Ok(u)
+                if matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none() =>
+            {
+                let serialized = u.origin().ascii_serialization();
+                if !frontend_origins.contains(&serialized) {
+                    frontend_origins.push(serialized);
+                }
+            }
             _ => r.errors.push(format!(
                 "FRONTEND_URL: {origin:?} is not an origin like https://app.example.com"
             )),

@@ -235,3 +235,33 @@ fn jwt_and_api_key_settings_default_to_better_auths_and_are_bounded() {
     let report = Settings::from_map(&vars(&[("JWT_KEY_GRACE", "-1")])).unwrap_err();
     assert!(report.errors[0].starts_with("JWT_KEY_GRACE"), "{:?}", report.errors);
 }
+
+#[test]
+fn frontend_origins_are_kept_as_browsers_send_them() {
+    let (s, _) = Settings::from_map(&vars(&[(
+        "FRONTEND_URL",
+        "HTTPS://App.Example.com:443/, http://localhost:5173,http://preview.example.com:8080, http://localhost:5173/",
+    )]))
+    .unwrap();
+    assert_eq!(
+        s.security.frontend_origins,
+        vec![
+            "https://app.example.com",
+            "http://localhost:5173",
+            "http://preview.example.com:8080"
+        ]
+    );
+    for bad in [
+        "https://app.example.com/path",
+        "app.example.com",
+        "ftp://x.example",
+        "https://a.example?x=1",
+    ] {
+        let report = Settings::from_map(&vars(&[("FRONTEND_URL", bad)])).unwrap_err();
+        assert!(
+            report.errors[0].starts_with("FRONTEND_URL"),
+            "{bad}: {:?}",
+            report.errors
+        );
+    }
+}

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::port::{SessionStore, UserRecord};
 use crate::clock::Clock;
-use crate::error::{AuthFailure, Error, TooMany};
+use crate::error::{AuthFailure, Error, Limit, TooMany};
 use crate::rate_limit::{RateLimitService, RatePolicy};
 use crate::user::User;
 
@@ -276,6 +276,7 @@ impl ApiKeyService {
                     .await;
                 if !decision.allowed {
                     return Err(Error::TooManyRequests(TooMany {
+                        kind: Limit::Rate,
                         message: "rate limit exceeded",
                         retry_after: Some(decision.retry_after),
                         limit: Some(decision.limit),
@@ -289,6 +290,7 @@ impl ApiKeyService {
                 .next_refill()
                 .map(|at| (at - now).to_std().unwrap_or(Duration::from_secs(1)));
             return Err(Error::TooManyRequests(TooMany {
+                kind: Limit::Usage,
                 message: "usage exceeded",
                 retry_after,
                 limit: None,
