@@ -8,7 +8,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 COMPOSE := docker compose -f docker/compose.yaml
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help run dev test test-all lint deny fmt migrate-up migrate-down migrate-status migrate-new seed bench bench-hostile fuzz-api client docker-up docker-down docker-logs docker-lint clean
+.PHONY: help run dev test test-all lint deny fmt migrate-up migrate-down migrate-status migrate-new seed bench bench-hostile fuzz-api client client-example docker-up docker-down docker-logs docker-lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -71,10 +71,15 @@ fuzz-api: ## Fuzz every operation from the OpenAPI document (schemathesis, insta
 	$(CARGO) build -p api --bin saas-api
 	SAAS_API_BIN=$(TARGET_DIR)/debug/saas-api bench/fuzz_api.sh
 
-client: ## Regenerate the TypeScript client's types (clients/typescript/src/schema.d.ts) from the OpenAPI document, and type-check the example
+client: ## Lint the OpenAPI document (redocly), regenerate the TypeScript client's types (clients/typescript/src/schema.d.ts) from it, and type-check the client
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
 	$(CARGO) run --quiet -p api --bin saas-api -- openapi > clients/typescript/openapi.json
-	cd clients/typescript && npx openapi-typescript openapi.json -o src/schema.d.ts && rm openapi.json && npx tsc --noEmit
+	cd clients/typescript && trap 'rm -f openapi.json' EXIT && npx redocly lint openapi.json && npx openapi-typescript openapi.json -o src/schema.d.ts && npx tsc --noEmit
+
+client-example: ## Run clients/typescript/example.ts against a dev server of its own (scratch SQLite, dev seed)
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
+	$(CARGO) build -p api --bin saas-api
+	SAAS_API_BIN=$(TARGET_DIR)/debug/saas-api clients/typescript/scripts/example-against-dev-server.sh
 
 docker-up: ## Build and start PostgreSQL, Redis, the migration and the API (needs a Docker engine)
 	$(COMPOSE) up -d --build

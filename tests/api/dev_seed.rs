@@ -25,6 +25,15 @@ async fn the_seeded_curl_command_reaches_users_me_on_a_fresh_database() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], api::commands::dev_seed::DEMO_USER_ID);
     assert_eq!(body["email"], "demo@example.com");
+    let (status, body) = send(
+        reqwest::Client::new()
+            .get(&url)
+            .header("Authorization", format!("Bearer {}", seeded.bearer)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the printed bearer token works too: {body}");
+    assert_eq!(body["id"], api::commands::dev_seed::DEMO_USER_ID);
+    assert!(!seeded.created_organization_tables, "the second seed found them");
 
     // The organization plugin's tables were made too, with a demo organization
     // the demo user owns; the printed curl line lists its items.

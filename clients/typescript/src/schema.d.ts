@@ -16,14 +16,14 @@ export interface paths {
          * @description # Errors
          *     422 for bad pagination, 401, 503.
          */
-        get: operations["list"];
+        get: operations["listItems"];
         put?: never;
         /**
          * `POST /api/v1/items`: 201 and the new item.
          * @description # Errors
          *     422 for an invalid body, 401, 503.
          */
-        post: operations["create"];
+        post: operations["createItem"];
         delete?: never;
         options?: never;
         head?: never;
@@ -42,7 +42,7 @@ export interface paths {
          * @description # Errors
          *     404 for a missing, foreign or malformed id; 401; 503.
          */
-        get: operations["get"];
+        get: operations["getItem"];
         put?: never;
         post?: never;
         /**
@@ -50,7 +50,7 @@ export interface paths {
          * @description # Errors
          *     As `get`.
          */
-        delete: operations["delete"];
+        delete: operations["deleteItem"];
         options?: never;
         head?: never;
         /**
@@ -58,7 +58,7 @@ export interface paths {
          * @description # Errors
          *     As `get`, plus 422 for an invalid body.
          */
-        patch: operations["update"];
+        patch: operations["updateItem"];
         trace?: never;
     };
     "/api/v1/organizations": {
@@ -73,7 +73,7 @@ export interface paths {
          * @description # Errors
          *     401, 503.
          */
-        get: operations["list_organizations"];
+        get: operations["listOrganizations"];
         put?: never;
         post?: never;
         delete?: never;
@@ -90,7 +90,7 @@ export interface paths {
             cookie?: never;
         };
         /** `GET /api/v1/users/me`: the signed-in user. */
-        get: operations["me"];
+        get: operations["getCurrentUser"];
         put?: never;
         post?: never;
         delete?: never;
@@ -107,7 +107,7 @@ export interface paths {
             cookie?: never;
         };
         /** `GET /health`: 200 when every configured dependency answers, 503 naming the one that does not. */
-        get: operations["health"];
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -124,7 +124,7 @@ export interface paths {
             cookie?: never;
         };
         /** `GET /health/live`: the process is up and serving (no dependency is checked). */
-        get: operations["live"];
+        get: operations["getLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -146,7 +146,7 @@ export interface paths {
          *     dependency it cannot serve without) is down. A Redis outage does not make
          *     an instance unready: it degrades to the database and in-process limits.
          */
-        get: operations["ready"];
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -312,7 +312,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    list: {
+    listItems: {
         parameters: {
             query?: {
                 /** @description Items to pass over (offset paging; no Link; not with cursor) */
@@ -324,9 +324,9 @@ export interface operations {
             };
             header?: {
                 /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
-                "X-Organization-Id"?: string | null;
+                "X-Organization-Id"?: string;
                 /** @description ETags (or *) the client holds: 304 when one matches */
-                "If-None-Match"?: string | null;
+                "If-None-Match"?: string;
             };
             path?: never;
             cookie?: never;
@@ -340,6 +340,14 @@ export interface operations {
                     ETag?: string;
                     /** @description `<…?limit=…&cursor=…>; rel="next"` when a next page exists (not with skip) */
                     Link?: string;
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -351,6 +359,14 @@ export interface operations {
                 headers: {
                     /** @description The current tag */
                     ETag?: string;
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -358,6 +374,14 @@ export interface operations {
             /** @description Malformed If-None-Match or X-Organization-Id */
             400: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -367,6 +391,14 @@ export interface operations {
             /** @description Not signed in */
             401: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -376,6 +408,14 @@ export interface operations {
             /** @description Not a member of the organization */
             403: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -385,15 +425,33 @@ export interface operations {
             /** @description Bad pagination: skip/limit out of range, skip with cursor, or a cursor that is not genuine or not the caller's */
             422: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Rate limited */
+            /** @description Rate limited (`rate_limited`: the client's budget on /api/*, or the API key's own limit) or an API key's uses spent (`usage_exceeded`) */
             429: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -402,14 +460,14 @@ export interface operations {
             };
         };
     };
-    create: {
+    createItem: {
         parameters: {
             query?: never;
             header?: {
                 /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
-                "X-Organization-Id"?: string | null;
+                "X-Organization-Id"?: string;
                 /** @description 1-255 visible ASCII characters: a retry with the same key and body replays the first answer (kept 24 h) instead of creating again */
-                "Idempotency-Key"?: string | null;
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -429,6 +487,14 @@ export interface operations {
                     "Idempotent-Replayed"?: string | null;
                     /** @description The new item's path, `/api/v1/items/{id}` */
                     Location?: string;
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -438,6 +504,14 @@ export interface operations {
             /** @description Malformed JSON, Idempotency-Key or X-Organization-Id */
             400: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -447,6 +521,14 @@ export interface operations {
             /** @description Not signed in */
             401: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -456,6 +538,14 @@ export interface operations {
             /** @description Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role */
             403: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -465,6 +555,14 @@ export interface operations {
             /** @description A request with this Idempotency-Key is still being processed */
             409: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -474,6 +572,14 @@ export interface operations {
             /** @description Body larger than MAX_REQUEST_SIZE */
             413: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -483,6 +589,14 @@ export interface operations {
             /** @description Not JSON */
             415: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -492,6 +606,33 @@ export interface operations {
             /** @description Invalid fields, or an Idempotency-Key used with another body */
             422: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`: the client's budget on /api/*, or the API key's own limit) or an API key's uses spent (`usage_exceeded`) */
+            429: {
+                headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -501,6 +642,14 @@ export interface operations {
             /** @description Storage unavailable (an idempotent create is refused rather than risked twice) */
             503: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -509,17 +658,17 @@ export interface operations {
             };
         };
     };
-    get: {
+    getItem: {
         parameters: {
             query?: never;
             header?: {
                 /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
-                "X-Organization-Id"?: string | null;
+                "X-Organization-Id"?: string;
                 /** @description ETags (or *) the client holds: 304 when one matches */
-                "If-None-Match"?: string | null;
+                "If-None-Match"?: string;
             };
             path: {
-                /** @description The item's UUID */
+                /** @description The item's UUID (any other value is a 404) */
                 id: string;
             };
             cookie?: never;
@@ -531,6 +680,14 @@ export interface operations {
                 headers: {
                     /** @description Strong tag of this answer */
                     ETag?: string;
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -542,6 +699,14 @@ export interface operations {
                 headers: {
                     /** @description The current tag */
                     ETag?: string;
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -549,6 +714,14 @@ export interface operations {
             /** @description Malformed If-None-Match or X-Organization-Id */
             400: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -558,6 +731,14 @@ export interface operations {
             /** @description Not signed in */
             401: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -567,6 +748,14 @@ export interface operations {
             /** @description Not a member of the organization */
             403: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -576,6 +765,33 @@ export interface operations {
             /** @description No such item in the caller's scope */
             404: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`: the client's budget on /api/*, or the API key's own limit) or an API key's uses spent (`usage_exceeded`) */
+            429: {
+                headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -584,17 +800,17 @@ export interface operations {
             };
         };
     };
-    delete: {
+    deleteItem: {
         parameters: {
             query?: never;
             header?: {
                 /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
-                "X-Organization-Id"?: string | null;
+                "X-Organization-Id"?: string;
                 /** @description Delete only if the item's ETag is one of these (or *): else 412, nothing deleted */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
-                /** @description The item's UUID */
+                /** @description The item's UUID (any other value is a 404) */
                 id: string;
             };
             cookie?: never;
@@ -604,6 +820,14 @@ export interface operations {
             /** @description Deleted */
             204: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -611,6 +835,14 @@ export interface operations {
             /** @description Malformed If-Match or X-Organization-Id */
             400: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -620,6 +852,14 @@ export interface operations {
             /** @description Not signed in */
             401: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -629,6 +869,14 @@ export interface operations {
             /** @description Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role */
             403: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -638,6 +886,14 @@ export interface operations {
             /** @description No such item in the caller's scope */
             404: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -647,6 +903,33 @@ export interface operations {
             /** @description If-Match does not match the item's current ETag; nothing deleted */
             412: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`: the client's budget on /api/*, or the API key's own limit) or an API key's uses spent (`usage_exceeded`) */
+            429: {
+                headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -655,17 +938,17 @@ export interface operations {
             };
         };
     };
-    update: {
+    updateItem: {
         parameters: {
             query?: never;
             header?: {
                 /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
-                "X-Organization-Id"?: string | null;
+                "X-Organization-Id"?: string;
                 /** @description Update only if the item's ETag is one of these (or *): else 412, nothing changed */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
-                /** @description The item's UUID */
+                /** @description The item's UUID (any other value is a 404) */
                 id: string;
             };
             cookie?: never;
@@ -681,6 +964,14 @@ export interface operations {
                 headers: {
                     /** @description The item's new tag */
                     ETag?: string;
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -690,6 +981,14 @@ export interface operations {
             /** @description Malformed If-Match or X-Organization-Id */
             400: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -699,6 +998,14 @@ export interface operations {
             /** @description Not signed in */
             401: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -708,6 +1015,14 @@ export interface operations {
             /** @description Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role */
             403: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -717,6 +1032,14 @@ export interface operations {
             /** @description No such item in the caller's scope */
             404: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -726,6 +1049,14 @@ export interface operations {
             /** @description If-Match does not match the item's current ETag; nothing changed */
             412: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -735,6 +1066,33 @@ export interface operations {
             /** @description Invalid fields */
             422: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`: the client's budget on /api/*, or the API key's own limit) or an API key's uses spent (`usage_exceeded`) */
+            429: {
+                headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -743,7 +1101,7 @@ export interface operations {
             };
         };
     };
-    list_organizations: {
+    listOrganizations: {
         parameters: {
             query?: never;
             header?: never;
@@ -755,6 +1113,14 @@ export interface operations {
             /** @description The caller's organizations, ordered by name (empty without the organization plugin) */
             200: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -764,6 +1130,33 @@ export interface operations {
             /** @description Not signed in */
             401: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`: the client's budget on /api/*, or the API key's own limit) or an API key's uses spent (`usage_exceeded`) */
+            429: {
+                headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -773,6 +1166,14 @@ export interface operations {
             /** @description Database unavailable */
             503: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -781,7 +1182,7 @@ export interface operations {
             };
         };
     };
-    me: {
+    getCurrentUser: {
         parameters: {
             query?: never;
             header?: never;
@@ -793,6 +1194,14 @@ export interface operations {
             /** @description The signed-in user */
             200: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -802,6 +1211,33 @@ export interface operations {
             /** @description Not signed in */
             401: {
                 headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`: the client's budget on /api/*, or the API key's own limit) or an API key's uses spent (`usage_exceeded`) */
+            429: {
+                headers: {
+                    /** @description Requests per window for this client */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window's budget is whole again */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -810,7 +1246,7 @@ export interface operations {
             };
         };
     };
-    health: {
+    getHealth: {
         parameters: {
             query?: never;
             header?: never;
@@ -822,6 +1258,8 @@ export interface operations {
             /** @description All configured dependencies answer */
             200: {
                 headers: {
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -831,6 +1269,8 @@ export interface operations {
             /** @description A dependency is down (named in the body) */
             503: {
                 headers: {
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -839,7 +1279,7 @@ export interface operations {
             };
         };
     };
-    live: {
+    getLiveness: {
         parameters: {
             query?: never;
             header?: never;
@@ -851,13 +1291,15 @@ export interface operations {
             /** @description The process is alive */
             200: {
                 headers: {
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
         };
     };
-    ready: {
+    getReadiness: {
         parameters: {
             query?: never;
             header?: never;
@@ -869,6 +1311,8 @@ export interface operations {
             /** @description Ready for traffic */
             200: {
                 headers: {
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -876,6 +1320,8 @@ export interface operations {
             /** @description Shutting down, or the database is unreachable */
             503: {
                 headers: {
+                    /** @description The request's id: the client's own when it is 1-128 characters of A-Za-z0-9-_.:, else a new UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;

@@ -11,6 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::docs_contract::Contract;
 use crate::handlers::{health, items, organizations, users};
 
 /// The envelope's schema, as the OpenAPI document names it. The types are
@@ -68,7 +69,7 @@ impl Modify for Security {
     info(title = "SaaS Starter API", description = "Authenticated REST API trusting better-auth sessions."),
     paths(health::health, health::live, health::ready, users::me, organizations::list, items::list, items::create, items::get, items::update, items::delete),
     components(schemas(ErrorResponse, crate::error::EnvelopeBody, crate::error::Details, domain::validation::FieldError)),
-    modifiers(&Security),
+    modifiers(&Security, &Contract),
     tags(
         (name = "health", description = "Liveness of the service and its dependencies"),
         (name = "users", description = "The signed-in user"),

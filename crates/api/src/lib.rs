@@ -7,6 +7,7 @@ pub mod commands;
 pub mod conditional;
 pub mod cursor;
 pub mod docs;
+pub mod docs_contract;
 pub mod error;
 pub mod error_type;
 pub mod extract;

@@ -26,11 +26,18 @@ pub struct Seeded {
     pub expires_at: chrono::DateTime<Utc>,
     /// `Cookie` header value: `<prefix>.session_token=<signed value>`.
     pub cookie: String,
+    /// The same session as a bearer token (the signed value, as better-auth's
+    /// bearer plugin hands it out): for Swagger UI's Authorize, or any client
+    /// that cannot send the cookie.
+    pub bearer: String,
     /// A ready-to-paste command calling `GET /api/v1/users/me` with the cookie.
     pub curl: String,
     /// A ready-to-paste command listing the demo organization's items, when
     /// the organization plugin's tables exist.
     pub organization_curl: Option<String>,
+    /// The organization plugin's tables were created by this run: a server
+    /// started before it does not know them until it is restarted.
+    pub created_organization_tables: bool,
 }
 
 /// Seeds and prints a ready-to-paste curl command, alone on its line.
@@ -45,11 +52,19 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
     println!("With the server running (cargo run), try:");
     println!("{}", seeded.curl);
+    println!(
+        "The same session as a bearer token (Swagger UI at /docs: Authorize, bearerAuth; or -H 'Authorization: Bearer …'):"
+    );
+    println!("{}", seeded.bearer);
     if let Some(curl) = &seeded.organization_curl {
-        println!(
-            "The demo user owns the organization {DEMO_ORGANIZATION_ID}; its items (restart a running server first if the organization tables were just created):"
-        );
+        println!("The demo user owns the organization {DEMO_ORGANIZATION_ID}; its items:");
         println!("{curl}");
+        if seeded.created_organization_tables {
+            println!(
+                "(The organization tables were created just now: a server that was already running does not see them \
+                 and answers 403 not_a_member to X-Organization-Id until it is restarted: stop it and run `cargo run` again.)"
+            );
+        }
     }
     Ok(())
 }
@@ -74,7 +89,8 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
         .context("running migrations failed")?;
     let mut schema = BetterAuthSchema::detect(&db).await?;
     let dev = DevBetterAuth::new(db.clone(), schema.style);
-    if schema.organizations.is_none() && db.kind() == DbBackendKind::Sqlite {
+    let created_organization_tables = schema.organizations.is_none() && db.kind() == DbBackendKind::Sqlite;
+    if created_organization_tables {
         // Only on the embedded default: a shared database's tables are better-auth's to create.
         dev.create_organization_tables().await?;
         println!("created the organization plugin's tables (organization, member, invitation)");
@@ -108,15 +124,18 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
     db.close().await;
 
     let secrets: Vec<&str> = settings.auth.better_auth_secrets.iter().map(|s| s.expose()).collect();
-    let cookie = SignatureVerifier::new(&secrets)
+    let verifier = SignatureVerifier::new(&secrets);
+    let signed = verifier
         .signed_cookie_value(&token)
         .context("no BETTER_AUTH_SECRET to sign the cookie with")?;
+    // A bearer carries the signed value unencoded: `<token>.<signature>`.
+    let bearer = format!("{token}.{}", verifier.sign(&token).unwrap_or_default());
     let host = if settings.server.host == "0.0.0.0" || settings.server.host == "::" {
         "127.0.0.1"
     } else {
         settings.server.host.as_str()
     };
-    let cookie = format!("{}.session_token={cookie}", settings.auth.cookie_prefix);
+    let cookie = format!("{}.session_token={signed}", settings.auth.cookie_prefix);
     let curl = format!(
         "curl -s -H 'Cookie: {cookie}' http://{host}:{}/api/v1/users/me",
         settings.server.port
@@ -130,7 +149,9 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
     Ok(Seeded {
         expires_at,
         cookie,
+        bearer,
         curl,
         organization_curl,
+        created_organization_tables,
     })
 }

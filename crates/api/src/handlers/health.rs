@@ -40,7 +40,7 @@ async fn check_all(state: &AppState) -> Vec<(&'static str, bool)> {
 }
 
 /// `GET /health/live`: the process is up and serving (no dependency is checked).
-#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "The process is alive")))]
+#[utoipa::path(get, path = "/health/live", tag = "health", operation_id = "getLiveness", responses((status = 200, description = "The process is alive")))]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -51,7 +51,7 @@ pub async fn live() -> HttpResponse {
 /// from the moment shutdown begins, or while the database (the one
 /// dependency it cannot serve without) is down. A Redis outage does not make
 /// an instance unready: it degrades to the database and in-process limits.
-#[utoipa::path(get, path = "/health/ready", tag = "health", responses(
+#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "getReadiness", responses(
     (status = 200, description = "Ready for traffic"),
     (status = 503, description = "Shutting down, or the database is unreachable"),
 ))]
@@ -79,7 +79,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// `GET /health`: 200 when every configured dependency answers, 503 naming the one that does not.
-#[utoipa::path(get, path = "/health", tag = "health",
+#[utoipa::path(get, path = "/health", tag = "health", operation_id = "getHealth",
     responses(
         (status = 200, description = "All configured dependencies answer", body = Health),
         (status = 503, description = "A dependency is down (named in the body)", body = Health),

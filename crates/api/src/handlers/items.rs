@@ -141,7 +141,7 @@ fn next_link(path: &str, query: &str, limit: u64, cursor: &str) -> String {
 ///
 /// # Errors
 /// 422 for bad pagination, 401, 503.
-#[utoipa::path(get, path = "/api/v1/items", tag = "items",
+#[utoipa::path(get, path = "/api/v1/items", tag = "items", operation_id = "listItems",
     params(
         ("X-Organization-Id" = Option<String>, Header, description = "Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal"),
         ("skip" = Option<i64>, Query, minimum = 0, description = "Items to pass over (offset paging; no Link; not with cursor)"),
@@ -161,7 +161,6 @@ fn next_link(path: &str, query: &str, limit: u64, cursor: &str) -> String {
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
         (status = 403, description = "Not a member of the organization", body = crate::docs::ErrorResponse),
         (status = 422, description = "Bad pagination: skip/limit out of range, skip with cursor, or a cursor that is not genuine or not the caller's", body = crate::docs::ErrorResponse),
-        (status = 429, description = "Rate limited", body = crate::docs::ErrorResponse),
     ),
     security(("cookieAuth" = []), ("bearerAuth" = []), ("jwtAuth" = []), ("apiKeyAuth" = [])))]
 #[tracing::instrument(level = "debug", name = "items.list", skip_all, fields(user_id = %caller.0.user.id))]
@@ -200,7 +199,7 @@ fn render_item(item: Item) -> Result<Vec<u8>, domain::Error> {
 ///
 /// # Errors
 /// 422 for an invalid body, 401, 503.
-#[utoipa::path(post, path = "/api/v1/items", tag = "items",
+#[utoipa::path(post, path = "/api/v1/items", tag = "items", operation_id = "createItem",
     params(
         ("X-Organization-Id" = Option<String>, Header, description = "Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal"),
         ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key and body replays the first answer (kept 24 h) instead of creating again"),
@@ -254,10 +253,10 @@ pub async fn create(
 ///
 /// # Errors
 /// 404 for a missing, foreign or malformed id; 401; 503.
-#[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items",
+#[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items", operation_id = "getItem",
     params(
         ("X-Organization-Id" = Option<String>, Header, description = "Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal"),
-        ("id" = String, Path, description = "The item's UUID"),
+        ("id" = Uuid, Path, description = "The item's UUID (any other value is a 404)"),
         ("If-None-Match" = Option<String>, Header, description = "ETags (or *) the client holds: 304 when one matches"),
     ),
     responses(
@@ -291,10 +290,10 @@ fn matches(tags: &conditional::Tags, item: &Item) -> bool {
 ///
 /// # Errors
 /// As `get`, plus 422 for an invalid body.
-#[utoipa::path(patch, path = "/api/v1/items/{id}", tag = "items",
+#[utoipa::path(patch, path = "/api/v1/items/{id}", tag = "items", operation_id = "updateItem",
     params(
         ("X-Organization-Id" = Option<String>, Header, description = "Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal"),
-        ("id" = String, Path, description = "The item's UUID"),
+        ("id" = Uuid, Path, description = "The item's UUID (any other value is a 404)"),
         ("If-Match" = Option<String>, Header, description = "Update only if the item's ETag is one of these (or *): else 412, nothing changed"),
     ),
     request_body = item_body::UpdateItemRequest,
@@ -339,10 +338,10 @@ pub async fn update(
 ///
 /// # Errors
 /// As `get`.
-#[utoipa::path(delete, path = "/api/v1/items/{id}", tag = "items",
+#[utoipa::path(delete, path = "/api/v1/items/{id}", tag = "items", operation_id = "deleteItem",
     params(
         ("X-Organization-Id" = Option<String>, Header, description = "Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal"),
-        ("id" = String, Path, description = "The item's UUID"),
+        ("id" = Uuid, Path, description = "The item's UUID (any other value is a 404)"),
         ("If-Match" = Option<String>, Header, description = "Delete only if the item's ETag is one of these (or *): else 412, nothing deleted"),
     ),
     responses(

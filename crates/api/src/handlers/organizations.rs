@@ -43,7 +43,7 @@ impl From<Membership> for OrganizationResponse {
 ///
 /// # Errors
 /// 401, 503.
-#[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations", operation_id = "list_organizations",
+#[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations", operation_id = "listOrganizations",
     responses(
         (status = 200, description = "The caller's organizations, ordered by name (empty without the organization plugin)", body = [OrganizationResponse]),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),

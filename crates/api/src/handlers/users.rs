@@ -42,7 +42,7 @@ impl UserResponse {
 }
 
 /// `GET /api/v1/users/me`: the signed-in user.
-#[utoipa::path(get, path = "/api/v1/users/me", tag = "users",
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", operation_id = "getCurrentUser",
     responses(
         (status = 200, description = "The signed-in user", body = UserResponse),
         (status = 401, description = "Not signed in", body = crate::docs::ErrorResponse),
