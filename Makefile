@@ -26,6 +26,8 @@ test: ## Run the tests (PostgreSQL/Redis tests skip without TEST_DATABASE_URL/TE
 test-all: ## Run every test against the local PostgreSQL and Redis, as CI does (installs the npm packages and Chromium first)
 	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/frontend && npm ci --no-audit --no-fund --loglevel=error
 	@test -x /usr/bin/chromium || { echo "installing chromium (Debian package)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	CI=true TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(CARGO) test --workspace
 

@@ -12,6 +12,7 @@ mod conditional;
 mod cors;
 mod dev_seed;
 mod error_types;
+mod frontend;
 mod gcra_agreement;
 mod hardening;
 mod health;
