@@ -33,7 +33,15 @@ async fn the_seeded_curl_command_reaches_users_me_on_a_fresh_database() {
     .await;
     assert_eq!(status, StatusCode::OK, "the printed bearer token works too: {body}");
     assert_eq!(body["id"], api::commands::dev_seed::DEMO_USER_ID);
-    assert!(!seeded.created_organization_tables, "the second seed found them");
+    assert!(seeded.created_tables.is_empty(), "the second seed found them");
+    let jwt = seeded.jwt.clone().expect("a JWT on the embedded default");
+    let (status, body) = send(reqwest::Client::new().get(&url).bearer_auth(&jwt)).await;
+    assert_eq!(status, StatusCode::OK, "the printed JWT works: {body}");
+    assert_eq!(body["email"], "demo@example.com");
+    let key = seeded.api_key.clone().expect("an API key on the embedded default");
+    let (status, body) = send(reqwest::Client::new().get(&url).header("x-api-key", &key)).await;
+    assert_eq!(status, StatusCode::OK, "the printed API key works: {body}");
+    assert_eq!(body["id"], api::commands::dev_seed::DEMO_USER_ID);
 
     // The organization plugin's tables were made too, with a demo organization
     // the demo user owns; the printed curl line lists its items.

@@ -164,10 +164,10 @@ export interface components {
             /** @description At most 65,535 characters. */
             description?: string | null;
             /**
-             * @description Defaults to true.
+             * @description Defaults to true; not null.
              * @default true
              */
-            is_active: boolean | null;
+            is_active: boolean;
             /**
              * @description 1–255 characters once trimmed, not only invisible ones; stored trimmed.
              * @example Desk lamp
@@ -282,9 +282,9 @@ export interface components {
             /** @description At most 65,535 characters, or null to clear. */
             description?: string | null;
             /** @description Not null. */
-            is_active?: boolean | null;
+            is_active?: boolean;
             /** @description 1–255 characters once trimmed, not only invisible ones; not null. */
-            name?: string | null;
+            name?: string;
         };
         /** @description The current user, with better-auth's field names. */
         User: {

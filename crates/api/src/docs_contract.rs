@@ -4,6 +4,8 @@
 //! - `servers`, and `security: []` on the public health routes;
 //! - `X-Request-Id` on every answer; `RateLimit-*` on every `/api/*` answer,
 //!   and the 429 every `/api/*` operation can answer (`Retry-After`);
+//! - links from each create (`POST /x`, 201) to the operations on what it
+//!   created (`/x/{id}`), so clients and fuzzers can follow them;
 //! - the formats the service enforces on its request headers
 //!   (`X-Organization-Id`, `Idempotency-Key`, `If-Match`, `If-None-Match`),
 //!   so a schema-driven client or fuzzer sends values that pass them.
@@ -14,6 +16,7 @@
 use utoipa::Modify;
 use utoipa::openapi::content::Content;
 use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::link::Link;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -42,6 +45,7 @@ impl Modify for Contract {
                 .description(Some("Local development (`cargo run`)"))
                 .build(),
         ]);
+        link_creates(openapi);
         for (path, item) in &mut openapi.paths.paths {
             let api = path.starts_with("/api/");
             for operation in operations(item) {
@@ -68,6 +72,44 @@ impl Modify for Contract {
                         add_common_headers(response, api);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `POST /x` answering 201 links to every operation of `/x/{id}`, with the
+/// new resource's `id` as the path parameter.
+fn link_creates(openapi: &mut OpenApi) {
+    let mut links = Vec::new();
+    for (path, item) in &openapi.paths.paths {
+        let Some(member) = openapi.paths.paths.get(&format!("{path}/{{id}}")) else {
+            continue;
+        };
+        if item.post.is_none() {
+            continue;
+        }
+        let targets: Vec<String> = [&member.get, &member.patch, &member.delete]
+            .into_iter()
+            .flatten()
+            .filter_map(|operation| operation.operation_id.clone())
+            .collect();
+        links.push((path.clone(), targets));
+    }
+    for (path, targets) in links {
+        let created = openapi
+            .paths
+            .paths
+            .get_mut(&path)
+            .and_then(|item| item.post.as_mut())
+            .and_then(|post| post.responses.responses.get_mut("201"));
+        if let Some(RefOr::T(created)) = created {
+            for target in targets {
+                let link = Link::builder()
+                    .operation_id(&target)
+                    .parameter("id", "$response.body#/id")
+                    .description(format!("`{target}` on the created resource"))
+                    .build();
+                created.links.insert(target, RefOr::T(link));
             }
         }
     }
@@ -245,6 +287,16 @@ mod tests {
                     "{method} {path}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_create_links_to_the_operations_on_what_it_created() {
+        let doc = document();
+        let links = &doc["paths"]["/api/v1/items"]["post"]["responses"]["201"]["links"];
+        for target in ["getItem", "updateItem", "deleteItem"] {
+            assert_eq!(links[target]["operationId"], target, "{links}");
+            assert_eq!(links[target]["parameters"]["id"], "$response.body#/id");
         }
     }
 

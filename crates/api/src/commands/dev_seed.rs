@@ -1,5 +1,11 @@
-//! `saas-api dev seed`: a demo user with a live session, so every endpoint can
-//! be tried with curl and no frontend. Refused in production.
+//! `saas-api dev seed`: a demo user with a live session (as a cookie and a
+//! bearer token), a JWT and an API key, so every endpoint can be tried with
+//! every credential, with curl and no frontend. Refused in production.
+//!
+//! On the embedded default (SQLite) it creates the better-auth plugin tables
+//! it needs (organization, jwks, apikey); on a shared database those are
+//! better-auth's to create, and a credential whose table is missing is not
+//! offered.
 
 use anyhow::{Context as _, bail};
 use chrono::{Duration, SubsecRound, Utc};
@@ -18,6 +24,9 @@ pub const DEMO_USER_ID: &str = "demo-user";
 pub const DEMO_ORGANIZATION_ID: &str = "demo-org";
 const DEMO_EMAIL: &str = "demo@example.com";
 const SESSION_DAYS: i64 = 7;
+/// The seeded JWT lives longer than better-auth's default 15 minutes, so a
+/// developer can use it for an afternoon.
+const JWT_HOURS: i64 = 8;
 
 /// What `dev seed` made.
 #[derive(Debug, Clone)]
@@ -35,9 +44,14 @@ pub struct Seeded {
     /// A ready-to-paste command listing the demo organization's items, when
     /// the organization plugin's tables exist.
     pub organization_curl: Option<String>,
-    /// The organization plugin's tables were created by this run: a server
-    /// started before it does not know them until it is restarted.
-    pub created_organization_tables: bool,
+    /// A JWT of the demo user (jwt plugin), when its keys are read from the
+    /// `jwks` table (no `JWKS_URL`) and the table exists.
+    pub jwt: Option<String>,
+    /// A raw API key of the demo user (api-key plugin), when its table exists.
+    pub api_key: Option<String>,
+    /// Plugin tables created by this run (a server started before it does
+    /// not know them until it is restarted).
+    pub created_tables: Vec<&'static str>,
 }
 
 /// Seeds and prints a ready-to-paste curl command, alone on its line.
@@ -56,15 +70,27 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         "The same session as a bearer token (Swagger UI at /docs: Authorize, bearerAuth; or -H 'Authorization: Bearer …'):"
     );
     println!("{}", seeded.bearer);
+    if let Some(jwt) = &seeded.jwt {
+        println!("A JWT of the demo user ({JWT_HOURS} h; Swagger UI: jwtAuth; or -H 'Authorization: Bearer …'):");
+        println!("{jwt}");
+    }
+    if let Some(key) = &seeded.api_key {
+        println!(
+            "An API key of the demo user (Swagger UI: apiKeyAuth; or -H '{}: …'):",
+            settings.auth.api_key_header
+        );
+        println!("{key}");
+    }
     if let Some(curl) = &seeded.organization_curl {
         println!("The demo user owns the organization {DEMO_ORGANIZATION_ID}; its items:");
         println!("{curl}");
-        if seeded.created_organization_tables {
-            println!(
-                "(The organization tables were created just now: a server that was already running does not see them \
-                 and answers 403 not_a_member to X-Organization-Id until it is restarted: stop it and run `cargo run` again.)"
-            );
-        }
+    }
+    if !seeded.created_tables.is_empty() {
+        println!(
+            "(Created just now: the {} table(s). A server that was already running does not see them \
+             until it is restarted: stop it and run `cargo run` again.)",
+            seeded.created_tables.join(", ")
+        );
     }
     Ok(())
 }
@@ -89,12 +115,25 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
         .context("running migrations failed")?;
     let mut schema = BetterAuthSchema::detect(&db).await?;
     let dev = DevBetterAuth::new(db.clone(), schema.style);
-    let created_organization_tables = schema.organizations.is_none() && db.kind() == DbBackendKind::Sqlite;
-    if created_organization_tables {
-        // Only on the embedded default: a shared database's tables are better-auth's to create.
-        dev.create_organization_tables().await?;
-        println!("created the organization plugin's tables (organization, member, invitation)");
-        schema = BetterAuthSchema::detect(&db).await?;
+    let mut created_tables = Vec::new();
+    // Only on the embedded default: a shared database's tables are better-auth's to create.
+    if db.kind() == DbBackendKind::Sqlite {
+        if schema.organizations.is_none() {
+            dev.create_organization_tables().await?;
+            created_tables.push("organization");
+        }
+        if schema.jwks.is_none() {
+            dev.create_jwks_table().await?;
+            created_tables.push("jwks");
+        }
+        if schema.api_keys.is_none() {
+            dev.create_api_key_table().await?;
+            created_tables.push("apikey");
+        }
+        if !created_tables.is_empty() {
+            println!("created better-auth plugin tables: {}", created_tables.join(", "));
+            schema = BetterAuthSchema::detect(&db).await?;
+        }
     }
     let now = Utc::now().trunc_subsecs(3);
     let user = DevUser {
@@ -121,6 +160,22 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
         dev.insert_member(DEMO_ORGANIZATION_ID, DEMO_USER_ID, "owner", now)
             .await?;
     }
+    let jwt = if schema.jwks.is_some() && settings.auth.jwks_url.is_none() {
+        let (issuer, audience) = (&settings.auth.jwt_issuer, &settings.auth.jwt_audience);
+        Some(
+            dev.mint_jwt(&user, issuer, audience, now, Duration::hours(JWT_HOURS))
+                .await?,
+        )
+    } else {
+        None
+    };
+    let api_key = if schema.api_keys.is_some() {
+        let raw = format!("demo_{}{}", generate_token(), generate_token());
+        dev.insert_api_key(DEMO_USER_ID, &raw, None, None, None, now).await?;
+        Some(raw)
+    } else {
+        None
+    };
     db.close().await;
 
     let secrets: Vec<&str> = settings.auth.better_auth_secrets.iter().map(|s| s.expose()).collect();
@@ -152,6 +207,8 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
         bearer,
         curl,
         organization_curl,
-        created_organization_tables,
+        jwt,
+        api_key,
+        created_tables,
     })
 }

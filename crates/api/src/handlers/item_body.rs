@@ -24,6 +24,8 @@ const ITEM_BODY_MAX_BYTES: usize = (rules::NAME_MAX_CHARS + rules::DESCRIPTION_M
 /// The body of `POST /api/v1/items`.
 #[derive(Debug, Default, Validate, utoipa::ToSchema)]
 #[schema(as = CreateItem)]
+// Read by `FromFields`, not serde: this tells the schema that unknown fields are refused.
+#[serde(deny_unknown_fields)]
 pub struct CreateItemRequest {
     /// 1–255 characters once trimmed, not only invisible ones; stored trimmed.
     #[schema(min_length = 1, max_length = 255, example = "Desk lamp")]
@@ -33,8 +35,8 @@ pub struct CreateItemRequest {
     #[schema(max_length = 65535)]
     #[validate(custom(function = "rules::description"))]
     pub description: Option<String>,
-    /// Defaults to true.
-    #[schema(default = true)]
+    /// Defaults to true; not null.
+    #[schema(default = true, nullable = false)]
     pub is_active: Option<bool>,
 }
 
@@ -42,9 +44,10 @@ pub struct CreateItemRequest {
 /// `description: null` clears the description.
 #[derive(Debug, Default, Validate, utoipa::ToSchema)]
 #[schema(as = UpdateItem)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateItemRequest {
     /// 1–255 characters once trimmed, not only invisible ones; not null.
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(min_length = 1, max_length = 255, nullable = false)]
     #[validate(custom(function = "rules::name"))]
     pub name: Option<String>,
     /// At most 65,535 characters, or null to clear.
@@ -52,6 +55,7 @@ pub struct UpdateItemRequest {
     #[validate(custom(function = "rules::description"))]
     pub description: Option<Option<String>>,
     /// Not null.
+    #[schema(nullable = false)]
     pub is_active: Option<bool>,
 }
 

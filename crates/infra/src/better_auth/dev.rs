@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Statement, Value};
 
 use super::schema::NamingStyle;
+
+mod jwt;
 use crate::db::{Db, DbBackendKind};
 
 /// A user to insert.
