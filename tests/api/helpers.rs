@@ -204,6 +204,8 @@ pub struct Options {
     pub organization_plugin: bool,
     /// Create the api-key plugin's table before the server starts.
     pub api_key_plugin: bool,
+    /// Create the jwt plugin's `jwks` table before the server starts.
+    pub jwt_plugin: bool,
 }
 
 impl Default for Options {
@@ -215,6 +217,7 @@ impl Default for Options {
             extra: Vec::new(),
             organization_plugin: false,
             api_key_plugin: false,
+            jwt_plugin: false,
         }
     }
 }
@@ -294,6 +297,9 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
         dev.create_api_key_table()
             .await
             .expect("create the api-key plugin's table");
+    }
+    if options.jwt_plugin {
+        dev.create_jwks_table().await.expect("create the jwt plugin's table");
     }
     if options.organization_plugin {
         dev.create_organization_tables()

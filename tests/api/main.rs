@@ -10,6 +10,7 @@ mod auth;
 mod browser;
 mod conditional;
 mod cors;
+mod credentials;
 mod dev_seed;
 mod error_types;
 mod frontend;

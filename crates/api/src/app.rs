@@ -7,6 +7,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 
 use crate::extract::BodyConfig;
+use crate::extract::current_user::PermissionResource;
 use crate::handlers::fallback::{method_not_allowed, not_found};
 use crate::handlers::{health, items, organizations, users};
 use crate::metrics::{Metrics, record, scrape};
@@ -82,6 +83,7 @@ pub fn build(
                 )
                 .service(
                     web::resource("/items")
+                        .app_data(PermissionResource("items"))
                         .route(web::get().to(items::list))
                         .route(web::post().to(items::create))
                         .default_service(method_not_allowed("GET, HEAD, POST"))
@@ -89,6 +91,7 @@ pub fn build(
                 )
                 .service(
                     web::resource("/items/{id}")
+                        .app_data(PermissionResource("items"))
                         .route(web::get().to(items::get))
                         .route(web::patch().to(items::update))
                         .route(web::delete().to(items::delete))

@@ -23,6 +23,8 @@ pub enum AuthFailure {
     Banned,
     /// A JWT whose `alg` is `none`, HMAC, unknown, or not its key's.
     UnsupportedAlgorithm,
+    /// A JWT whose header names extensions to understand (`crit`, `b64`).
+    UnsupportedHeader,
     /// A JWT without a `kid`, or whose `kid` is not a known key.
     UnknownKey,
     /// A JWT signed by a key past its `expiresAt` plus the grace period.
@@ -55,6 +57,7 @@ impl AuthFailure {
             Self::Expired => "expired session",
             Self::Banned => "banned user",
             Self::UnsupportedAlgorithm => "JWT algorithm refused",
+            Self::UnsupportedHeader => "JWT header names an extension this service does not understand (crit, b64)",
             Self::UnknownKey => "JWT key unknown",
             Self::RetiredKey => "JWT key retired past its grace period",
             Self::NotYetValid => "JWT not yet valid",

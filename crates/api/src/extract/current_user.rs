@@ -9,6 +9,16 @@
 //! `session_data` cookie (its cookie cache) is deliberately ignored: it would
 //! keep revoked sessions alive.
 //!
+//! An `Authorization` or API-key header sent twice is refused (400): which
+//! one was meant is ambiguous, and silently taking the first would let a
+//! proxy's header and a client's disagree unseen.
+//!
+//! An API key's permissions are checked here, before the key is metered
+//! (better-auth's order), against the resource the route declares with
+//! [`PermissionResource`] and the action its method means: a refused request
+//! spends none of the key's `remaining` uses, and an `Idempotency-Key` replay
+//! is never served to a key that may not make the request itself.
+//!
 //! CSRF, as better-auth guards its own routes: a cookie-authenticated POST,
 //! PUT, PATCH or DELETE whose `Origin` (or, lacking it, `Referer`) names an
 //! origin outside `FRONTEND_URL` is refused with 403 before the session is
@@ -18,6 +28,7 @@
 use actix_web::dev::Payload;
 use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use domain::auth::api_key::Access;
 use domain::auth::{Authenticated, Credential, CredentialKind};
 use domain::error::AuthFailure;
 use domain::user::User;
@@ -42,6 +53,36 @@ impl CurrentUser {
 /// the request's extensions for logs.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedUserId(pub String, pub CredentialKind);
+
+/// The name better-auth's API-key permissions use for the resource a route
+/// serves (`items`): set on the route with `.app_data(PermissionResource("items"))`.
+/// Routes without it (the user's own profile, their organizations) need no permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PermissionResource(pub &'static str);
+
+/// The permission a request needs on its route's resource: GET/HEAD `read`,
+/// POST `create`, PUT/PATCH `update`, DELETE `delete`.
+fn access(req: &HttpRequest) -> Option<Access<'static>> {
+    let PermissionResource(resource) = *req.app_data::<PermissionResource>()?;
+    let action = match *req.method() {
+        Method::POST => "create",
+        Method::PUT | Method::PATCH => "update",
+        Method::DELETE => "delete",
+        _ => "read",
+    };
+    Some(Access { resource, action })
+}
+
+/// 400 when `name` is sent more than once.
+fn once(req: &HttpRequest, name: &header::HeaderName) -> Result<(), ApiError> {
+    if req.headers().get_all(name).nth(1).is_some() {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            format!("{name} must be sent once"),
+        ));
+    }
+    Ok(())
+}
 
 /// How the caller presented their credential (CSRF rules differ).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +154,8 @@ impl FromRequest for CurrentUser {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;
+            once(&req, &header::AUTHORIZATION)?;
+            once(&req, &state.cookies.api_key)?;
             let credential =
                 presented(&req, &state.cookies).ok_or_else(|| ApiError::unauthorized(AuthFailure::Missing.as_str()))?;
             if matches!(credential, Presented::Cookie(_)) && cross_site_write(&req, &state.security) {
@@ -123,7 +166,12 @@ impl FromRequest for CurrentUser {
             let authenticated = match &credential {
                 Presented::Cookie(value) => state.auth.authenticate(Credential::Cookie(value)).await,
                 Presented::Bearer(value) => state.auth.authenticate(Credential::Bearer(value)).await,
-                Presented::ApiKey(value) => state.auth.authenticate(Credential::ApiKey(value)).await,
+                Presented::ApiKey(value) => {
+                    state
+                        .auth
+                        .authenticate_for(Credential::ApiKey(value), access(&req))
+                        .await
+                }
             }?;
             req.extensions_mut().insert(AuthenticatedUserId(
                 authenticated.user.id.clone(),

@@ -175,7 +175,8 @@ pub async fn compose(
         },
     );
     if let Some(jwt) = jwt_verifier(settings, db, schema, clock.clone())? {
-        auth = auth.with_jwt(Arc::new(jwt));
+        // A token's user is looked up once per token: deleted or banned users are refused.
+        auth = auth.with_jwt(Arc::new(jwt.with_users(sessions.clone())));
     }
     if let Some(store) = SqlApiKeyStore::new(db.clone(), schema) {
         let limiter = RateLimitService::new(

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::port::{SessionStore, UserRecord};
 use crate::clock::Clock;
-use crate::error::{AuthFailure, Error, Limit, TooMany};
+use crate::error::{AuthFailure, Error, Forbidden, Limit, TooMany};
 use crate::rate_limit::{RateLimitService, RatePolicy};
 use crate::user::User;
 
@@ -102,6 +102,29 @@ impl Permissions {
         self.0
             .get(resource)
             .is_some_and(|actions| actions.iter().any(|a| a == action))
+    }
+}
+
+/// What a request asks of an API key: `action` on `resource`, in
+/// better-auth's permission names (`items` / `read`, `create`, `update`,
+/// `delete`). Checked before the key is metered, as better-auth does, so a
+/// refused request spends none of its `remaining` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access<'a> {
+    /// The resource (`items`).
+    pub resource: &'a str,
+    /// The action (`read`, `create`, `update`, `delete`).
+    pub action: &'a str,
+}
+
+/// [`Error::Forbidden`] when `permissions` (a key's; `None` is full rights)
+/// do not allow `access`.
+fn check(permissions: Option<&Permissions>, access: Option<Access<'_>>) -> Result<(), Error> {
+    match (permissions, access) {
+        (Some(permissions), Some(access)) if !permissions.allows(access.resource, access.action) => {
+            Err(Error::Forbidden(Forbidden::MissingPermission))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -212,6 +235,16 @@ impl ApiKeyService {
     /// [`Error::TooManyRequests`] when its rate limit or its `remaining` is
     /// used up; storage errors.
     pub async fn authenticate(&self, raw: &str) -> Result<ApiKeyIdentity, Error> {
+        self.authenticate_for(raw, None).await
+    }
+
+    /// As [`Self::authenticate`], for a request that needs `access`: a key
+    /// whose permissions do not allow it is refused before it is metered.
+    ///
+    /// # Errors
+    /// As [`Self::authenticate`], and [`Error::Forbidden`]
+    /// (`MissingPermission`) for a key without the permission.
+    pub async fn authenticate_for(&self, raw: &str, access: Option<Access<'_>>) -> Result<ApiKeyIdentity, Error> {
         if !well_formed(raw) {
             return Err(Error::Unauthenticated(AuthFailure::Malformed));
         }
@@ -219,6 +252,7 @@ impl ApiKeyService {
         let now = self.clock.now();
         match self.cache.get(&hash).await {
             Ok(Some(hit)) if hit.expires_at.is_none_or(|at| at > now) => {
+                check(hit.permissions.as_ref(), access)?;
                 return Ok(ApiKeyIdentity {
                     user: hit.user,
                     permissions: hit.permissions,
@@ -250,14 +284,16 @@ impl ApiKeyService {
         if banned && ban_expires.is_none_or(|until| until > now) {
             return Err(Error::Unauthenticated(AuthFailure::Banned));
         }
-        self.meter(&key, now).await?;
         let identity = ApiKeyIdentity {
             user,
             permissions: key.permissions.as_deref().map(Permissions::parse),
         };
         if !key.metered() {
+            // Nothing to count: the next request may be answered from the cache.
             self.remember(&hash, &key, &identity, now).await;
         }
+        check(identity.permissions.as_ref(), access)?;
+        self.meter(&key, now).await?;
         Ok(identity)
     }
 
@@ -525,6 +561,41 @@ mod tests {
                 .await,
         );
         assert!(matches!(refused, Error::Unauthenticated(AuthFailure::UnknownUser)));
+    }
+
+    #[tokio::test]
+    async fn a_request_the_permissions_refuse_spends_no_use_of_the_key() {
+        let read_only = ApiKeyRecord {
+            remaining: Some(3),
+            permissions: Some(r#"{"items":["read"]}"#.into()),
+            ..record()
+        };
+        let create = Access {
+            resource: "items",
+            action: "create",
+        };
+        let mut store = store_with(read_only.clone());
+        store.expect_consume().never();
+        let refused = failure(
+            service(store, users(false), empty_cache(), true)
+                .authenticate_for(RAW, Some(create))
+                .await,
+        );
+        assert!(
+            matches!(refused, Error::Forbidden(Forbidden::MissingPermission)),
+            "{refused:?}"
+        );
+
+        let mut store = store_with(read_only);
+        store.expect_consume().times(1).returning(|_, _| Ok(true));
+        let read = Access {
+            resource: "items",
+            action: "read",
+        };
+        let allowed = service(store, users(false), empty_cache(), true)
+            .authenticate_for(RAW, Some(read))
+            .await;
+        assert!(allowed.is_ok(), "{allowed:?}");
     }
 
     #[tokio::test]

@@ -18,11 +18,22 @@
 //!   the issuer, `aud` (a string or a list) containing the audience, `sub`
 //!   the user id. The user comes from the claims (better-auth's default
 //!   payload is the user object): no database or cache round trip.
+//! - A header with `crit` (RFC 7515 §4.1.11: extensions the verifier must
+//!   understand; this one understands none, `b64: false` included) is refused.
+//! - A token whose claims say `banned: true` (admin plugin, ban not expired)
+//!   is refused. The first time a token is seen its user is looked up
+//!   (`with_users`): an unknown or deleted user, or a banned one, is refused;
+//!   if the database cannot be asked, the claims are trusted for this request
+//!   only and the token is not remembered.
+//! - The key set is re-read at least every [`KEYS_MAX_AGE`] (so a key
+//!   removed from the JWKS or the table stops verifying even when no unknown
+//!   `kid` arrives), and a remembered token is only served while its key is
+//!   still in the set.
 //! - A JWT stays valid until its `exp` even if its session is revoked
 //!   (better-auth's own rule). A verified token is therefore remembered in
 //!   process until its `exp`, keyed by its SHA-256 (at most
-//!   [`REMEMBERED_MAX`] of them), so a client re-sending it costs a hash, not
-//!   a signature check.
+//!   [`REMEMBERED_MAX`] of them), so a client re-sending it costs a hash and a
+//!   key lookup, not a signature check.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -35,6 +46,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sha2::Digest as _;
 
+use super::port::{SessionStore, UserRecord};
 use crate::clock::Clock;
 use crate::error::{AuthFailure, Error};
 use crate::user::User;
@@ -46,6 +58,8 @@ pub const LEEWAY: Duration = Duration::from_secs(LEEWAY_SECS.unsigned_abs());
 const LEEWAY_SECS: i64 = 30;
 /// At most one refresh of the keys per this long.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// The key set is re-read once it is older than this.
+pub const KEYS_MAX_AGE: Duration = Duration::from_secs(600);
 /// Verified tokens remembered at most (then the expired go, or all).
 pub const REMEMBERED_MAX: usize = 10_000;
 
@@ -137,6 +151,10 @@ pub struct JwtSettings {
 struct Header {
     alg: String,
     kid: Option<String>,
+    /// Extensions the verifier must understand (none are).
+    crit: Option<serde_json::Value>,
+    /// RFC 7797's unencoded payload: only the default (`true`) is understood.
+    b64: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +185,11 @@ struct Claims {
     created_at: Option<DateTime<Utc>>,
     #[serde(default)]
     updated_at: Option<DateTime<Utc>>,
+    /// The admin plugin's ban, when better-auth put the user's fields in the payload.
+    #[serde(default)]
+    banned: Option<bool>,
+    #[serde(default)]
+    ban_expires: Option<DateTime<Utc>>,
 }
 
 /// A verified token: the user and until when it may be trusted.
@@ -176,6 +199,8 @@ pub struct VerifiedJwt {
     pub user: User,
     /// The token's `exp`.
     pub expires_at: DateTime<Utc>,
+    /// The key that signed it.
+    pub kid: String,
 }
 
 /// Whether `value` has the shape of a JWS (three non-empty base64url
@@ -192,6 +217,8 @@ pub fn looks_like_jwt(value: &str) -> bool {
 struct Keys {
     by_kid: HashMap<String, VerificationKey>,
     last_attempt: Option<DateTime<Utc>>,
+    /// When the set was last read successfully.
+    fetched_at: Option<DateTime<Utc>>,
 }
 
 /// Verifies better-auth JWTs (see the module docs).
@@ -201,6 +228,8 @@ pub struct JwtVerifier {
     settings: JwtSettings,
     keys: RwLock<Keys>,
     remembered: RwLock<HashMap<[u8; 32], VerifiedJwt>>,
+    /// Where a token's user is looked up the first time it is seen.
+    users: Option<Arc<dyn SessionStore>>,
     /// Held while the keys are fetched: one fetch at a time, and whoever
     /// waited for it looks again before deciding.
     refreshing: tokio::sync::Mutex<()>,
@@ -234,8 +263,17 @@ impl JwtVerifier {
             settings,
             keys: RwLock::new(Keys::default()),
             remembered: RwLock::new(HashMap::new()),
+            users: None,
             refreshing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Looks a token's user up in `users` the first time the token is seen:
+    /// a deleted, unknown or banned user is refused.
+    #[must_use]
+    pub fn with_users(mut self, users: Arc<dyn SessionStore>) -> Self {
+        self.users = Some(users);
+        self
     }
 
     /// Verifies `token` and returns the user it names.
@@ -255,12 +293,16 @@ impl JwtVerifier {
             .get(&digest)
             .cloned();
         if let Some(known) = known {
-            // Remembered tokens are re-checked against `exp` (with the leeway) only.
-            if known.expires_at + chrono::Duration::seconds(LEEWAY_SECS) > now {
+            // Remembered tokens are re-checked against `exp` (with the leeway)
+            // and their key's presence in a fresh enough key set.
+            if known.expires_at + chrono::Duration::seconds(LEEWAY_SECS) > now && self.key(&known.kid).await.is_ok() {
                 return Ok(known);
             }
         }
         let verified = self.verify_afresh(token).await?;
+        if !self.user_confirmed(&verified.user.id, now).await? {
+            return Ok(verified);
+        }
         let mut remembered = self.remembered.write().unwrap_or_else(PoisonError::into_inner);
         if remembered.len() >= REMEMBERED_MAX {
             remembered.retain(|_, v| v.expires_at + chrono::Duration::seconds(LEEWAY_SECS) > now);
@@ -272,6 +314,26 @@ impl JwtVerifier {
         Ok(verified)
     }
 
+    /// Whether the token's user exists and is not banned: `Ok(true)` when
+    /// confirmed (or not asked for), `Ok(false)` when the database could not
+    /// answer (trust the claims this once, do not remember).
+    async fn user_confirmed(&self, user_id: &str, now: DateTime<Utc>) -> Result<bool, Error> {
+        let Some(users) = &self.users else {
+            return Ok(true);
+        };
+        match users.find_user(user_id).await {
+            Ok(Some(UserRecord {
+                banned, ban_expires, ..
+            })) if banned && ban_expires.is_none_or(|until| until > now) => Err(refused(AuthFailure::Banned)),
+            Ok(Some(_)) => Ok(true),
+            Ok(None) => Err(refused(AuthFailure::UnknownUser)),
+            Err(error) => {
+                tracing::warn!(error = %error, "could not look a JWT's user up; trusting its claims for this request");
+                Ok(false)
+            }
+        }
+    }
+
     async fn verify_afresh(&self, token: &str) -> Result<VerifiedJwt, Error> {
         let mut parts = token.splitn(3, '.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64)) = (parts.next(), parts.next(), parts.next())
@@ -279,6 +341,14 @@ impl JwtVerifier {
             return Err(refused(AuthFailure::Malformed));
         };
         let header: Header = decode_json(header_b64)?;
+        if header.crit.is_some()
+            || header
+                .b64
+                .as_ref()
+                .is_some_and(|b64| *b64 != serde_json::Value::Bool(true))
+        {
+            return Err(refused(AuthFailure::UnsupportedHeader));
+        }
         let alg = JwsAlgorithm::parse(&header.alg).ok_or(refused(AuthFailure::UnsupportedAlgorithm))?;
         let kid = header.kid.ok_or(refused(AuthFailure::UnknownKey))?;
         let key = self.key(&kid).await?;
@@ -297,10 +367,10 @@ impl JwtVerifier {
             return Err(refused(AuthFailure::BadSignature));
         }
         let claims: Claims = decode_json(payload_b64)?;
-        self.check_claims(claims, now)
+        self.check_claims(claims, kid, now)
     }
 
-    fn check_claims(&self, claims: Claims, now: DateTime<Utc>) -> Result<VerifiedJwt, Error> {
+    fn check_claims(&self, claims: Claims, kid: String, now: DateTime<Utc>) -> Result<VerifiedJwt, Error> {
         let leeway = LEEWAY_SECS;
         let exp = claims.exp.ok_or(refused(AuthFailure::Expired))?;
         if exp.saturating_add(leeway) <= now.timestamp() {
@@ -326,6 +396,9 @@ impl JwtVerifier {
         if claims.sub.is_empty() {
             return Err(refused(AuthFailure::Malformed));
         }
+        if claims.banned == Some(true) && claims.ban_expires.is_none_or(|until| until > now) {
+            return Err(refused(AuthFailure::Banned));
+        }
         let expires_at = DateTime::from_timestamp(exp, 0).ok_or(refused(AuthFailure::Malformed))?;
         let issued = claims.created_at.unwrap_or(DateTime::UNIX_EPOCH);
         Ok(VerifiedJwt {
@@ -339,33 +412,38 @@ impl JwtVerifier {
                 updated_at: claims.updated_at.unwrap_or(issued),
             },
             expires_at,
+            kid,
         })
     }
 
-    /// The key `kid`, refreshing the keys first when it is unknown and the
-    /// last refresh is older than [`REFRESH_EVERY`].
+    /// The key `kid`, re-reading the keys first when it is unknown or the set
+    /// is older than [`KEYS_MAX_AGE`], at most once per [`REFRESH_EVERY`].
     async fn key(&self, kid: &str) -> Result<VerificationKey, Error> {
-        if let Some(key) = self.known(kid) {
+        let now = self.clock.now();
+        if let Some(key) = self.known_fresh(kid, now) {
             return Ok(key);
         }
         let _one_fetch_at_a_time = self.refreshing.lock().await;
-        if let Some(key) = self.known(kid) {
+        if let Some(key) = self.known_fresh(kid, now) {
             return Ok(key);
         }
-        let now = self.clock.now();
         let every = chrono::Duration::from_std(REFRESH_EVERY).unwrap_or(chrono::Duration::MAX);
         let recent = self
             .read()
             .last_attempt
             .is_some_and(|at| at.checked_add_signed(every).is_some_and(|next| next > now));
         if recent {
-            return Err(refused(AuthFailure::UnknownKey));
+            // A set that could not be re-read lately is kept rather than
+            // refusing every token while the source is down.
+            return self.known(kid).ok_or(refused(AuthFailure::UnknownKey));
         }
         self.write().last_attempt = Some(now);
         match self.source.fetch().await {
             Ok(keys) => {
                 let by_kid = keys.into_iter().map(|k| (k.kid.clone(), k)).collect();
-                self.write().by_kid = by_kid;
+                let mut known = self.write();
+                known.by_kid = by_kid;
+                known.fetched_at = Some(now);
             }
             Err(error) => tracing::warn!(error = %error, "could not refresh the JWT keys; keeping the ones known"),
         }
@@ -374,6 +452,16 @@ impl JwtVerifier {
 
     fn known(&self, kid: &str) -> Option<VerificationKey> {
         self.read().by_kid.get(kid).cloned()
+    }
+
+    /// The key `kid` while the set is younger than [`KEYS_MAX_AGE`].
+    fn known_fresh(&self, kid: &str, now: DateTime<Utc>) -> Option<VerificationKey> {
+        let keys = self.read();
+        let max_age = chrono::Duration::from_std(KEYS_MAX_AGE).unwrap_or(chrono::Duration::MAX);
+        let fresh = keys
+            .fetched_at
+            .is_some_and(|at| at.checked_add_signed(max_age).is_some_and(|until| until > now));
+        if fresh { keys.by_kid.get(kid).cloned() } else { None }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
@@ -706,5 +794,136 @@ mod tests {
         for task in tasks {
             assert!(task.await.unwrap(), "no request refused while the keys loaded");
         }
+    }
+
+    fn user_record(banned: bool, ban_expires: Option<DateTime<Utc>>) -> UserRecord {
+        UserRecord {
+            user: User {
+                id: "user-1".into(),
+                email: "ada@example.com".into(),
+                name: "Ada".into(),
+                email_verified: true,
+                image: None,
+                created_at: now(),
+                updated_at: now(),
+            },
+            banned,
+            ban_expires,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_header_with_extensions_to_understand_is_refused() {
+        let verifier = verifier(source_with(vec![key("k1", JwsAlgorithm::EdDsa, None)]));
+        for header in [
+            serde_json::json!({"alg": "EdDSA", "kid": "k1", "crit": ["exp"]}),
+            serde_json::json!({"alg": "EdDSA", "kid": "k1", "crit": ["b64"], "b64": false}),
+            serde_json::json!({"alg": "EdDSA", "kid": "k1", "b64": false}),
+        ] {
+            let refused = verifier.verify(&token(header.clone(), claims())).await;
+            assert_eq!(reason(refused), AuthFailure::UnsupportedHeader, "{header}");
+        }
+        let plain = serde_json::json!({"alg": "EdDSA", "kid": "k1", "typ": "JWT", "b64": true});
+        assert!(verifier.verify(&token(plain, claims())).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_token_whose_claims_say_banned_is_refused_until_the_ban_expires() {
+        let verifier = verifier(source_with(vec![key("k1", JwsAlgorithm::EdDsa, None)]));
+        let mut banned = claims();
+        banned["banned"] = serde_json::json!(true);
+        banned["banExpires"] = serde_json::Value::Null;
+        assert_eq!(
+            reason(verifier.verify(&token(header("k1"), banned.clone())).await),
+            AuthFailure::Banned
+        );
+        banned["banExpires"] = serde_json::json!("2026-05-01T00:00:00.000Z");
+        assert!(
+            verifier.verify(&token(header("k1"), banned)).await.is_ok(),
+            "an expired ban"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deleted_or_banned_user_is_refused_the_first_time_a_token_is_seen() {
+        for (found, expected) in [
+            (None, AuthFailure::UnknownUser),
+            (Some(user_record(true, None)), AuthFailure::Banned),
+        ] {
+            let mut users = crate::auth::port::MockSessionStore::new();
+            users.expect_find_user().returning(move |_| Ok(found.clone()));
+            let verifier =
+                verifier(source_with(vec![key("k1", JwsAlgorithm::EdDsa, None)])).with_users(Arc::new(users));
+            assert_eq!(reason(verifier.verify(&token(header("k1"), claims())).await), expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_known_user_is_looked_up_once_per_token_and_an_outage_is_not_remembered() {
+        let mut users = crate::auth::port::MockSessionStore::new();
+        users
+            .expect_find_user()
+            .times(1)
+            .returning(|_| Ok(Some(user_record(false, None))));
+        let verifier = verifier(source_with(vec![key("k1", JwsAlgorithm::EdDsa, None)])).with_users(Arc::new(users));
+        let token = token(header("k1"), claims());
+        for _ in 0..3 {
+            assert!(verifier.verify(&token).await.is_ok());
+        }
+
+        let mut down = crate::auth::port::MockSessionStore::new();
+        down.expect_find_user()
+            .times(2)
+            .returning(|_| Err(Error::Unavailable(anyhow::anyhow!("database down"))));
+        let verifier = verifier_with_users(down);
+        for _ in 0..2 {
+            assert!(
+                verifier.verify(&token).await.is_ok(),
+                "the claims are trusted while it is down"
+            );
+        }
+    }
+
+    fn verifier_with_users(users: crate::auth::port::MockSessionStore) -> JwtVerifier {
+        verifier(source_with(vec![key("k1", JwsAlgorithm::EdDsa, None)])).with_users(Arc::new(users))
+    }
+
+    #[tokio::test]
+    async fn the_key_set_is_re_read_after_ten_minutes_and_a_removed_key_stops_its_remembered_tokens() {
+        let at = Arc::new(std::sync::Mutex::new(now()));
+        let mut clock = MockClock::new();
+        let read = at.clone();
+        clock.expect_now().returning(move || *read.lock().unwrap());
+        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut source = MockKeySource::new();
+        let counted = fetches.clone();
+        source.expect_fetch().returning(move || {
+            // The first read has the key; every later one does not (rotated away).
+            if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                Ok(vec![key("k1", JwsAlgorithm::EdDsa, None)])
+            } else {
+                Ok(Vec::new())
+            }
+        });
+        let verifier = JwtVerifier::new(
+            Arc::new(source),
+            Arc::new(clock),
+            JwtSettings {
+                issuer: ISSUER.into(),
+                audience: ISSUER.into(),
+                key_grace: Duration::from_secs(30 * 86_400),
+            },
+        );
+        let token = token(header("k1"), claims());
+        assert!(verifier.verify(&token).await.is_ok());
+        *at.lock().unwrap() = now() + chrono::Duration::seconds(599);
+        assert!(
+            verifier.verify(&token).await.is_ok(),
+            "within ten minutes the set is trusted"
+        );
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+        *at.lock().unwrap() = now() + chrono::Duration::seconds(601);
+        assert_eq!(reason(verifier.verify(&token).await), AuthFailure::UnknownKey);
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2, "re-read once");
     }
 }

@@ -96,6 +96,20 @@ impl AuthService {
     /// [`Error::TooManyRequests`] for an API key past its rate limit or
     /// `remaining`; [`Error::Unavailable`] when storage cannot be reached.
     pub async fn authenticate(&self, credential: Credential<'_>) -> Result<Authenticated, Error> {
+        self.authenticate_for(credential, None).await
+    }
+
+    /// As [`Self::authenticate`], for a request that needs `access`: an API
+    /// key whose permissions do not allow it is refused (403) before it is
+    /// metered. Other credentials carry the user's full rights.
+    ///
+    /// # Errors
+    /// As [`Self::authenticate`], and [`Error::Forbidden`] for such a key.
+    pub async fn authenticate_for(
+        &self,
+        credential: Credential<'_>,
+        access: Option<super::api_key::Access<'_>>,
+    ) -> Result<Authenticated, Error> {
         match credential {
             Credential::Bearer(value) if looks_like_jwt(value) => {
                 let jwt = self
@@ -115,7 +129,7 @@ impl AuthService {
                     .api_keys
                     .as_ref()
                     .ok_or(Error::Unauthenticated(AuthFailure::UnknownApiKey))?;
-                let identity = keys.authenticate(raw).await?;
+                let identity = keys.authenticate_for(raw, access).await?;
                 Ok(Authenticated {
                     user: identity.user,
                     active_organization_id: None,

@@ -31,7 +31,9 @@ pub trait ItemRepository: Send + Sync {
     /// Stores a new item exactly as given.
     ///
     /// # Errors
-    /// As [`ItemRepository::list`].
+    /// As [`ItemRepository::list`], and [`Error::Unauthenticated`]
+    /// (`UnknownUser`) when its owner is no longer a user (deleted while a
+    /// credential naming them, such as a JWT, was still being accepted).
     async fn insert(&self, item: &Item) -> Result<(), Error>;
 
     /// Applies `changes` to the item if it is `owner`'s (and, with

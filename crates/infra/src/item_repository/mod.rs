@@ -148,7 +148,13 @@ impl ItemRepository for SeaOrmItemRepository {
         Entity::insert(row)
             .exec_without_returning(self.db.conn())
             .await
-            .map_err(translate)?;
+            .map_err(|error| match error.sql_err() {
+                // The owner_id's foreign key: the user is gone.
+                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+                    Error::Unauthenticated(domain::error::AuthFailure::UnknownUser)
+                }
+                _ => translate(error),
+            })?;
         Ok(())
     }
 

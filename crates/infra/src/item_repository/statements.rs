@@ -320,6 +320,12 @@ pub fn broken(error: &sqlx::Error) -> bool {
 /// The domain's view of `error`: a broken connection is
 /// [`Error::Unavailable`] (503, retry), anything else unexpected.
 pub fn translate(error: &sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = error
+        && db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation
+    {
+        // Only an insert's owner_id has a foreign key: the user is gone.
+        return Error::Unauthenticated(domain::error::AuthFailure::UnknownUser);
+    }
     if broken(error) || matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) {
         Error::Unavailable(anyhow::anyhow!("database unavailable: {error}"))
     } else {
