@@ -1,7 +1,8 @@
 //! Migrations for the application's own tables.
 //!
 //! better-auth owns `user`, `session`, `account` and `verification`; nothing
-//! here creates, alters or drops them. `items.owner_id` references `"user"(id)`
+//! here creates, alters or drops them (on PostgreSQL one migration adds
+//! notification triggers to them: see [`auth_changes`]). `items.owner_id` references `"user"(id)`
 //! with `ON DELETE CASCADE`, so the `user` table must exist before `up` runs on
 //! PostgreSQL (better-auth's own migrations create it).
 //!
@@ -11,11 +12,13 @@
 
 pub use sea_orm_migration::prelude::*;
 
+pub mod auth_changes;
 pub mod owner;
 
 mod m20260101_000001_create_items;
 mod m20261130_072653_create_idempotency_keys;
 mod m20261130_083424_add_organization_to_items;
+mod m20261203_000001_auth_change_triggers;
 
 /// The ordered list of this application's migrations.
 #[derive(Debug)]
@@ -28,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000001_create_items::Migration),
             Box::new(m20261130_072653_create_idempotency_keys::Migration),
             Box::new(m20261130_083424_add_organization_to_items::Migration),
+            Box::new(m20261203_000001_auth_change_triggers::Migration),
         ]
     }
 }

@@ -66,8 +66,13 @@ fn interop_ready() -> bool {
 /// This service on better-auth's database, with a 1 s session and membership
 /// cache: the `/api/v1` base URL and a handle to stop it.
 async fn serve_with_short_cache(database_url: &str) -> (String, actix_web::dev::ServerHandle) {
+    serve_with_cache_ttl(database_url, 1).await
+}
+
+/// This service on better-auth's database, its caches keeping answers `ttl_secs`.
+async fn serve_with_cache_ttl(database_url: &str, ttl_secs: u64) -> (String, actix_web::dev::ServerHandle) {
     let options = Options {
-        session_cache_ttl_secs: 1,
+        session_cache_ttl_secs: ttl_secs,
         ..Options::default()
     };
     let prefix = format!("interop:{}:", uuid::Uuid::new_v4().simple());
@@ -116,6 +121,56 @@ async fn a_cookie_minted_by_real_better_auth_authenticates_until_it_signs_out() 
         StatusCode::UNAUTHORIZED,
         "a signed-out session is refused once the cache TTL has passed"
     );
+    handle.stop(false).await;
+}
+
+/// With a five-minute cache, better-auth's own sign-out is honoured within a
+/// second anyway: its DELETE fires the trigger this service installed on its
+/// `session` table, and the notification drops the cached session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_by_real_better_auth_is_honoured_within_a_second_despite_a_long_cache() {
+    if !interop_ready() {
+        return;
+    }
+    let Some(scratch) = ScratchDb::create(
+        Backend::Postgres(infra::better_auth::NamingStyle::CamelCase),
+        "interop_instant_sign_out",
+    )
+    .await
+    else {
+        return;
+    };
+    let minted = node(&scratch.url, &["signup", "instant@example.com"]);
+    let cookie = minted["cookie"].as_str().unwrap().to_owned();
+    let (base, handle) = serve_with_cache_ttl(&scratch.url, 300).await;
+    let client = reqwest::Client::new();
+    let health = base.replace("/api/v1", "/health");
+    let started = std::time::Instant::now();
+    while send(client.get(&health)).await.1["auth_changes"] != "listening" {
+        assert!(started.elapsed() < Duration::from_secs(5), "the listener listens");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Past the listener's start-up distrust, so the next answers come from the cache.
+    tokio::time::sleep(domain::revocation::SKEW + Duration::from_millis(100)).await;
+    let url = format!("{base}/users/me");
+    for _ in 0..3 {
+        assert_eq!(send(client.get(&url).header("Cookie", &cookie)).await.0, StatusCode::OK);
+    }
+    let signed_out = node(&scratch.url, &["signout", &cookie]);
+    assert_eq!(signed_out["status"], 200, "{signed_out}");
+    let returned = std::time::Instant::now();
+    loop {
+        let (status, _) = send(client.get(&url).header("Cookie", &cookie)).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            returned.elapsed() < Duration::from_secs(1),
+            "still {status} {:?} after better-auth's sign-out returned",
+            returned.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     handle.stop(false).await;
 }
 

@@ -26,6 +26,7 @@ mod organizations;
 mod pagination;
 mod resilience;
 mod response_cache;
+mod revocation;
 mod security;
 mod session_cache;
 mod settings_effects;

@@ -27,6 +27,21 @@ async fn tables(db: &Db) -> Vec<String> {
     rows.iter().map(|r| r.try_get::<String>("", "name").unwrap()).collect()
 }
 
+/// The auth-change triggers on better-auth's tables (PostgreSQL): `(table, trigger)`.
+async fn auth_change_triggers(db: &Db) -> Vec<String> {
+    if db.kind() != infra::DbBackendKind::Postgres {
+        return Vec::new();
+    }
+    let sql = "SELECT tgrelid::regclass::text || ' ' || tgname::text AS name FROM pg_trigger \
+               WHERE NOT tgisinternal AND tgname LIKE 'saas_api_auth_change%' ORDER BY 1";
+    let rows = db
+        .conn()
+        .query_all_raw(Statement::from_string(db.backend(), sql))
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.try_get::<String>("", "name").unwrap()).collect()
+}
+
 async fn migrations_go_up_and_down_without_touching_better_auth_tables(backend: Backend) {
     let Some(scratch) = ScratchDb::create(backend, "migrations_go_up_and_down").await else {
         return;
@@ -59,7 +74,24 @@ async fn migrations_go_up_and_down_without_touching_better_auth_tables(backend: 
         "{indexes:?}"
     );
 
+    let triggers = auth_change_triggers(&db).await;
+    if db.kind() == infra::DbBackendKind::Postgres {
+        // user and session only (no plugin tables here): a delete trigger each, and an update
+        // trigger on session (its expiry); `user` has no ban or role columns without the admin plugin.
+        for expected in [
+            "\"user\" saas_api_auth_change_d",
+            "session saas_api_auth_change_d",
+            "session saas_api_auth_change_u",
+        ] {
+            assert!(triggers.contains(&expected.to_owned()), "{expected} in {triggers:?}");
+        }
+        // Running the installer again (every start-up does) changes nothing.
+        db.execute_unprepared(migration::auth_changes::INSTALL).await.unwrap();
+        assert_eq!(auth_change_triggers(&db).await, triggers);
+    }
+
     Migrator::down(db.conn(), None).await.unwrap();
+    assert!(auth_change_triggers(&db).await.is_empty(), "down removes every trigger");
     let after_down = tables(&db).await;
     assert!(!after_down.contains(&"items".to_owned()), "{after_down:?}");
     assert!(

@@ -130,6 +130,7 @@ async fn the_first_level_in_front_of_redis_is_per_thread() {
         },
         expires_at: now + chrono::Duration::hours(1),
         active_organization_id: None,
+        cached_at: now,
     };
     cache.put(&key, &session, Duration::from_secs(60)).await.unwrap();
 

@@ -242,6 +242,12 @@ export interface components {
         };
         /** @description Health of the service and each dependency. */
         Health: {
+            /**
+             * @description better-auth's changes: `listening` (honoured within a second),
+             *     `reconnecting` (nothing cached before the loss is trusted meanwhile),
+             *     or `disabled` (SQLite or `AUTH_CHANGE_NOTIFY=false`: `SESSION_CACHE_TTL` bounds them).
+             */
+            auth_changes: string;
             database: string;
             redis: string;
             status: string;

@@ -83,6 +83,7 @@ fn state_with(
 ) -> web::Data<AppState> {
     let clock = Arc::new(SystemClock);
     let mut state = AppState {
+        auth_changes: None,
         auth: AuthService::new(
             SignatureVerifier::new(&[SECRET]),
             Arc::new(store),
@@ -481,7 +482,7 @@ async fn health_names_the_dependency_that_is_down() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         body,
-        json!({"status": "unhealthy", "database": "ok", "redis": "error", "version": env!("CARGO_PKG_VERSION")})
+        json!({"status": "unhealthy", "database": "ok", "redis": "error", "auth_changes": "disabled", "version": env!("CARGO_PKG_VERSION")})
     );
 }
 

@@ -23,6 +23,7 @@ use actix_web::{Error, HttpResponse, web};
 use async_trait::async_trait;
 use domain::auth::{CachedSession, SessionCache, TokenHash};
 use infra::Db;
+use infra::better_auth::auth_changes::ListenerStatus;
 use infra::item_repository::lanes::Lanes;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -138,6 +139,10 @@ pub struct Metrics {
     db: Option<Db>,
     response_cache: std::sync::OnceLock<infra::cache::ResilientVersionedCache>,
     lanes: std::sync::OnceLock<Lanes>,
+    auth_changes: std::sync::OnceLock<Arc<ListenerStatus>>,
+    auth_listening: Gauge<i64, AtomicI64>,
+    auth_notifications: Gauge<i64, AtomicI64>,
+    auth_reconnects: Gauge<i64, AtomicI64>,
     /// Two scrapes at once must not both add the same lane counts.
     lane_sync: std::sync::Mutex<()>,
 }
@@ -153,6 +158,24 @@ impl Metrics {
         let pool_idle = Gauge::<i64, AtomicI64>::default();
         let pending_invalidations = Gauge::<i64, AtomicI64>::default();
         let (lane_batches, lane_requests) = (Counter::default(), Counter::default());
+        let auth_listening = Gauge::<i64, AtomicI64>::default();
+        let auth_notifications = Gauge::<i64, AtomicI64>::default();
+        let auth_reconnects = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "auth_change_listener_up",
+            "1 while better-auth's changes are being received (PostgreSQL LISTEN), 0 otherwise (reconnecting, or off: see /health's auth_changes)",
+            auth_listening.clone(),
+        );
+        registry.register(
+            "auth_change_notifications",
+            "better-auth changes received and applied since start",
+            auth_notifications.clone(),
+        );
+        registry.register(
+            "auth_change_listener_reconnects",
+            "Times the auth-change listener lost its connection and listened again",
+            auth_reconnects.clone(),
+        );
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -199,6 +222,10 @@ impl Metrics {
             db,
             response_cache: std::sync::OnceLock::new(),
             lanes: std::sync::OnceLock::new(),
+            auth_changes: std::sync::OnceLock::new(),
+            auth_listening,
+            auth_notifications,
+            auth_reconnects,
             lane_sync: std::sync::Mutex::new(()),
         })
     }
@@ -245,6 +272,11 @@ impl Metrics {
         let _ = self.response_cache.set(cache);
     }
 
+    /// Reports whether better-auth's changes are received, from now on.
+    pub fn watch_auth_changes(&self, status: Arc<ListenerStatus>) {
+        let _ = self.auth_changes.set(status);
+    }
+
     /// Reports what `lanes` have batched from now on.
     pub fn watch_item_lanes(&self, lanes: Lanes) {
         let _ = self.lanes.set(lanes);
@@ -259,6 +291,13 @@ impl Metrics {
                 .inc_by(stats.batches.saturating_sub(self.lane_batches.get()));
             self.lane_requests
                 .inc_by(stats.jobs.saturating_sub(self.lane_requests.get()));
+        }
+        if let Some(status) = self.auth_changes.get() {
+            self.auth_listening.set(i64::from(status.listening()));
+            self.auth_notifications
+                .set(i64::try_from(status.received()).unwrap_or(i64::MAX));
+            self.auth_reconnects
+                .set(i64::try_from(status.reconnects()).unwrap_or(i64::MAX));
         }
         if let Some(cache) = self.response_cache.get() {
             self.pending_invalidations

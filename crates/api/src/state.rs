@@ -45,6 +45,9 @@ pub struct AppState {
     pub items: ItemService,
     /// Scopes and memberships (better-auth's organization plugin).
     pub organizations: domain::organization::OrganizationService,
+    /// Whether better-auth's changes are being received (`None`: not
+    /// listening by configuration: SQLite, or `AUTH_CHANGE_NOTIFY=false`).
+    pub auth_changes: Option<Arc<infra::better_auth::auth_changes::ListenerStatus>>,
     /// Dependencies `/health` checks; a configured-off dependency is absent.
     pub probes: Vec<Arc<dyn DependencyProbe>>,
     /// Whether Redis is configured (reported as `disabled` when not).

@@ -14,6 +14,7 @@ pub mod item;
 pub mod log_throttle;
 pub mod organization;
 pub mod rate_limit;
+pub mod revocation;
 pub mod scope;
 pub mod user;
 pub mod validation;

@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Clock;
 use crate::error::{Error, Forbidden};
+use crate::revocation::{Mark, Revocations};
 use crate::scope::{Caller, OrganizationId, Roles, Scope};
 use crate::user::User;
 
@@ -48,6 +50,9 @@ pub struct Membership {
 pub struct CachedMembership {
     /// The roles, or `None`: not a member.
     pub roles: Option<Roles>,
+    /// When the decision was made (see [`crate::revocation`]).
+    #[serde(default)]
+    pub cached_at: DateTime<Utc>,
 }
 
 /// Read access to the plugin's `member` and `organization` tables.
@@ -94,6 +99,8 @@ pub struct OrganizationService {
     cache: Arc<dyn MembershipCache>,
     ttl: Duration,
     cache_warnings: crate::log_throttle::Throttle,
+    revocations: Arc<Revocations>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 /// The cache key of a (user, organization) pair; the length prefix keeps
@@ -111,7 +118,19 @@ impl OrganizationService {
             cache,
             ttl,
             cache_warnings: crate::log_throttle::Throttle::default(),
+            revocations: Arc::default(),
+            clock: None,
         }
+    }
+
+    /// Trusts a cached membership only if no change concerning it, its
+    /// organization or its user arrived since it was cached (`clock` dates
+    /// the entries).
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>, clock: Arc<dyn Clock>) -> Self {
+        self.revocations = revocations;
+        self.clock = Some(clock);
+        self
     }
 
     /// Without the plugin's tables: everything is personal.
@@ -121,6 +140,8 @@ impl OrganizationService {
             cache,
             ttl: Duration::ZERO,
             cache_warnings: crate::log_throttle::Throttle::default(),
+            revocations: Arc::default(),
+            clock: None,
         }
     }
 
@@ -171,8 +192,14 @@ impl OrganizationService {
             return Ok(None);
         };
         let key = membership_key(user_id, organization);
+        let subjects = [
+            Mark::Member(organization.as_str(), user_id),
+            Mark::Organization(organization.as_str()),
+            Mark::User(user_id),
+        ];
         match self.cache.get(&key).await {
-            Ok(Some(hit)) => return Ok(hit.roles),
+            Ok(Some(hit)) if self.revocations.trusts(hit.cached_at, &subjects) => return Ok(hit.roles),
+            Ok(Some(_)) => {}
             Ok(None) => {}
             Err(error) => self.warn(&error, "membership cache unavailable; asking the database"),
         }
@@ -183,7 +210,10 @@ impl OrganizationService {
             self.ttl.min(NOT_A_MEMBER_TTL)
         };
         if !ttl.is_zero() {
-            let entry = CachedMembership { roles: roles.clone() };
+            let entry = CachedMembership {
+                roles: roles.clone(),
+                cached_at: self.clock.as_ref().map_or_else(DateTime::default, |clock| clock.now()),
+            };
             if let Err(error) = self.cache.put(&key, &entry, ttl).await {
                 self.warn(&error, "could not cache a membership");
             }
@@ -320,6 +350,7 @@ mod tests {
         cache.expect_get().with(eq("1:u:hit")).returning(|_| {
             Ok(Some(CachedMembership {
                 roles: Some(Roles::new("owner")),
+                cached_at: DateTime::default(),
             }))
         });
         cache.expect_get().returning(|_| Ok(None));

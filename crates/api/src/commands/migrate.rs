@@ -20,7 +20,21 @@ pub async fn run(settings: &Settings, action: &str) -> anyhow::Result<()> {
     let db = connect_database(settings).await?;
     let conn = db.conn();
     match action {
-        "up" => Migrator::up(conn, None).await.context("migrate up failed")?,
+        "up" => {
+            Migrator::up(conn, None).await.context("migrate up failed")?;
+            // Also when the migration ran earlier under a role that could not
+            // create them: run as the tables' owner, this installs them.
+            match infra::better_auth::auth_changes::install(&db).await {
+                Ok(()) if db.kind() == infra::db::DbBackendKind::Postgres => {
+                    println!("auth-change triggers on better-auth's tables: installed");
+                }
+                Ok(()) => {}
+                Err(error) => println!(
+                    "warning: {error}; run `saas-api migrate up` as the owner of better-auth's tables \
+                     (until then its changes take effect within SESSION_CACHE_TTL)"
+                ),
+            }
+        }
         "down" => Migrator::down(conn, Some(1)).await.context("migrate down failed")?,
         "fresh" => {
             Migrator::down(conn, None).await.context("rolling back failed")?;

@@ -21,6 +21,10 @@ pub struct Health {
     status: &'static str,
     database: &'static str,
     redis: &'static str,
+    /// better-auth's changes: `listening` (honoured within a second),
+    /// `reconnecting` (nothing cached before the loss is trusted meanwhile),
+    /// or `disabled` (SQLite or `AUTH_CHANGE_NOTIFY=false`: `SESSION_CACHE_TTL` bounds them).
+    auth_changes: &'static str,
     version: &'static str,
 }
 
@@ -99,6 +103,11 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         status: if healthy { "healthy" } else { "unhealthy" },
         database,
         redis,
+        auth_changes: match &state.auth_changes {
+            Some(status) if status.listening() => "listening",
+            Some(_) => "reconnecting",
+            None => "disabled",
+        },
         version: env!("CARGO_PKG_VERSION"),
     };
     let status = if healthy {

@@ -1,5 +1,6 @@
 //! Redis and the caches: `REDIS_URL`, `REDIS_PREFIX`, `REDIS_TIMEOUT_MS`,
-//! `SESSION_CACHE_TTL`, `SESSION_L1_TTL_MS`, `RESPONSE_CACHE_TTL`.
+//! `SESSION_CACHE_TTL`, `SESSION_L1_TTL_MS`, `RESPONSE_CACHE_TTL`,
+//! `AUTH_CHANGE_NOTIFY`.
 
 use std::time::Duration;
 
@@ -21,6 +22,10 @@ pub struct Cache {
     pub session_l1_ttl: Duration,
     /// `RESPONSE_CACHE_TTL` (seconds, ≤ 60, default 30; 0 = off): item answers cached in Redis.
     pub response_cache_ttl: Duration,
+    /// `AUTH_CHANGE_NOTIFY` (default true): on PostgreSQL, install triggers on
+    /// better-auth's tables and LISTEN, so its changes reach every cache within
+    /// a second; false: `SESSION_CACHE_TTL` is the bound.
+    pub auth_change_notify: bool,
 }
 
 /// Reads the group.
@@ -41,5 +46,6 @@ pub fn read(r: &mut Reader<'_>) -> Cache {
         session_cache_ttl: Duration::from_secs(r.parse("SESSION_CACHE_TTL", 300u64, "seconds")),
         session_l1_ttl: Duration::from_millis(r.bounded("SESSION_L1_TTL_MS", 5000u64, 0, 5000, "milliseconds")),
         response_cache_ttl: Duration::from_secs(r.bounded("RESPONSE_CACHE_TTL", 30u64, 0, 60, "seconds")),
+        auth_change_notify: r.flag("AUTH_CHANGE_NOTIFY", true),
     }
 }

@@ -18,6 +18,8 @@ use domain::idempotency::IdempotencyService;
 use domain::item::ItemService;
 use domain::organization::{MembershipCache, OrganizationService};
 use domain::rate_limit::{RateLimitService, RateLimiter, RatePolicy};
+use domain::revocation::Revocations;
+use infra::better_auth::auth_changes;
 use infra::better_auth::{
     BetterAuthSchema, HttpKeySource, SqlApiKeyStore, SqlKeySource, SqlMembershipStore, SqlSessionStore,
 };
@@ -113,6 +115,38 @@ fn jwt_verifier(
     )))
 }
 
+/// On PostgreSQL (unless `AUTH_CHANGE_NOTIFY=false`): installs the triggers on
+/// better-auth's tables and listens for their notifications. A role that may
+/// not create triggers costs one WARN (the listener still runs: triggers
+/// installed by `migrate up` as the tables' owner are heard).
+async fn listen_for_auth_changes(
+    settings: &Settings,
+    db: &Db,
+    targets: auth_changes::Targets,
+) -> Option<Arc<auth_changes::ListenerStatus>> {
+    if db.kind() != infra::db::DbBackendKind::Postgres {
+        tracing::info!(
+            "better-auth changes (sign-out, bans, removed members, API keys) take effect within SESSION_CACHE_TTL: SQLite has no notifications"
+        );
+        return None;
+    }
+    if !settings.cache.auth_change_notify {
+        tracing::info!(
+            "AUTH_CHANGE_NOTIFY=false: better-auth changes take effect within SESSION_CACHE_TTL ({} s)",
+            settings.cache.session_cache_ttl.as_secs()
+        );
+        return None;
+    }
+    if let Err(error) = auth_changes::install(db).await {
+        tracing::warn!(
+            error = %error,
+            "could not install the triggers on better-auth's tables: run `saas-api migrate up` as their owner; until then better-auth's changes take effect within SESSION_CACHE_TTL ({} s)",
+            settings.cache.session_cache_ttl.as_secs()
+        );
+    }
+    auth_changes::spawn(db, targets)
+}
+
 /// Builds the application state from the settings and the prepared database.
 ///
 /// # Errors
@@ -150,7 +184,10 @@ pub async fn compose(
         None => Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES)),
     };
     let cache: Arc<dyn SessionCache> = Arc::new(CountingSessionCache::new(cache, metrics.clone()));
-    let organizations = organizations(settings, db, schema, redis.as_ref());
+    // Every cache keeps a decision at most SESSION_CACHE_TTL: marks older than that are moot.
+    let revocations = Arc::new(Revocations::new(settings.cache.session_cache_ttl));
+    let organizations =
+        organizations(settings, db, schema, redis.as_ref()).with_revocations(revocations.clone(), clock.clone());
     let shared_limiter = redis
         .as_ref()
         .map(|c| Arc::new(RedisRateLimiter::new(c.clone())) as Arc<dyn RateLimiter>);
@@ -174,9 +211,17 @@ pub async fn compose(
             require_signed_bearer: settings.auth.bearer_require_signature,
         },
     );
-    if let Some(jwt) = jwt_verifier(settings, db, schema, clock.clone())? {
+    auth = auth.with_revocations(revocations.clone());
+    let mut jwt = None;
+    if let Some(verifier) = jwt_verifier(settings, db, schema, clock.clone())? {
         // A token's user is looked up once per token: deleted or banned users are refused.
-        auth = auth.with_jwt(Arc::new(jwt.with_users(sessions.clone())));
+        let verifier = Arc::new(
+            verifier
+                .with_users(sessions.clone())
+                .with_revocations(revocations.clone()),
+        );
+        auth = auth.with_jwt(verifier.clone());
+        jwt = Some(verifier);
     }
     if let Some(store) = SqlApiKeyStore::new(db.clone(), schema) {
         let limiter = RateLimitService::new(
@@ -195,14 +240,30 @@ pub async fn compose(
             )),
             None => Arc::new(MemoryApiKeyCache::new(MEMORY_CACHE_ENTRIES)),
         };
-        auth = auth.with_api_keys(Arc::new(ApiKeyService::new(
-            Arc::new(store),
-            sessions,
-            cache,
-            Arc::new(limiter),
-            clock.clone(),
-            settings.cache.session_cache_ttl,
-        )));
+        auth = auth.with_api_keys(Arc::new(
+            ApiKeyService::new(
+                Arc::new(store),
+                sessions,
+                cache,
+                Arc::new(limiter),
+                clock.clone(),
+                settings.cache.session_cache_ttl,
+            )
+            .with_revocations(revocations.clone()),
+        ));
+    }
+    let auth_changes = listen_for_auth_changes(
+        settings,
+        db,
+        auth_changes::Targets {
+            revocations,
+            jwt,
+            clock: clock.clone(),
+        },
+    )
+    .await;
+    if let Some(status) = &auth_changes {
+        metrics.watch_auth_changes(status.clone());
     }
     let repository = SeaOrmItemRepository::detect(db.clone()).await?;
     if let Some(lanes) = repository.lanes() {
@@ -230,6 +291,7 @@ pub async fn compose(
         clock.clone(),
     ));
     Ok(AppState {
+        auth_changes,
         organizations,
         cursors,
         idempotency,

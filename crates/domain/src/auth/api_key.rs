@@ -33,6 +33,7 @@ use super::port::{SessionStore, UserRecord};
 use crate::clock::Clock;
 use crate::error::{AuthFailure, Error, Forbidden, Limit, TooMany};
 use crate::rate_limit::{RateLimitService, RatePolicy};
+use crate::revocation::{Mark, Revocations};
 use crate::user::User;
 
 /// Longest raw key accepted.
@@ -137,6 +138,9 @@ pub struct CachedApiKey {
     pub permissions: Option<Permissions>,
     /// The key's own expiry; never served past it.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the decision was made (see [`crate::revocation`]).
+    #[serde(default)]
+    pub cached_at: DateTime<Utc>,
 }
 
 /// Who an API key acts as, and with what rights.
@@ -204,9 +208,18 @@ pub struct ApiKeyService {
     clock: Arc<dyn Clock>,
     cache_ttl: Duration,
     warnings: crate::log_throttle::Throttle,
+    revocations: Arc<Revocations>,
 }
 
 impl ApiKeyService {
+    /// Trusts a cached key only if no change concerning it (or its user)
+    /// arrived since it was cached.
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+        self.revocations = revocations;
+        self
+    }
+
     /// Wires the service to its ports; unmetered keys are cached for at most `cache_ttl`.
     pub fn new(
         store: Arc<dyn ApiKeyStore>,
@@ -224,6 +237,7 @@ impl ApiKeyService {
             clock,
             cache_ttl,
             warnings: crate::log_throttle::Throttle::default(),
+            revocations: Arc::default(),
         }
     }
 
@@ -251,7 +265,12 @@ impl ApiKeyService {
         let hash = hash(raw);
         let now = self.clock.now();
         match self.cache.get(&hash).await {
-            Ok(Some(hit)) if hit.expires_at.is_none_or(|at| at > now) => {
+            Ok(Some(hit))
+                if hit.expires_at.is_none_or(|at| at > now)
+                    && self
+                        .revocations
+                        .trusts(hit.cached_at, &[Mark::ApiKey(&hash), Mark::User(&hit.user.id)]) =>
+            {
                 check(hit.permissions.as_ref(), access)?;
                 return Ok(ApiKeyIdentity {
                     user: hit.user,
@@ -346,6 +365,7 @@ impl ApiKeyService {
             user: identity.user.clone(),
             permissions: identity.permissions.clone(),
             expires_at: key.expires_at,
+            cached_at: now,
         };
         if let Err(error) = self.cache.put(hash, &entry, ttl).await {
             self.warn(&error, "could not cache an API key");
@@ -694,6 +714,7 @@ mod tests {
                 user: user_record(false).user,
                 permissions: None,
                 expires_at: Some(now() + chrono::Duration::hours(1)),
+                cached_at: now(),
             }))
         });
         let mut store = MockApiKeyStore::new();

@@ -49,6 +49,7 @@ use sha2::Digest as _;
 use super::port::{SessionStore, UserRecord};
 use crate::clock::Clock;
 use crate::error::{AuthFailure, Error};
+use crate::revocation::{Mark, Revocations};
 use crate::user::User;
 
 /// Longest token accepted.
@@ -201,6 +202,8 @@ pub struct VerifiedJwt {
     pub expires_at: DateTime<Utc>,
     /// The key that signed it.
     pub kid: String,
+    /// When it was verified (see [`crate::revocation`]).
+    pub verified_at: DateTime<Utc>,
 }
 
 /// Whether `value` has the shape of a JWS (three non-empty base64url
@@ -230,6 +233,7 @@ pub struct JwtVerifier {
     remembered: RwLock<HashMap<[u8; 32], VerifiedJwt>>,
     /// Where a token's user is looked up the first time it is seen.
     users: Option<Arc<dyn SessionStore>>,
+    revocations: Arc<Revocations>,
     /// Held while the keys are fetched: one fetch at a time, and whoever
     /// waited for it looks again before deciding.
     refreshing: tokio::sync::Mutex<()>,
@@ -264,8 +268,25 @@ impl JwtVerifier {
             keys: RwLock::new(Keys::default()),
             remembered: RwLock::new(HashMap::new()),
             users: None,
+            revocations: Arc::default(),
             refreshing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// A remembered token is served only while no change concerning its
+    /// user (a ban, a deletion) arrived since it was verified.
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+        self.revocations = revocations;
+        self
+    }
+
+    /// The key set changed (better-auth rotated, retired or deleted a key):
+    /// the next token re-reads it at once, not after [`KEYS_MAX_AGE`].
+    pub fn invalidate_keys(&self) {
+        let mut keys = self.write();
+        keys.fetched_at = None;
+        keys.last_attempt = None;
     }
 
     /// Looks a token's user up in `users` the first time the token is seen:
@@ -295,7 +316,12 @@ impl JwtVerifier {
         if let Some(known) = known {
             // Remembered tokens are re-checked against `exp` (with the leeway)
             // and their key's presence in a fresh enough key set.
-            if known.expires_at + chrono::Duration::seconds(LEEWAY_SECS) > now && self.key(&known.kid).await.is_ok() {
+            if known.expires_at + chrono::Duration::seconds(LEEWAY_SECS) > now
+                && self
+                    .revocations
+                    .trusts(known.verified_at, &[Mark::User(&known.user.id)])
+                && self.key(&known.kid).await.is_ok()
+            {
                 return Ok(known);
             }
         }
@@ -413,6 +439,7 @@ impl JwtVerifier {
             },
             expires_at,
             kid,
+            verified_at: now,
         })
     }
 

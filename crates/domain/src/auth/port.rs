@@ -35,6 +35,10 @@ pub struct CachedSession {
     /// The session's active organization (organization plugin), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_organization_id: Option<String>,
+    /// When the decision was made (checked against [`crate::revocation::Revocations`]);
+    /// entries written before the field existed read as 1970, the safe side.
+    #[serde(default)]
+    pub cached_at: DateTime<Utc>,
 }
 
 /// Which kind of credential authenticated a request (logged, never the credential).

@@ -20,6 +20,7 @@ use super::port::{Authenticated, CachedSession, CredentialKind, SessionCache, Se
 use super::token::{SessionToken, SignatureVerifier};
 use crate::clock::Clock;
 use crate::error::{AuthFailure, Error};
+use crate::revocation::{Mark, Revocations};
 
 /// A credential as the client presented it.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +52,7 @@ pub struct AuthService {
     cache_warnings: crate::log_throttle::Throttle,
     jwt: Option<Arc<JwtVerifier>>,
     api_keys: Option<Arc<ApiKeyService>>,
+    revocations: Arc<Revocations>,
 }
 
 impl AuthService {
@@ -71,7 +73,16 @@ impl AuthService {
             cache_warnings: crate::log_throttle::Throttle::default(),
             jwt: None,
             api_keys: None,
+            revocations: Arc::default(),
         }
+    }
+
+    /// Trusts a cached session only if no change concerning it (or its user)
+    /// arrived since it was cached.
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+        self.revocations = revocations;
+        self
     }
 
     /// Accepts JWTs of better-auth's jwt plugin, verified by `jwt`.
@@ -149,7 +160,12 @@ impl AuthService {
         let now = self.clock.now();
 
         match self.cache.get(&key).await {
-            Ok(Some(hit)) if hit.expires_at > now => {
+            Ok(Some(hit))
+                if hit.expires_at > now
+                    && self
+                        .revocations
+                        .trusts(hit.cached_at, &[Mark::Session(key.as_str()), Mark::User(&hit.user.id)]) =>
+            {
                 return Ok(Authenticated {
                     user: hit.user,
                     active_organization_id: hit.active_organization_id,
@@ -184,6 +200,7 @@ impl AuthService {
                 user: record.user,
                 expires_at: record.expires_at,
                 active_organization_id: record.active_organization_id,
+                cached_at: now,
             };
             if let Err(error) = self.cache.put(&key, &entry, ttl).await
                 && let Some(suppressed) = self.cache_warnings.admit()
@@ -297,6 +314,7 @@ mod tests {
                     user: user(),
                     expires_at: now() + chrono::Duration::hours(1),
                     active_organization_id: None,
+                    cached_at: now(),
                 }))
             });
         let mut store = MockSessionStore::new();
@@ -353,6 +371,7 @@ mod tests {
                 user: user(),
                 expires_at: now() - chrono::Duration::seconds(1),
                 active_organization_id: None,
+                cached_at: now(),
             }))
         });
         cache.expect_put().never();

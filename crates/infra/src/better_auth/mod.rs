@@ -8,8 +8,11 @@
 //! the live database once at start-up; [`session_store::SqlSessionStore`] then
 //! runs one prepared query per cold session. [`dev`] creates compatible tables
 //! and rows for the dev seed and the tests — never in production.
+//! [`auth_changes`] hears about better-auth's writes (PostgreSQL
+//! notifications), so cached decisions do not outlive them.
 
 pub mod api_key_store;
+pub mod auth_changes;
 pub mod dev;
 pub mod jwks;
 pub mod membership_store;

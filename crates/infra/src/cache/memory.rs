@@ -244,6 +244,7 @@ mod tests {
 
     fn session() -> CachedSession {
         CachedSession {
+            cached_at: chrono::DateTime::default(),
             user: User {
                 id: "u".into(),
                 email: "u@example.com".into(),
