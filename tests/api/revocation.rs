@@ -461,6 +461,68 @@ async fn a_terminated_listener_listens_again_and_nothing_cached_before_is_truste
     assert!(text.contains("auth_change_listener_reconnects 1"), "{text}");
 }
 
+/// 50 sign-outs, each cached on both instances first: the slowest (the p99
+/// of 50) is refused on both within the bound.
+async fn fifty_sign_outs_are_each_honoured_on_both_instances_within_a_second(backend: Backend) {
+    let Some((app, other)) = app(backend, "revocation_fifty").await else {
+        return;
+    };
+    let mut users = Vec::new();
+    for i in 0..50 {
+        users.push(app.signed_in_user(&format!("p99-{i}")).await);
+    }
+    let mut took = Vec::new();
+    for user in &users {
+        let cookie = user.cookie.clone();
+        let me = move |address: &str| {
+            let request = get(address, "/api/v1/users/me").header("Cookie", cookie.clone());
+            async move { request }
+        };
+        answered_on_both(&app, &other, &me, StatusCode::OK).await;
+        app.dev.delete_session(&user.token).await.unwrap();
+        took.push(refused_on_both(&app, &other, "sign-out", &me, StatusCode::UNAUTHORIZED).await);
+    }
+    took.sort();
+    let p50 = took[took.len() / 2];
+    let p99 = took[took.len() * 99 / 100];
+    eprintln!(
+        "sign-out honoured on both instances: p50 {p50:?}, p99 {p99:?}, max {:?}",
+        took[took.len() - 1]
+    );
+    assert!(p99 < WITHIN, "p99 {p99:?}");
+}
+
+/// Ids as long as PostgreSQL lets better-auth index (a B-tree entry holds at
+/// most ~2.7 KB, and every id is a key) still fit a notification (8,000
+/// bytes; larger payloads would become "drop everything", see
+/// `migration::auth_changes`), and only the changed user is affected.
+async fn the_longest_ids_better_auth_can_store_still_notify(backend: Backend) {
+    let Some((app, other)) = app(backend, "revocation_long_ids").await else {
+        return;
+    };
+    let user = app.signed_in_user(&"x".repeat(2_400)).await;
+    let bystander = app.signed_in_user("bystander").await;
+    let cookie = |user: &TestUser| {
+        let cookie = user.cookie.clone();
+        move |address: &str| {
+            let request = get(address, "/api/v1/users/me").header("Cookie", cookie.clone());
+            async move { request }
+        }
+    };
+    answered_on_both(&app, &other, cookie(&user), StatusCode::OK).await;
+    answered_on_both(&app, &other, cookie(&bystander), StatusCode::OK).await;
+    app.dev.delete_session(&user.token).await.unwrap();
+    refused_on_both(
+        &app,
+        &other,
+        "sign-out of a very long user id",
+        cookie(&user),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    answered_on_both(&app, &other, cookie(&bystander), StatusCode::OK).await;
+}
+
 macro_rules! on_postgres {
     ($($name:ident),* $(,)?) => {
         mod postgres_camel {
@@ -480,6 +542,8 @@ on_postgres!(
     membership_role_and_organization_changes_reach_both_instances,
     api_key_and_jwt_key_changes_reach_both_instances,
     a_terminated_listener_listens_again_and_nothing_cached_before_is_trusted,
+    fifty_sign_outs_are_each_honoured_on_both_instances_within_a_second,
+    the_longest_ids_better_auth_can_store_still_notify,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
