@@ -19,7 +19,10 @@
 //! | `jwks` | any insert, update or delete | `{"t":"j"}` |
 //!
 //! A payload that would not fit PostgreSQL's 8,000-byte limit (absurdly long
-//! ids) is replaced by `{"t":"all"}`: drop everything.
+//! ids) is replaced by `{"t":"all"}`: drop everything. A notification that
+//! cannot be sent at all (a full notification queue) never fails
+//! better-auth's write: it is a WARNING in PostgreSQL's log, and the caches'
+//! TTL bounds that change.
 //!
 //! [`INSTALL`] is idempotent (run by the migration and at every start-up, so
 //! plugin tables created later get their triggers): a table that has its
@@ -55,6 +58,9 @@ BEGIN
     r jsonb := CASE WHEN TG_OP = 'INSERT' THEN to_jsonb(NEW) ELSE to_jsonb(OLD) END;
     payload text;
   BEGIN
+    -- Never fail better-auth's own write because of this service: a
+    -- notification that cannot be sent is a warning in PostgreSQL's log.
+    BEGIN
     payload := (CASE TG_TABLE_NAME
       WHEN 'session' THEN jsonb_build_object('t', 's',
         'h', encode(sha256(convert_to(r->>'token', 'UTF8')), 'hex'),
@@ -72,6 +78,9 @@ BEGIN
       payload := '{"t":"all"}';
     END IF;
     PERFORM pg_notify('saas_api_auth_changes', payload);
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'saas-api could not notify a change of better-auth''s % table (%): caches keep it up to SESSION_CACHE_TTL', TG_TABLE_NAME, SQLERRM;
+    END;
     RETURN NULL;
   END
   $fn$;
