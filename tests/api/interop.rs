@@ -174,6 +174,146 @@ async fn a_sign_out_by_real_better_auth_is_honoured_within_a_second_despite_a_lo
     handle.stop(false).await;
 }
 
+/// Polls `request` on every base until it answers `expected`: fails past a
+/// second after `returned` (when better-auth's call returned).
+async fn refused_within_a_second(
+    what: &str,
+    bases: &[String],
+    returned: std::time::Instant,
+    expected: StatusCode,
+    request: impl Fn(&str) -> reqwest::RequestBuilder,
+) {
+    for base in bases {
+        loop {
+            let (status, body) = send(request(base)).await;
+            if status == expected {
+                break;
+            }
+            assert!(
+                returned.elapsed() < Duration::from_secs(1),
+                "{what}: {base} still answers {status} {body} {:?} after better-auth returned",
+                returned.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// better-auth's own APIs — the admin plugin's banUser, revokeSessions, and
+/// the organization plugin's removeMember, updateMemberRole and
+/// deleteOrganization — are each honoured within a second on two instances
+/// whose caches keep answers 300 s and were warm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn better_auths_revocations_are_honoured_within_a_second_on_two_instances() {
+    if !interop_ready() {
+        return;
+    }
+    let Some(scratch) = ScratchDb::create(
+        Backend::Postgres(infra::better_auth::NamingStyle::CamelCase),
+        "interop_revocations",
+    )
+    .await
+    else {
+        return;
+    };
+    let setup = script(&scratch.url, "revoke.mjs", &["setup"], &[]);
+    let org = setup["organizationId"].as_str().unwrap().to_owned();
+    let user = |name: &str, field: &str| setup["users"][name][field].as_str().unwrap().to_owned();
+    let (one, first) = serve_with_cache_ttl(&scratch.url, 300).await;
+    let (two, second) = serve_with_cache_ttl(&scratch.url, 300).await;
+    let bases = vec![one, two];
+    let http = reqwest::Client::new();
+    let client = &http;
+    for base in &bases {
+        let health = base.replace("/api/v1", "/health");
+        let started = std::time::Instant::now();
+        while send(client.get(&health)).await.1["auth_changes"] != "listening" {
+            assert!(started.elapsed() < Duration::from_secs(5), "{base} listens");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    tokio::time::sleep(domain::revocation::SKEW + Duration::from_millis(100)).await;
+
+    let me = |cookie: String| move |base: &str| client.get(format!("{base}/users/me")).header("Cookie", cookie.clone());
+    let in_org = |cookie: String, method: reqwest::Method, path: String| {
+        let org = org.clone();
+        move |base: &str| {
+            let mut request = client
+                .request(method.clone(), format!("{base}{path}"))
+                .header("Cookie", cookie.clone())
+                .header("X-Organization-Id", org.clone());
+            if method != reqwest::Method::GET {
+                request = request.json(&serde_json::json!({"name": "renamed"}));
+            }
+            request
+        }
+    };
+    let (_, item) = send(in_org(user("admin", "cookie"), reqwest::Method::POST, "/items".into())(
+        &bases[0],
+    ))
+    .await;
+    let item = format!("/items/{}", item["id"].as_str().unwrap());
+    // Every answer below is cached on both instances first.
+    type Request<'a> = Box<dyn Fn(&str) -> reqwest::RequestBuilder + 'a>;
+    let warm: Vec<Request<'_>> = vec![
+        Box::new(me(user("banned", "cookie"))),
+        Box::new(me(user("revoker", "cookie"))),
+        Box::new(me(user("revoker", "second"))),
+        Box::new(in_org(user("leaver", "cookie"), reqwest::Method::GET, "/items".into())),
+        Box::new(in_org(user("demoted", "cookie"), reqwest::Method::PATCH, item.clone())),
+        Box::new(in_org(user("admin", "cookie"), reqwest::Method::GET, "/items".into())),
+    ];
+    for request in &warm {
+        for base in &bases {
+            for _ in 0..2 {
+                assert_eq!(send(request(base)).await.0, StatusCode::OK, "{base}");
+            }
+        }
+    }
+    let admin = user("admin", "cookie");
+    let run = |args: &[&str]| {
+        let done = script(&scratch.url, "revoke.mjs", args, &[]);
+        assert_eq!(done["status"], 200, "{args:?}: {done}");
+        std::time::Instant::now()
+    };
+
+    let returned = run(&["ban", &admin, &user("banned", "id")]);
+    refused_within_a_second(
+        "banUser",
+        &bases,
+        returned,
+        StatusCode::UNAUTHORIZED,
+        me(user("banned", "cookie")),
+    )
+    .await;
+
+    let returned = run(&["revoke-sessions", &user("revoker", "cookie")]);
+    for cookie in [user("revoker", "cookie"), user("revoker", "second")] {
+        refused_within_a_second("revokeSessions", &bases, returned, StatusCode::UNAUTHORIZED, me(cookie)).await;
+    }
+
+    let returned = run(&["remove-member", &admin, &org, "leaver@example.com"]);
+    let leaver = in_org(user("leaver", "cookie"), reqwest::Method::GET, "/items".into());
+    refused_within_a_second("removeMember", &bases, returned, StatusCode::FORBIDDEN, leaver).await;
+
+    let returned = run(&["set-role", &admin, &org, &user("demoted", "memberId"), "member"]);
+    let demoted = in_org(user("demoted", "cookie"), reqwest::Method::PATCH, item.clone());
+    refused_within_a_second("updateMemberRole", &bases, returned, StatusCode::FORBIDDEN, demoted).await;
+
+    let returned = run(&["delete-organization", &admin, &org]);
+    let create = in_org(admin.clone(), reqwest::Method::POST, "/items".into());
+    refused_within_a_second(
+        "deleteOrganization (create)",
+        &bases,
+        returned,
+        StatusCode::FORBIDDEN,
+        create,
+    )
+    .await;
+    first.stop(false).await;
+    second.stop(false).await;
+}
+
 /// better-auth set up with `advanced.database.generateId: "uuid"` makes
 /// `uuid` id columns; the items migration follows (`owner_id uuid` with its
 /// foreign key and cascade) and every item operation works on it.
