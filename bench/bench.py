@@ -54,7 +54,11 @@ USERS, ITEMS_PER_USER = 1000, 20
 MEMBERS_PER_ORG, ITEMS_PER_ORG = 10, 20
 ORGS = USERS // MEMBERS_PER_ORG
 ALL = ["health", "health_live", "users_me", "list_items", "get_item", "create_item", "mixed", "org_list_items", "org_mixed",
-       "users_me_jwt", "list_items_jwt", "users_me_api_key"]
+       "users_me_jwt", "list_items_jwt", "users_me_api_key", "users_me_churn"]
+# users_me_churn: users_me while better-auth signs CHURN_USERS other users out and in again
+# (their session rows deleted and inserted, as its signOut and signIn do) as fast as psql
+# goes; reports the session cache's effective hit rate (hits trusted / lookups).
+CHURN_USERS = 200
 ISSUER = "http://localhost:3000"  # BETTER_AUTH_URL's default: the JWTs' iss and aud
 
 # The organization plugin's tables as better-auth 1.7.25's migrator makes them.
@@ -155,6 +159,12 @@ def seed():
         INSERT INTO session (id, "expiresAt", token, "createdAt", "updatedAt", "userId")
           SELECT 'bench-session-' || g, now() + interval '1 day', md5('bench-token-' || g), now(), now(), 'bench-user-' || g
           FROM generate_series(1, {USERS}) g;
+        INSERT INTO "user" (id, name, email, "emailVerified", "createdAt", "updatedAt")
+          SELECT 'bench-churn-' || g, 'Churn ' || g, 'churn' || g || '@example.com', true, now(), now()
+          FROM generate_series(1, {CHURN_USERS}) g;
+        INSERT INTO session (id, "expiresAt", token, "createdAt", "updatedAt", "userId")
+          SELECT 'bench-churn-session-' || g, now() + interval '1 day', md5('churn-token-' || g), now(), now(), 'bench-churn-' || g
+          FROM generate_series(1, {CHURN_USERS}) g;
         INSERT INTO items (id, name, description, owner_id, is_active, created_at, updated_at)
           SELECT md5('bench-item-' || g || '-' || i)::uuid, 'item ' || i, 'description ' || i, 'bench-user-' || g, true,
                  now() - (i || ' seconds')::interval, now()
@@ -222,6 +232,58 @@ def wait_healthy(base, timeout=30.0):
         except Exception:
             time.sleep(0.005)
     return False
+
+
+def metrics():
+    """The server's /metrics counters and gauges, by series (name and labels)."""
+    series = {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                try:
+                    series[name] = float(value)
+                except ValueError:
+                    pass
+    return series
+
+
+class Churn:
+    """Signs CHURN_USERS users out and in again, one after the other, until stopped."""
+
+    def __init__(self):
+        import threading
+        self.stop, self.count = threading.Event(), 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        g = 0
+        while not self.stop.is_set():
+            g = g % CHURN_USERS + 1
+            psql(DB, f"""DELETE FROM session WHERE id = 'bench-churn-session-{g}';
+                         INSERT INTO session (id, "expiresAt", token, "createdAt", "updatedAt", "userId")
+                         VALUES ('bench-churn-session-{g}', now() + interval '1 day', md5(random()::text), now(), now(),
+                                 'bench-churn-{g}')""")
+            self.count += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.stop.set()
+        self.thread.join()
+
+
+def hit_rate(before, after):
+    """Session cache lookups trusted / all lookups, between two /metrics readings."""
+    def delta(name):
+        return after.get(name, 0) - before.get(name, 0)
+    hits = delta('session_cache_lookups_total{outcome="hit"}')
+    misses = delta('session_cache_lookups_total{outcome="miss"}')
+    distrusted = delta("auth_cache_distrusted_hits")
+    lookups = hits + misses
+    return (hits - distrusted) / lookups if lookups else float("nan")
 
 
 def wrk(scenario, data, duration):
@@ -295,7 +357,15 @@ def main():
             results = {}
             for scenario in SCENARIOS:
                 reset_peak(server.pid)
-                r = wrk(scenario, data, DURATION)
+                if scenario == "users_me_churn":
+                    before = metrics()
+                    with Churn() as churn:
+                        r = wrk("users_me", data, DURATION)
+                    r["hit_rate"] = hit_rate(before, metrics())
+                    print(f"run {run} users_me_churn: {churn.count} sign-outs and sign-ins of other users alongside; "
+                          f"session cache hit rate {r['hit_rate']:.4f}", flush=True)
+                else:
+                    r = wrk(scenario, data, DURATION)
                 r["peak_rss_mb"] = rss_kb(server.pid, "VmHWM") / 1024
                 results[scenario] = r
                 print(f"run {run} {scenario:<12} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
@@ -343,6 +413,10 @@ def main():
         ratios["users_me_jwt / users_me"] = summary["users_me_jwt"]["rps"] / summary["users_me"]["rps"]
     if "list_items_jwt" in summary and "list_items" in summary:
         ratios["list_items_jwt / list_items"] = summary["list_items_jwt"]["rps"] / summary["list_items"]["rps"]
+    if "users_me_churn" in summary:
+        ratios["users_me_churn session cache hit rate"] = median("users_me_churn", "hit_rate")
+    if "users_me_churn" in summary and "users_me" in summary:
+        ratios["users_me_churn / users_me"] = summary["users_me_churn"]["rps"] / summary["users_me"]["rps"]
     if "users_me_api_key" in summary and "users_me" in summary:
         ratios["users_me_api_key / users_me"] = summary["users_me_api_key"]["rps"] / summary["users_me"]["rps"]
 

@@ -459,6 +459,14 @@ async fn a_terminated_listener_listens_again_and_nothing_cached_before_is_truste
         .unwrap();
     assert!(text.contains("auth_change_listener_up 1"), "{text}");
     assert!(text.contains("auth_change_listener_reconnects 1"), "{text}");
+    let distrusted = text
+        .lines()
+        .find_map(|l| l.strip_prefix("auth_cache_distrusted_hits "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(
+        distrusted.is_some_and(|n| n >= 1),
+        "the refused cache hits are counted: {text}"
+    );
 }
 
 /// 50 sign-outs, each cached on both instances first: the slowest (the p99

@@ -143,6 +143,8 @@ pub struct Metrics {
     auth_listening: Gauge<i64, AtomicI64>,
     auth_notifications: Gauge<i64, AtomicI64>,
     auth_reconnects: Gauge<i64, AtomicI64>,
+    auth_distrusted: Gauge<i64, AtomicI64>,
+    revocations: std::sync::OnceLock<Arc<domain::revocation::Revocations>>,
     /// Two scrapes at once must not both add the same lane counts.
     lane_sync: std::sync::Mutex<()>,
 }
@@ -161,6 +163,12 @@ impl Metrics {
         let auth_listening = Gauge::<i64, AtomicI64>::default();
         let auth_notifications = Gauge::<i64, AtomicI64>::default();
         let auth_reconnects = Gauge::<i64, AtomicI64>::default();
+        let auth_distrusted = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "auth_cache_distrusted_hits",
+            "Cached sessions, memberships, API keys and JWTs not trusted because a better-auth change (or a listener gap) came after them; each was re-checked against the database",
+            auth_distrusted.clone(),
+        );
         registry.register(
             "auth_change_listener_up",
             "1 while better-auth's changes are being received (PostgreSQL LISTEN), 0 otherwise (reconnecting, or off: see /health's auth_changes)",
@@ -226,6 +234,8 @@ impl Metrics {
             auth_listening,
             auth_notifications,
             auth_reconnects,
+            auth_distrusted,
+            revocations: std::sync::OnceLock::new(),
             lane_sync: std::sync::Mutex::new(()),
         })
     }
@@ -272,9 +282,11 @@ impl Metrics {
         let _ = self.response_cache.set(cache);
     }
 
-    /// Reports whether better-auth's changes are received, from now on.
-    pub fn watch_auth_changes(&self, status: Arc<ListenerStatus>) {
+    /// Reports whether better-auth's changes are received, and how many
+    /// cache hits they made stale, from now on.
+    pub fn watch_auth_changes(&self, status: Arc<ListenerStatus>, revocations: Arc<domain::revocation::Revocations>) {
         let _ = self.auth_changes.set(status);
+        let _ = self.revocations.set(revocations);
     }
 
     /// Reports what `lanes` have batched from now on.
@@ -298,6 +310,10 @@ impl Metrics {
                 .set(i64::try_from(status.received()).unwrap_or(i64::MAX));
             self.auth_reconnects
                 .set(i64::try_from(status.reconnects()).unwrap_or(i64::MAX));
+        }
+        if let Some(revocations) = self.revocations.get() {
+            self.auth_distrusted
+                .set(i64::try_from(revocations.distrusted()).unwrap_or(i64::MAX));
         }
         if let Some(cache) = self.response_cache.get() {
             self.pending_invalidations

@@ -75,6 +75,8 @@ pub struct Revocations {
     epoch: AtomicI64,
     /// Number of marks, read without the lock on the hot path.
     count: AtomicU64,
+    /// Cache hits refused since start (for metrics: the cost of the marks).
+    distrusted: AtomicU64,
     marks: RwLock<HashMap<u64, DateTime<Utc>>>,
     horizon: chrono::Duration,
     hasher: std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
@@ -92,6 +94,7 @@ impl Revocations {
         Self {
             epoch: AtomicI64::new(i64::MIN),
             count: AtomicU64::new(0),
+            distrusted: AtomicU64::new(0),
             marks: RwLock::new(HashMap::new()),
             horizon: chrono::Duration::from_std(horizon + SKEW).unwrap_or(chrono::Duration::MAX),
             hasher: std::hash::BuildHasherDefault::default(),
@@ -100,6 +103,14 @@ impl Revocations {
 
     /// Whether a decision cached at `cached_at` about `subjects` may still be used.
     pub fn trusts(&self, cached_at: DateTime<Utc>, subjects: &[Mark<'_>]) -> bool {
+        let trusted = self.check(cached_at, subjects);
+        if !trusted {
+            self.distrusted.fetch_add(1, Ordering::Relaxed);
+        }
+        trusted
+    }
+
+    fn check(&self, cached_at: DateTime<Utc>, subjects: &[Mark<'_>]) -> bool {
         if cached_at.timestamp_micros() <= self.epoch.load(Ordering::Acquire) {
             return false;
         }
@@ -110,6 +121,11 @@ impl Revocations {
         subjects
             .iter()
             .all(|subject| marks.get(&subject.key(&self.hasher)).is_none_or(|at| cached_at > *at))
+    }
+
+    /// Cache hits not trusted since start: each cost a database read.
+    pub fn distrusted(&self) -> u64 {
+        self.distrusted.load(Ordering::Relaxed)
     }
 
     /// Decisions cached about `subjects` until shortly after `now` are stale.
@@ -160,6 +176,7 @@ mod tests {
         r.revoke(&[Mark::User("u")], at(10));
         assert!(!r.trusts(at(5), &[Mark::Session("h"), Mark::User("u")]));
         assert!(!r.trusts(at(10), &[Mark::User("u")]), "cached as the change arrived");
+        assert_eq!(r.distrusted(), 2, "each refused hit is counted");
         assert!(
             r.trusts(at(12), &[Mark::User("u")]),
             "cached after the mark and its skew"

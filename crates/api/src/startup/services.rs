@@ -256,14 +256,14 @@ pub async fn compose(
         settings,
         db,
         auth_changes::Targets {
-            revocations,
+            revocations: revocations.clone(),
             jwt,
             clock: clock.clone(),
         },
     )
     .await;
     if let Some(status) = &auth_changes {
-        metrics.watch_auth_changes(status.clone());
+        metrics.watch_auth_changes(status.clone(), revocations);
     }
     let repository = SeaOrmItemRepository::detect(db.clone()).await?;
     if let Some(lanes) = repository.lanes() {
