@@ -1,7 +1,7 @@
-//! Every configuration variable does what the README says: the ones whose
-//! effect no other test observes are checked here, each against the running
-//! server. (`BETTER_AUTH_URL` has no effect yet: the README
-//! says what it is for.)
+//! Every configuration variable does what docs/configuration.md says: the
+//! ones whose effect no other test observes are checked here, each against
+//! the running server. (`BETTER_AUTH_URL` is the default JWT issuer and
+//! audience: the JWT tests observe it.)
 
 use std::time::{Duration, Instant};
 

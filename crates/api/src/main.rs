@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: a request allocates and frees
 /// many small buffers on two worker threads, which glibc's malloc serves
-/// measurably slower (see README, Performance). Built with `no_thp`, so it
+/// measurably slower (see docs/performance.md). Built with `no_thp`, so it
 /// does not ask for transparent huge pages, which would add megabytes of
 /// resident memory to an idle server.
 #[global_allocator]

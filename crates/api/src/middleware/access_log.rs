@@ -9,7 +9,7 @@
 //!
 //! No tracing span is opened per request: creating, entering and closing one
 //! on every poll cost about 9 % of the throughput of a cheap request (see
-//! README, Performance), and the JSON lines do not print span lists anyway.
+//! docs/performance.md), and the JSON lines do not print span lists anyway.
 //! That is tracing-actix-web's purpose (a root span per request), so it is
 //! not used: this plain middleware times the request and writes the line.
 //! A line that belongs to a request names it itself: every per-request event

@@ -11,7 +11,7 @@
 //! eviction policy (a channel send, and now and then the housekeeping that
 //! replays those reads into its deques and frequency sketch, under an epoch
 //! guard): 3.4 µs of the 58 µs a cached `GET /api/v1/users/me` cost in a
-//! `perf` profile, the largest single item (README, Performance); this map
+//! `perf` profile, the largest single item (docs/performance.md); this map
 //! costs 0.9 µs. An entry lives at most `SESSION_CACHE_TTL` (≤ 5 s as a
 //! first level), so recency and frequency buy little: entries are kept in
 //! 16 shards, each a `HashMap` behind its own mutex, held for one lookup or

@@ -1,8 +1,8 @@
 //! Item lanes: how item reads and inserts reach PostgreSQL under load.
 //!
 //! Three costs dominated the item path when every request ran its own
-//! query on a pooled connection (measured in `make bench`, see README,
-//! Performance):
+//! query on a pooled connection (measured in `make bench`, see
+//! docs/performance.md):
 //!
 //! 1. **A second round trip per query.** sqlx returns a connection to its
 //!    pool with a `Sync` message and waits for PostgreSQL's answer before
