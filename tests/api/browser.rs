@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, Options, sign, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, Options, free_port, node_json, sign, spawn_app, spawn_app_with};
 
 const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/browser");
 
@@ -34,26 +34,7 @@ fn browser_ready(test: &str) -> bool {
 }
 
 fn run_browser(args: &[&str]) -> Value {
-    let output = Command::new("node")
-        .arg("browser.mjs")
-        .args(args)
-        .current_dir(BROWSER_DIR)
-        .output()
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "browser.mjs {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("browser.mjs printed JSON")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    node_json(BROWSER_DIR, "browser.mjs", args, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

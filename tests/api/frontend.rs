@@ -20,7 +20,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, Options, SECRET, ScratchDb, services, settings_map};
+use crate::helpers::{Backend, Options, SECRET, ScratchDb, free_port, node_json, services, settings_map};
 
 const FRONTEND_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/frontend");
 const CLIENT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../clients/typescript");
@@ -60,28 +60,12 @@ fn frontend_ready(test: &str) -> bool {
 }
 
 fn node(database_url: &str, args: &[&str]) -> Value {
-    let output = Command::new("node")
-        .arg("run.mjs")
-        .args(args)
-        .current_dir(FRONTEND_DIR)
-        .env("DATABASE_URL", database_url)
-        .env("BETTER_AUTH_SECRET", SECRET)
-        .output()
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "node run.mjs {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("run.mjs printed JSON")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    node_json(
+        FRONTEND_DIR,
+        "run.mjs",
+        args,
+        &[("DATABASE_URL", database_url), ("BETTER_AUTH_SECRET", SECRET)],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -689,3 +689,30 @@ impl Drop for FreezableProxy {
         self.task.abort();
     }
 }
+
+/// Runs `node <script> <args…>` in `dir` with `env` added, and returns the
+/// JSON it printed; a failure shows the script's stderr.
+pub fn node_json(dir: &str, script: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let output = std::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "node {script} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("node {script} printed no JSON: {e}"))
+}
+
+/// A TCP port nothing listens on at the moment.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

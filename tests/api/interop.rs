@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use sea_orm::ConnectionTrait as _;
 use serde_json::Value;
 
-use crate::helpers::{Backend, Options, SECRET, ScratchDb, send, services, settings_map};
+use crate::helpers::{Backend, Options, SECRET, ScratchDb, node_json, send, services, settings_map};
 
 const INTEROP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
 
@@ -25,21 +25,9 @@ fn node_with(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
 }
 
 fn script(database_url: &str, file: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
-    let output = Command::new("node")
-        .arg(file)
-        .args(args)
-        .current_dir(INTEROP_DIR)
-        .env("DATABASE_URL", database_url)
-        .env("BETTER_AUTH_SECRET", SECRET)
-        .envs(env.iter().copied())
-        .output()
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "node {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("node printed JSON")
+    let mut all = vec![("DATABASE_URL", database_url), ("BETTER_AUTH_SECRET", SECRET)];
+    all.extend_from_slice(env);
+    node_json(INTEROP_DIR, file, args, &all)
 }
 
 fn interop_ready() -> bool {
