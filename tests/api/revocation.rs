@@ -500,6 +500,61 @@ async fn fifty_sign_outs_are_each_honoured_on_both_instances_within_a_second(bac
     assert!(p99 < WITHIN, "p99 {p99:?}");
 }
 
+/// 50 bans, each cached on both instances first for the user's cookie, JWT
+/// and API key: the slowest (the p99 of 50) is refused everywhere within the bound.
+async fn fifty_bans_reach_cookie_jwt_and_api_key_on_both_instances_within_a_second(backend: Backend) {
+    let Some((app, other)) = app(backend, "revocation_fifty_bans").await else {
+        return;
+    };
+    // Every JWT's key is minted before the first token is verified, so one read of the key set has them all.
+    let mut users = Vec::new();
+    for i in 0..50 {
+        let user = app.signed_in_user(&format!("ban-{i}")).await;
+        let jwt = jwt_of(&app, &user).await;
+        let key = format!("ban-key-{i}-{}", user.id);
+        app.dev
+            .insert_api_key(&user.id, &key, None, None, None, now())
+            .await
+            .unwrap();
+        users.push((user, jwt, key));
+    }
+    let mut took = Vec::new();
+    for (user, jwt, key) in &users {
+        let (cookie, jwt, key) = (user.cookie.clone(), jwt.clone(), key.clone());
+        let credentials: [Box<dyn Fn(&str) -> RequestBuilder>; 3] = [
+            Box::new(move |address: &str| get(address, "/api/v1/users/me").header("Cookie", cookie.clone())),
+            Box::new(move |address: &str| get(address, "/api/v1/users/me").bearer_auth(jwt.clone())),
+            Box::new(move |address: &str| get(address, "/api/v1/users/me").header("x-api-key", key.clone())),
+        ];
+        for credential in &credentials {
+            answered_on_both(
+                &app,
+                &other,
+                |a: &str| std::future::ready(credential(a)),
+                StatusCode::OK,
+            )
+            .await;
+        }
+        app.dev.set_ban(&user.id, true, None).await.unwrap();
+        let banned = Instant::now();
+        for credential in &credentials {
+            refused_on_both(
+                &app,
+                &other,
+                "ban",
+                |a: &str| std::future::ready(credential(a)),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
+        }
+        took.push(banned.elapsed());
+    }
+    took.sort();
+    let (p50, p99) = (took[took.len() / 2], took[took.len() * 99 / 100]);
+    eprintln!("ban honoured for cookie, JWT and API key on both instances: p50 {p50:?}, p99 {p99:?}");
+    assert!(p99 < WITHIN, "p99 {p99:?}");
+}
+
 /// Ids as long as PostgreSQL lets better-auth index (a B-tree entry holds at
 /// most ~2.7 KB, and every id is a key) still fit a notification (8,000
 /// bytes; larger payloads would become "drop everything", see
@@ -551,6 +606,7 @@ on_postgres!(
     api_key_and_jwt_key_changes_reach_both_instances,
     a_terminated_listener_listens_again_and_nothing_cached_before_is_trusted,
     fifty_sign_outs_are_each_honoured_on_both_instances_within_a_second,
+    fifty_bans_reach_cookie_jwt_and_api_key_on_both_instances_within_a_second,
     the_longest_ids_better_auth_can_store_still_notify,
 );
 
