@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, Options, SecondInstance, TestApp, TestUser, now, second_instance, send, spawn_app_with};
 
+/// A request made with one of a user's credentials, for a given instance.
+type Credential = Box<dyn Fn(&str) -> RequestBuilder>;
+
 /// The bound the issue sets.
 const WITHIN: Duration = Duration::from_secs(1);
 const ISSUER: &str = "http://localhost:3000";
@@ -521,7 +524,7 @@ async fn fifty_bans_reach_cookie_jwt_and_api_key_on_both_instances_within_a_seco
     let mut took = Vec::new();
     for (user, jwt, key) in &users {
         let (cookie, jwt, key) = (user.cookie.clone(), jwt.clone(), key.clone());
-        let credentials: [Box<dyn Fn(&str) -> RequestBuilder>; 3] = [
+        let credentials: [Credential; 3] = [
             Box::new(move |address: &str| get(address, "/api/v1/users/me").header("Cookie", cookie.clone())),
             Box::new(move |address: &str| get(address, "/api/v1/users/me").bearer_auth(jwt.clone())),
             Box::new(move |address: &str| get(address, "/api/v1/users/me").header("x-api-key", key.clone())),
