@@ -530,3 +530,31 @@ fn openapi_prints_the_document_without_a_server_or_a_database() {
     assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "nothing was created");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn version_prints_the_version_and_unknown_commands_fail_before_the_configuration_is_read() {
+    let dir = scratch_dir();
+    for flag in ["--version", "-V"] {
+        let output = command(&dir, &[]).arg(flag).output().unwrap();
+        assert!(output.status.success(), "{flag}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            format!("saas-api {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+    // An unsafe production configuration would be reported if it were read: it is not.
+    let unsafe_production = [("APP_ENV", "production"), ("BETTER_AUTH_SECRET", "short")];
+    for words in [
+        &["frobnicate"][..],
+        &["migrate", "sideways"],
+        &["dev", "seeds"],
+        &["serve", "now"],
+    ] {
+        let output = command(&dir, &unsafe_production).args(words).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{words:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("usage: saas-api"), "{words:?}: {stderr}");
+        assert!(!stderr.contains("configuration"), "{words:?}: {stderr}");
+    }
+    assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "nothing was created");
+}

@@ -10,13 +10,28 @@ use std::process::ExitCode;
 use crate::settings::Settings;
 use crate::startup::Application;
 
-const USAGE: &str = "usage: saas-api [serve | migrate up|down|status|fresh | dev seed | healthcheck | openapi]";
+const USAGE: &str =
+    "usage: saas-api [serve | migrate up|down|status|fresh | dev seed | healthcheck | openapi | --version]";
+
+/// Whether `words` name a command that needs the configuration. Checked
+/// before the configuration is read, so a typo is a usage line (exit 2),
+/// not a configuration report.
+fn known(words: &[&str]) -> bool {
+    matches!(
+        words,
+        [] | ["serve"] | ["migrate", "up" | "down" | "status" | "fresh"] | ["dev", "seed"]
+    )
+}
 
 /// Runs the command named by `args` (without the program name).
 pub async fn run(args: &[String]) -> ExitCode {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     if matches!(words.as_slice(), ["help" | "--help" | "-h"]) {
         println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if matches!(words.as_slice(), ["--version" | "-V" | "version"]) {
+        println!("saas-api {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
     if matches!(words.as_slice(), ["openapi"]) {
@@ -46,6 +61,10 @@ pub async fn run(args: &[String]) -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if !known(&words) {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
     }
     // `_log` lives until the command returns; dropping it writes out queued lines.
     let (settings, _log) = match Settings::from_env() {
