@@ -558,3 +558,39 @@ fn version_prints_the_version_and_unknown_commands_fail_before_the_configuration
     }
     assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "nothing was created");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_on_a_database_without_better_auth_tables_says_so_once() {
+    let Some(admin_url) = test_database_url("migrate_without_better_auth") else {
+        return;
+    };
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = infra::Db::connect(&admin_url, &infra::db::DbOptions::default())
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .unwrap();
+    let url = with_database(&admin_url, &name);
+    let dir = scratch_dir();
+    for action in ["up", "status"] {
+        let output = command(&dir, &[("DATABASE_URL", url.as_str()), ("LOG_FORMAT", "json")])
+            .args(["migrate", action])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "migrate {action}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.matches("better-auth tables not found").count(),
+            1,
+            "migrate {action}: the start-up message, once:\n{stderr}"
+        );
+        assert!(!stderr.contains("does not exist"), "no raw SQL error:\n{stderr}");
+    }
+    admin
+        .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -5,6 +5,7 @@ use migration::{Migrator, MigratorTrait};
 
 use crate::settings::Settings;
 use crate::startup::connect_database;
+use crate::startup::database::better_auth_schema;
 
 /// Runs one migration action against `DATABASE_URL`.
 ///
@@ -18,6 +19,8 @@ use crate::startup::connect_database;
 /// An unknown action, or a failed migration.
 pub async fn run(settings: &Settings, action: &str) -> anyhow::Result<()> {
     let db = connect_database(settings).await?;
+    // The same check (and message) as start-up: the app's tables reference better-auth's.
+    better_auth_schema(settings, &db).await?;
     let conn = db.conn();
     match action {
         "up" => {

@@ -95,7 +95,10 @@ pub async fn run(args: &[String]) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
+            // Serving logs it (operators read the log); a command says it once, on stderr.
+            if matches!(words.as_slice(), [] | ["serve"]) {
+                tracing::error!("{error:#}");
+            }
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }

@@ -92,20 +92,7 @@ fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
 /// Missing better-auth tables, a failed migration, or pending migrations
 /// while `AUTO_MIGRATE` is off.
 pub async fn prepare_schema(settings: &Settings, db: &Db) -> anyhow::Result<BetterAuthSchema> {
-    if !settings.is_production() && db.kind() == DbBackendKind::Sqlite {
-        let dev = DevBetterAuth::new(db.clone(), NamingStyle::CamelCase);
-        if !dev.tables_exist().await? {
-            tracing::warn!("better-auth tables missing: creating empty development tables (SQLite, development only)");
-            dev.create_tables(true).await?;
-        }
-    }
-    let schema = BetterAuthSchema::detect(db).await?;
-    tracing::info!(
-        style = schema.style.as_str(),
-        ban_columns = schema.has_ban_columns,
-        naive_timestamps = ?schema.naive_timestamps,
-        "better-auth schema detected"
-    );
+    let schema = better_auth_schema(settings, db).await?;
     if settings.database.auto_migrate {
         Migrator::up(db.conn(), None)
             .await
@@ -125,6 +112,30 @@ pub async fn prepare_schema(settings: &Settings, db: &Db) -> anyhow::Result<Bett
             );
         }
     }
+    Ok(schema)
+}
+
+/// better-auth's tables as start-up and `saas-api migrate` see them: on the
+/// embedded default (SQLite, development) empty ones are created when
+/// missing; anywhere else their absence is one clear error.
+///
+/// # Errors
+/// Missing better-auth tables, or an unreadable catalogue.
+pub async fn better_auth_schema(settings: &Settings, db: &Db) -> anyhow::Result<BetterAuthSchema> {
+    if !settings.is_production() && db.kind() == DbBackendKind::Sqlite {
+        let dev = DevBetterAuth::new(db.clone(), NamingStyle::CamelCase);
+        if !dev.tables_exist().await? {
+            tracing::warn!("better-auth tables missing: creating empty development tables (SQLite, development only)");
+            dev.create_tables(true).await?;
+        }
+    }
+    let schema = BetterAuthSchema::detect(db).await?;
+    tracing::info!(
+        style = schema.style.as_str(),
+        ban_columns = schema.has_ban_columns,
+        naive_timestamps = ?schema.naive_timestamps,
+        "better-auth schema detected"
+    );
     Ok(schema)
 }
 
