@@ -594,3 +594,32 @@ async fn migrate_on_a_database_without_better_auth_tables_says_so_once() {
         .unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn an_unreachable_or_missing_database_is_named_by_its_cause_once() {
+    let dir = scratch_dir();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = format!("postgres://postgres@127.0.0.1:{closed}/nothing");
+    let mut cases = vec![(refused, "connection refused")];
+    if let Some(admin) = test_database_url("missing_database_cause") {
+        cases.push((with_database(&admin, "no_such_database_here"), "does not exist"));
+    }
+    for (url, cause) in cases {
+        let output = command(&dir, &[("DATABASE_URL", url.as_str()), ("DB_TIMEOUT_MS", "1000")])
+            .args(["migrate", "status"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{url}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.matches(cause).count(), 1, "{url}: the cause, once:\n{stderr}");
+        assert!(
+            !stderr.contains("pool timed out"),
+            "{url}: not the pool's symptom:\n{stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use domain::Error;
 use sea_orm::sqlx::postgres::PgPool;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
@@ -89,9 +88,19 @@ impl Db {
                     .busy_timeout(Duration::from_secs(5))
             });
         }
-        let conn = Database::connect(connect)
-            .await
-            .with_context(|| format!("could not connect to the database at {}", redact(&url)))?;
+        let conn = match Database::connect(connect).await {
+            Ok(conn) => conn,
+            Err(error) => {
+                // The pool reports only that it timed out waiting: one direct
+                // attempt names the cause (refused, unknown host, password,
+                // missing database) instead.
+                let cause = match direct_cause(&url, options.acquire_timeout).await {
+                    Some(cause) => anyhow::anyhow!(cause),
+                    None => anyhow::Error::new(error),
+                };
+                return Err(cause.context(format!("could not connect to the database at {}", redact(&url))));
+            }
+        };
         let kind = match conn.get_database_backend() {
             DbBackend::Postgres => DbBackendKind::Postgres,
             DbBackend::Sqlite => DbBackendKind::Sqlite,
@@ -198,6 +207,38 @@ pub fn normalize_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Why one direct PostgreSQL connection to `url` fails, in words an operator
+/// acts on; `None` when it succeeds (or for SQLite).
+async fn direct_cause(url: &str, timeout: Duration) -> Option<String> {
+    use sea_orm::sqlx::Connection as _;
+    use sea_orm::sqlx::postgres::PgConnection;
+    if !url.starts_with("postgres") {
+        return None;
+    }
+    let error = match tokio::time::timeout(timeout, PgConnection::connect(url)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            return None;
+        }
+        Ok(Err(error)) => error,
+        Err(_) => return Some(format!("no answer within {} ms", timeout.as_millis())),
+    };
+    Some(match &error {
+        sea_orm::sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (is PostgreSQL running and listening on that host and port?)".to_owned()
+        }
+        sea_orm::sqlx::Error::Io(io) if io.to_string().contains("failed to lookup address") => {
+            format!("host not found ({io})")
+        }
+        sea_orm::sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("28P01" | "28000") => format!("authentication failed: {}", db.message()),
+            Some("3D000") => format!("{} (create it, or fix the URL's database name)", db.message()),
+            _ => db.message().to_owned(),
+        },
+        other => other.to_string(),
+    })
 }
 
 /// The URL with any password replaced, for messages and logs.
