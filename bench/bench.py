@@ -127,7 +127,7 @@ def server_env(database_url, extra=None):
         "PATH": os.environ.get("PATH", ""),
         "APP_ENV": "production",
         "DEBUG": "false",
-        "SECRET_KEY": "bench-secret-key",
+        "SECRET_KEY": "bench-secret-key-bench-secret-key-0123",
         "BETTER_AUTH_SECRET": SECRET,
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS,

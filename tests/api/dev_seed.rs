@@ -74,7 +74,7 @@ async fn the_seeded_curl_command_reaches_users_me_on_a_fresh_database() {
 async fn seeding_is_refused_in_production() {
     let mut vars = settings_map("sqlite://unused.db", &Options::default(), None, "unused:");
     vars.insert("APP_ENV".into(), "production".into());
-    vars.insert("SECRET_KEY".into(), "k".into());
+    vars.insert("SECRET_KEY".into(), "a-production-secret-key-0123456789abcdef".into());
     vars.insert("DEBUG".into(), "false".into());
     let (settings, _) = api::Settings::from_map(&vars).unwrap();
     let error = api::commands::dev_seed::seed(&settings).await.unwrap_err();

@@ -198,7 +198,7 @@ async fn a_spent_rate_limit_is_rate_limited() {
 async fn production_keeps_the_type_but_never_says_why() {
     let extra = vec![
         ("APP_ENV".into(), "production".into()),
-        ("SECRET_KEY".into(), "k".into()),
+        ("SECRET_KEY".into(), "a-production-secret-key-0123456789abcdef".into()),
         ("DEBUG".into(), "false".into()),
         ("AUTO_MIGRATE".into(), "true".into()),
     ];

@@ -333,7 +333,7 @@ async fn security_headers_are_on_every_answer_and_hsts_only_in_production() {
     let production = Options {
         extra: vec![
             ("APP_ENV".into(), "production".into()),
-            ("SECRET_KEY".into(), "k".into()),
+            ("SECRET_KEY".into(), "a-production-secret-key-0123456789abcdef".into()),
             ("DEBUG".into(), "false".into()),
             ("AUTO_MIGRATE".into(), "true".into()),
         ],

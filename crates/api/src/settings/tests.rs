@@ -11,6 +11,8 @@ fn secrets(s: &Settings) -> Vec<&str> {
 }
 
 const LONG: &str = "0123456789abcdef0123456789abcdef";
+/// A production-grade `SECRET_KEY` (32 bytes or more).
+const SECRET_KEY: &str = "secret-key-secret-key-secret-key-0123";
 
 #[test]
 fn an_empty_environment_gives_the_embedded_default() {
@@ -127,7 +129,7 @@ fn trusted_proxies_accept_cidrs_and_addresses() {
 
 #[test]
 fn production_refuses_a_missing_secret() {
-    let report = Settings::from_map(&vars(&[("APP_ENV", "production"), ("SECRET_KEY", "k")])).unwrap_err();
+    let report = Settings::from_map(&vars(&[("APP_ENV", "production"), ("SECRET_KEY", SECRET_KEY)])).unwrap_err();
     assert!(report.errors.iter().any(|e| e.starts_with("BETTER_AUTH_SECRET")));
 }
 
@@ -136,7 +138,7 @@ fn a_safe_production_configuration_is_accepted() {
     let (s, report) = Settings::from_map(&vars(&[
         ("APP_ENV", "production"),
         ("BETTER_AUTH_SECRET", LONG),
-        ("SECRET_KEY", "k"),
+        ("SECRET_KEY", SECRET_KEY),
         ("DATABASE_URL", "postgresql+asyncpg://u:p@db:5432/app"),
         ("REDIS_URL", "redis://redis:6379/0"),
         ("FRONTEND_URL", "https://app.example.com, https://admin.example.com/"),
@@ -157,7 +159,7 @@ fn production_accepts_versioned_secrets_alone_with_the_first_current() {
     let old = "old-secret-old-secret-old-secret-xx";
     let (s, report) = Settings::from_map(&vars(&[
         ("APP_ENV", "production"),
-        ("SECRET_KEY", "k"),
+        ("SECRET_KEY", SECRET_KEY),
         ("BETTER_AUTH_SECRETS", &format!("2:{new}, 1:{old}")),
     ]))
     .unwrap();
@@ -184,7 +186,7 @@ fn the_legacy_secret_is_kept_after_the_versioned_ones() {
 fn rotated_secrets_are_length_checked_without_echoing_them() {
     let report = Settings::from_map(&vars(&[
         ("APP_ENV", "production"),
-        ("SECRET_KEY", "k"),
+        ("SECRET_KEY", SECRET_KEY),
         ("BETTER_AUTH_SECRETS", &format!("2:{LONG},1:tiny-old")),
     ]))
     .unwrap_err();
@@ -264,4 +266,65 @@ fn frontend_origins_are_kept_as_browsers_send_them() {
             report.errors
         );
     }
+}
+
+#[test]
+fn production_refuses_a_short_secret_key_and_the_placeholders_of_env_example() {
+    let report = Settings::from_map(&vars(&[
+        ("APP_ENV", "production"),
+        ("BETTER_AUTH_SECRET", LONG),
+        ("SECRET_KEY", "change-me"),
+    ]))
+    .unwrap_err();
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.starts_with("SECRET_KEY: at least 32 bytes")),
+        "{:?}",
+        report.errors
+    );
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.starts_with("SECRET_KEY: is the example value")),
+        "{:?}",
+        report.errors
+    );
+    let report = Settings::from_map(&vars(&[
+        ("APP_ENV", "production"),
+        ("BETTER_AUTH_SECRET", "change-me-to-at-least-32-random-bytes-please"),
+        ("SECRET_KEY", SECRET_KEY),
+    ]))
+    .unwrap_err();
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(report.errors[0].starts_with("BETTER_AUTH_SECRET: is the example value"));
+    // Development only warns.
+    let (_, report) = Settings::from_map(&vars(&[("SECRET_KEY", "change-me")])).unwrap();
+    assert!(report.errors.is_empty());
+}
+
+#[test]
+fn every_example_secret_of_env_example_is_a_known_placeholder() {
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.env.example")).unwrap();
+    let mut found = 0;
+    for line in example.lines() {
+        let line = line.trim_start_matches('#').trim();
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        if !(name.contains("SECRET") || name == "SECRET_KEY") || value.is_empty() {
+            continue;
+        }
+        for entry in value.split(',') {
+            let entry = entry.split_once(':').map_or(entry, |(_, v)| v);
+            assert!(
+                policy::PLACEHOLDERS.contains(&entry),
+                "{name}={entry} is not in PLACEHOLDERS"
+            );
+            found += 1;
+        }
+    }
+    assert!(found >= 3, "the example secrets were found: {found}");
 }
