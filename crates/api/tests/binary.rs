@@ -219,6 +219,21 @@ fn test_database_url(test: &str) -> Option<String> {
     url
 }
 
+/// A new, empty PostgreSQL database: (an admin connection, its name, its URL).
+async fn scratch_database(test: &str) -> Option<(infra::Db, String, String)> {
+    let admin_url = test_database_url(test)?;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = infra::Db::connect(&admin_url, &infra::db::DbOptions::default())
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .unwrap();
+    let url = with_database(&admin_url, &name);
+    Some((admin, name, url))
+}
+
 fn with_database(url: &str, name: &str) -> String {
     let (server, _) = url.split('?').next().unwrap().rsplit_once('/').unwrap();
     format!("{server}/{name}")
@@ -265,18 +280,9 @@ async fn sigterm_turns_readiness_503_stops_accepting_and_lets_an_in_flight_reque
     use infra::better_auth::dev::{DevBetterAuth, DevUser, generate_token};
     use sea_orm::{ConnectionTrait, TransactionTrait};
 
-    let Some(admin_url) = test_database_url("sigterm_graceful_shutdown") else {
+    let Some((admin, name, url)) = scratch_database("sigterm_graceful_shutdown").await else {
         return;
     };
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = infra::Db::connect(&admin_url, &infra::db::DbOptions::default())
-        .await
-        .unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .unwrap();
-    let url = with_database(&admin_url, &name);
     let db = infra::Db::connect(&url, &infra::db::DbOptions::default())
         .await
         .unwrap();
@@ -561,18 +567,9 @@ fn version_prints_the_version_and_unknown_commands_fail_before_the_configuration
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_on_a_database_without_better_auth_tables_says_so_once() {
-    let Some(admin_url) = test_database_url("migrate_without_better_auth") else {
+    let Some((admin, name, url)) = scratch_database("migrate_without_better_auth").await else {
         return;
     };
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = infra::Db::connect(&admin_url, &infra::db::DbOptions::default())
-        .await
-        .unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .unwrap();
-    let url = with_database(&admin_url, &name);
     let dir = scratch_dir();
     for action in ["up", "status"] {
         let output = command(&dir, &[("DATABASE_URL", url.as_str()), ("LOG_FORMAT", "json")])

@@ -320,7 +320,7 @@ impl JwtVerifier {
                 && self
                     .revocations
                     .trusts(known.verified_at, &[Mark::User(&known.user.id)])
-                && self.key(&known.kid).await.is_ok()
+                && self.still_known(&known.kid, now).await
             {
                 return Ok(known);
             }
@@ -484,11 +484,30 @@ impl JwtVerifier {
     /// The key `kid` while the set is younger than [`KEYS_MAX_AGE`].
     fn known_fresh(&self, kid: &str, now: DateTime<Utc>) -> Option<VerificationKey> {
         let keys = self.read();
+        if Self::fresh(&keys, now) {
+            keys.by_kid.get(kid).cloned()
+        } else {
+            None
+        }
+    }
+
+    fn fresh(keys: &Keys, now: DateTime<Utc>) -> bool {
         let max_age = chrono::Duration::from_std(KEYS_MAX_AGE).unwrap_or(chrono::Duration::MAX);
-        let fresh = keys
-            .fetched_at
-            .is_some_and(|at| at.checked_add_signed(max_age).is_some_and(|until| until > now));
-        if fresh { keys.by_kid.get(kid).cloned() } else { None }
+        keys.fetched_at
+            .is_some_and(|at| at.checked_add_signed(max_age).is_some_and(|until| until > now))
+    }
+
+    /// Whether `kid` is still in the key set, for a remembered token: a
+    /// lookup under the read lock while the set is fresh (no clone on the
+    /// request path), else a re-read as [`Self::key`] does.
+    async fn still_known(&self, kid: &str, now: DateTime<Utc>) -> bool {
+        {
+            let keys = self.read();
+            if Self::fresh(&keys, now) {
+                return keys.by_kid.contains_key(kid);
+            }
+        }
+        self.key(kid).await.is_ok()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
