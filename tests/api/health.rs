@@ -27,7 +27,7 @@ async fn health_reports_each_dependency(backend: Backend) {
     let redis = if app.redis_url.is_some() { "ok" } else { "disabled" };
     assert_eq!(
         body,
-        json!({"status": "healthy", "database": "ok", "redis": redis, "auth_changes": auth_changes, "version": env!("CARGO_PKG_VERSION")})
+        json!({"status": "healthy", "database": "ok", "redis": redis, "session_storage": "disabled", "auth_changes": auth_changes, "version": env!("CARGO_PKG_VERSION")})
     );
 }
 

@@ -206,6 +206,9 @@ pub struct Options {
     pub api_key_plugin: bool,
     /// Create the jwt plugin's `jwks` table before the server starts.
     pub jwt_plugin: bool,
+    /// Keep better-auth's `session` table (false: drop it before the server
+    /// starts, as a deployment keeping sessions only in secondary storage may).
+    pub session_table: bool,
 }
 
 impl Default for Options {
@@ -218,6 +221,7 @@ impl Default for Options {
             organization_plugin: false,
             api_key_plugin: false,
             jwt_plugin: false,
+            session_table: true,
         }
     }
 }
@@ -305,6 +309,13 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
         dev.create_organization_tables()
             .await
             .expect("create the organization plugin's tables");
+    }
+    if !options.session_table {
+        use sea_orm::ConnectionTrait as _;
+        db.conn()
+            .execute_unprepared("DROP TABLE \"session\"")
+            .await
+            .expect("drop better-auth's session table");
     }
 
     let redis = match (backend, options.use_redis) {

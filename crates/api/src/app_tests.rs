@@ -46,6 +46,7 @@ fn signed_in_store() -> MockSessionStore {
             banned: false,
             ban_expires: None,
             active_organization_id: None,
+            revocation: domain::auth::SessionRevocation::Row,
         }))
     });
     store
@@ -482,7 +483,7 @@ async fn health_names_the_dependency_that_is_down() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         body,
-        json!({"status": "unhealthy", "database": "ok", "redis": "error", "auth_changes": "disabled", "version": env!("CARGO_PKG_VERSION")})
+        json!({"status": "unhealthy", "database": "ok", "redis": "error", "session_storage": "disabled", "auth_changes": "disabled", "version": env!("CARGO_PKG_VERSION")})
     );
 }
 

@@ -43,6 +43,12 @@ pub enum AuthFailure {
     ExpiredApiKey,
     /// An API key whose user no longer exists.
     UnknownUser,
+    /// A session better-auth revoked in bulk (secondary storage's
+    /// `revoked-sessions-before` mark is later than its creation).
+    Revoked,
+    /// A stored session or key that cannot be read (not better-auth's shape,
+    /// or too large): refused, never trusted.
+    Unreadable,
 }
 
 impl AuthFailure {
@@ -67,6 +73,8 @@ impl AuthFailure {
             Self::DisabledApiKey => "disabled API key",
             Self::ExpiredApiKey => "expired API key",
             Self::UnknownUser => "the credential's user does not exist",
+            Self::Revoked => "session revoked",
+            Self::Unreadable => "stored credential unreadable",
         }
     }
 }

@@ -186,6 +186,23 @@ impl RedisClient {
     }
 }
 
+/// Whether `url` is a Redis URL this client can open (scheme, host, port,
+/// database number); the problem in one line, the password never shown.
+///
+/// # Errors
+/// The problem, when it is not.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://")) {
+        return Err(format!(
+            "expected redis:// or rediss://, got {:?}",
+            crate::db::redact(url)
+        ));
+    }
+    redis::Client::open(url)
+        .map(drop)
+        .map_err(|e| format!("{e} in {:?}", crate::db::redact(url)))
+}
+
 fn unavailable(error: anyhow::Error) -> Error {
     Error::Unavailable(error.context("redis unavailable"))
 }

@@ -2,6 +2,10 @@
 //! bearer token), a JWT and an API key, so every endpoint can be tried with
 //! every credential, with curl and no frontend. Refused in production.
 //!
+//! With `BETTER_AUTH_SECONDARY_STORAGE_URL` the session goes where better-auth
+//! with `secondaryStorage` keeps it: into that Redis (and the `session` table
+//! only with `BETTER_AUTH_STORE_SESSION_IN_DATABASE=true`).
+//!
 //! On the embedded default (SQLite) it creates the better-auth plugin tables
 //! it needs (organization, jwks, apikey); on a shared database those are
 //! better-auth's to create, and a credential whose table is missing is not
@@ -10,6 +14,7 @@
 use anyhow::{Context as _, bail};
 use chrono::{Duration, SubsecRound, Utc};
 use domain::auth::SignatureVerifier;
+use infra::better_auth::dev::secondary::DevSecondarySession;
 use infra::better_auth::dev::{DevBetterAuth, DevUser, generate_token};
 use infra::better_auth::{BetterAuthSchema, NamingStyle};
 use infra::db::DbBackendKind;
@@ -113,7 +118,9 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
     Migrator::up(db.conn(), None)
         .await
         .context("running migrations failed")?;
-    let mut schema = BetterAuthSchema::detect(&db).await?;
+    let secondary = settings.auth.secondary_storage.as_ref();
+    let sessions_in_table = secondary.is_none_or(|s| s.store_session_in_database);
+    let mut schema = BetterAuthSchema::detect_with(&db, sessions_in_table).await?;
     let dev = DevBetterAuth::new(db.clone(), schema.style);
     let mut created_tables = Vec::new();
     // Only on the embedded default: a shared database's tables are better-auth's to create.
@@ -132,7 +139,7 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
         }
         if !created_tables.is_empty() {
             println!("created better-auth plugin tables: {}", created_tables.join(", "));
-            schema = BetterAuthSchema::detect(&db).await?;
+            schema = BetterAuthSchema::detect_with(&db, sessions_in_table).await?;
         }
     }
     let now = Utc::now().trunc_subsecs(3);
@@ -152,8 +159,33 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
     }
     let token = generate_token();
     let expires_at = now + Duration::days(SESSION_DAYS);
-    dev.insert_session(DEMO_USER_ID, &token, expires_at, now).await?;
+    if sessions_in_table {
+        dev.insert_session(DEMO_USER_ID, &token, expires_at, now).await?;
+    }
     let has_organizations = schema.organizations.is_some();
+    if let Some(storage) = secondary {
+        // As better-auth with `secondaryStorage` keeps it: the session (and its user) in Redis.
+        let client = infra::redis::RedisClient::new(&storage.url, "", settings.cache.redis_timeout)?;
+        DevSecondarySession {
+            user: &user,
+            token: &token,
+            created_at: now,
+            expires_at,
+            active_organization_id: None,
+            banned: false,
+        }
+        .store(&client, &storage.prefix, now)
+        .await?;
+        println!(
+            "session stored in better-auth's secondary storage ({}<token>){}",
+            storage.prefix,
+            if sessions_in_table {
+                " and in the session table"
+            } else {
+                ""
+            }
+        );
+    }
     if has_organizations && !dev.organization_exists(DEMO_ORGANIZATION_ID).await? {
         dev.insert_organization(DEMO_ORGANIZATION_ID, "Demo Organization", "demo", now)
             .await?;

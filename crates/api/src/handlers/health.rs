@@ -21,6 +21,10 @@ pub struct Health {
     status: &'static str,
     database: &'static str,
     redis: &'static str,
+    /// better-auth's secondary storage (`BETTER_AUTH_SECONDARY_STORAGE_URL`):
+    /// `ok`, `error` (sessions cannot be validated: 503 for requests that
+    /// need one), or `disabled` (sessions are read from the database).
+    session_storage: &'static str,
     /// better-auth's changes: `listening` (honoured within a second),
     /// `reconnecting` (nothing cached before the loss is trusted meanwhile),
     /// or `disabled` (SQLite or `AUTH_CHANGE_NOTIFY=false`: `SESSION_CACHE_TTL` bounds them).
@@ -98,11 +102,13 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     };
     let database = status_of("database").unwrap_or("error");
     let redis = status_of("redis").unwrap_or(if state.redis_configured { "error" } else { "disabled" });
+    let session_storage = status_of("session_storage").unwrap_or("disabled");
     let healthy = results.iter().all(|(_, ok)| *ok);
     let body = Health {
         status: if healthy { "healthy" } else { "unhealthy" },
         database,
         redis,
+        session_storage,
         auth_changes: match &state.auth_changes {
             Some(status) if status.listening() => "listening",
             Some(_) => "reconnecting",

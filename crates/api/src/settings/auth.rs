@@ -1,7 +1,9 @@
 //! Trusting better-auth: `BETTER_AUTH_SECRET`, `BETTER_AUTH_SECRETS`,
 //! `BETTER_AUTH_URL`, `BETTER_AUTH_COOKIE_PREFIX`, `BEARER_REQUIRE_SIGNATURE`,
 //! the jwt plugin's `JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_KEY_GRACE`,
-//! the api-key plugin's `API_KEY_HEADER`, and the service's own `SECRET_KEY`.
+//! the api-key plugin's `API_KEY_HEADER`, better-auth's secondary storage
+//! (`BETTER_AUTH_SECONDARY_STORAGE_URL`, `BETTER_AUTH_SECONDARY_STORAGE_PREFIX`,
+//! `BETTER_AUTH_STORE_SESSION_IN_DATABASE`), and the service's own `SECRET_KEY`.
 //!
 //! Secrets follow better-auth: `BETTER_AUTH_SECRETS` (`"2:new,1:old"` or
 //! `"new,old"`) lists versioned secrets, the first being current; when it is
@@ -45,6 +47,53 @@ pub struct Auth {
     pub jwt_key_grace: std::time::Duration,
     /// `API_KEY_HEADER` (default `x-api-key`).
     pub api_key_header: String,
+    /// better-auth's `secondaryStorage`, when it keeps sessions in Redis.
+    pub secondary_storage: Option<SecondaryStorage>,
+}
+
+/// better-auth's secondary storage (`@better-auth/redis-storage`).
+#[derive(Debug, Clone)]
+pub struct SecondaryStorage {
+    /// `BETTER_AUTH_SECONDARY_STORAGE_URL`: the Redis better-auth writes to.
+    pub url: String,
+    /// `BETTER_AUTH_SECONDARY_STORAGE_PREFIX` (redis-storage's `keyPrefix`,
+    /// default `better-auth:`; may be set empty).
+    pub prefix: String,
+    /// `BETTER_AUTH_STORE_SESSION_IN_DATABASE` (better-auth's
+    /// `session.storeSessionInDatabase`, default false): whether the
+    /// `session` table answers for tokens Redis lacks.
+    pub store_session_in_database: bool,
+}
+
+/// redis-storage's default `keyPrefix`.
+pub const DEFAULT_SECONDARY_PREFIX: &str = "better-auth:";
+/// Longest accepted prefix.
+const MAX_PREFIX_BYTES: usize = 256;
+
+fn secondary_storage(r: &mut Reader<'_>) -> Option<SecondaryStorage> {
+    let store_session_in_database = r.flag("BETTER_AUTH_STORE_SESSION_IN_DATABASE", false);
+    let prefix = r.raw("BETTER_AUTH_SECONDARY_STORAGE_PREFIX");
+    let Some(url) = r.get("BETTER_AUTH_SECONDARY_STORAGE_URL") else {
+        if prefix.is_some() {
+            r.errors
+                .push("BETTER_AUTH_SECONDARY_STORAGE_PREFIX: set without BETTER_AUTH_SECONDARY_STORAGE_URL".to_owned());
+        }
+        return None;
+    };
+    if let Err(problem) = infra::redis::check_url(url) {
+        r.errors.push(format!("BETTER_AUTH_SECONDARY_STORAGE_URL: {problem}"));
+    }
+    let prefix = prefix.unwrap_or(DEFAULT_SECONDARY_PREFIX);
+    if prefix.len() > MAX_PREFIX_BYTES || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        r.errors.push(format!(
+            "BETTER_AUTH_SECONDARY_STORAGE_PREFIX: expected at most {MAX_PREFIX_BYTES} bytes without spaces or control characters, got {prefix:?}"
+        ));
+    }
+    Some(SecondaryStorage {
+        url: url.to_owned(),
+        prefix: prefix.to_owned(),
+        store_session_in_database,
+    })
 }
 
 /// `"2:value"` → `"value"`; `"value"` unchanged.
@@ -100,5 +149,6 @@ pub fn read(r: &mut Reader<'_>) -> Auth {
         bearer_require_signature: r.flag("BEARER_REQUIRE_SIGNATURE", false),
         secret_key: r.get("SECRET_KEY").map(Secret::new),
         weak_secrets: weak,
+        secondary_storage: secondary_storage(r),
     }
 }

@@ -47,6 +47,11 @@ impl<'a> Reader<'a> {
         self.vars.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
+    /// The value exactly as given (not trimmed; `Some("")` when set empty).
+    pub fn raw(&self, key: &str) -> Option<&'a str> {
+        self.vars.get(key).map(String::as_str)
+    }
+
     /// The value or `default`.
     pub fn string(&self, key: &str, default: &str) -> String {
         self.get(key).unwrap_or(default).to_owned()

@@ -328,3 +328,49 @@ fn every_example_secret_of_env_example_is_a_known_placeholder() {
     }
     assert!(found >= 3, "the example secrets were found: {found}");
 }
+
+#[test]
+fn secondary_storage_is_off_by_default_and_read_with_redis_storages_default_prefix() {
+    let (s, _) = Settings::from_map(&vars(&[])).unwrap();
+    assert!(s.auth.secondary_storage.is_none());
+    let (s, _) = Settings::from_map(&vars(&[(
+        "BETTER_AUTH_SECONDARY_STORAGE_URL",
+        "redis://127.0.0.1:6379/3",
+    )]))
+    .unwrap();
+    let storage = s.auth.secondary_storage.unwrap();
+    assert_eq!(storage.prefix, "better-auth:");
+    assert!(!storage.store_session_in_database, "better-auth's default");
+    let (s, _) = Settings::from_map(&vars(&[
+        ("BETTER_AUTH_SECONDARY_STORAGE_URL", "redis://127.0.0.1:6379/3"),
+        ("BETTER_AUTH_SECONDARY_STORAGE_PREFIX", ""),
+        ("BETTER_AUTH_STORE_SESSION_IN_DATABASE", "true"),
+    ]))
+    .unwrap();
+    let storage = s.auth.secondary_storage.unwrap();
+    assert_eq!(storage.prefix, "", "redis-storage accepts an empty keyPrefix");
+    assert!(storage.store_session_in_database);
+}
+
+#[test]
+fn a_malformed_secondary_storage_url_or_prefix_is_one_line_each() {
+    let report = Settings::from_map(&vars(&[
+        ("BETTER_AUTH_SECONDARY_STORAGE_URL", "redis://:pw@host:notaport/0"),
+        ("BETTER_AUTH_SECONDARY_STORAGE_PREFIX", "with space:"),
+    ]))
+    .unwrap_err();
+    assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
+    assert!(report.errors[0].starts_with("BETTER_AUTH_SECONDARY_STORAGE_URL: "));
+    assert!(!report.errors[0].contains("pw"), "the password never shows");
+    assert!(report.errors[1].starts_with("BETTER_AUTH_SECONDARY_STORAGE_PREFIX: "));
+    let report = Settings::from_map(&vars(&[("BETTER_AUTH_SECONDARY_STORAGE_URL", "localhost:6379")])).unwrap_err();
+    assert_eq!(
+        report.errors,
+        vec![r#"BETTER_AUTH_SECONDARY_STORAGE_URL: expected redis:// or rediss://, got "localhost:6379""#]
+    );
+    let report = Settings::from_map(&vars(&[("BETTER_AUTH_SECONDARY_STORAGE_PREFIX", "x:")])).unwrap_err();
+    assert_eq!(
+        report.errors,
+        vec!["BETTER_AUTH_SECONDARY_STORAGE_PREFIX: set without BETTER_AUTH_SECONDARY_STORAGE_URL"]
+    );
+}

@@ -129,7 +129,13 @@ pub async fn better_auth_schema(settings: &Settings, db: &Db) -> anyhow::Result<
             dev.create_tables(true).await?;
         }
     }
-    let schema = BetterAuthSchema::detect(db).await?;
+    // Sessions kept only in better-auth's secondary storage need no `session` table.
+    let sessions_in_table = settings
+        .auth
+        .secondary_storage
+        .as_ref()
+        .is_none_or(|storage| storage.store_session_in_database);
+    let schema = BetterAuthSchema::detect_with(db, sessions_in_table).await?;
     tracing::info!(
         style = schema.style.as_str(),
         ban_columns = schema.has_ban_columns,

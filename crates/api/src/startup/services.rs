@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use domain::auth::api_key::{ApiKeyCache, ApiKeyService};
+use anyhow::Context as _;
+use domain::auth::api_key::{ApiKeyCache, ApiKeyService, ApiKeyStore};
 use domain::auth::jwt::{JwtSettings, JwtVerifier, KeySource};
 use domain::auth::{AuthService, AuthSettings, SessionCache, SessionStore, SignatureVerifier};
 use domain::clock::{Clock, SystemClock};
@@ -21,12 +22,13 @@ use domain::rate_limit::{RateLimitService, RateLimiter, RatePolicy};
 use domain::revocation::Revocations;
 use infra::better_auth::auth_changes;
 use infra::better_auth::{
-    BetterAuthSchema, HttpKeySource, SqlApiKeyStore, SqlKeySource, SqlMembershipStore, SqlSessionStore,
+    BetterAuthSchema, HttpKeySource, LayeredApiKeyStore, SecondaryApiKeyStore, SecondarySessionStore, SecondaryStorage,
+    SessionStorageProbe, SqlApiKeyStore, SqlKeySource, SqlMembershipStore, SqlSessionStore,
 };
 use infra::cache::{
-    MemoryApiKeyCache, MemoryMembershipCache, MemorySessionCache, RedisApiKeyCache, RedisMembershipCache,
-    RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredApiKeyCache, TieredMembershipCache,
-    TieredSessionCache,
+    MemoryApiKeyCache, MemoryMembershipCache, MemorySessionCache, NoSessionCache, RedisApiKeyCache,
+    RedisMembershipCache, RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredApiKeyCache,
+    TieredMembershipCache, TieredSessionCache,
 };
 use infra::idempotency_store::SqlIdempotencyStore;
 use infra::probes::{DatabaseProbe, RedisProbe};
@@ -147,6 +149,28 @@ async fn listen_for_auth_changes(
     auth_changes::spawn(db, targets)
 }
 
+/// better-auth's secondary storage, when `BETTER_AUTH_SECONDARY_STORAGE_URL`
+/// is set: its own client (its own URL; the prefix is better-auth's, not
+/// `REDIS_PREFIX`), reported by `/health` as `session_storage`.
+fn secondary_storage(
+    settings: &Settings,
+    probes: &mut Vec<Arc<dyn DependencyProbe>>,
+) -> anyhow::Result<Option<SecondaryStorage>> {
+    let Some(config) = &settings.auth.secondary_storage else {
+        return Ok(None);
+    };
+    let client =
+        RedisClient::new(&config.url, "", settings.cache.redis_timeout).context("BETTER_AUTH_SECONDARY_STORAGE_URL")?;
+    let storage = SecondaryStorage::new(client, &config.prefix);
+    probes.push(Arc::new(SessionStorageProbe(storage.clone())));
+    tracing::info!(
+        prefix = %config.prefix,
+        session_table = config.store_session_in_database,
+        "sessions: better-auth's secondary storage (read on every request, never cached)"
+    );
+    Ok(Some(storage))
+}
+
 /// Builds the application state from the settings and the prepared database.
 ///
 /// # Errors
@@ -200,7 +224,21 @@ pub async fn compose(
         },
     );
     let secrets: Vec<&str> = settings.auth.better_auth_secrets.iter().map(|s| s.expose()).collect();
-    let sessions: Arc<dyn SessionStore> = Arc::new(SqlSessionStore::new(db.clone(), schema));
+    let mut sessions: Arc<dyn SessionStore> = Arc::new(SqlSessionStore::new(db.clone(), schema));
+    let secondary = secondary_storage(settings, &mut probes)?;
+    let cache = match &secondary {
+        Some(storage) => {
+            let fallback = settings
+                .auth
+                .secondary_storage
+                .as_ref()
+                .is_some_and(|s| s.store_session_in_database);
+            sessions = Arc::new(SecondarySessionStore::new(storage.clone(), sessions, fallback));
+            // better-auth revokes there without telling anyone: nothing may outlive it.
+            Arc::new(NoSessionCache) as Arc<dyn SessionCache>
+        }
+        None => cache,
+    };
     let mut auth = AuthService::new(
         SignatureVerifier::new(&secrets),
         sessions.clone(),
@@ -223,7 +261,15 @@ pub async fn compose(
         auth = auth.with_jwt(verifier.clone());
         jwt = Some(verifier);
     }
-    if let Some(store) = SqlApiKeyStore::new(db.clone(), schema) {
+    let table_keys = SqlApiKeyStore::new(db.clone(), schema).map(|s| Arc::new(s) as Arc<dyn ApiKeyStore>);
+    let api_keys: Option<Arc<dyn ApiKeyStore>> = match (table_keys, &secondary) {
+        (table, Some(storage)) => Some(Arc::new(LayeredApiKeyStore::new(
+            table,
+            SecondaryApiKeyStore::new(storage.clone()),
+        ))),
+        (table, None) => table,
+    };
+    if let Some(store) = api_keys {
         let limiter = RateLimitService::new(
             shared_limiter.clone(),
             Arc::new(MemoryRateLimiter::new()),
@@ -242,7 +288,7 @@ pub async fn compose(
         };
         auth = auth.with_api_keys(Arc::new(
             ApiKeyService::new(
-                Arc::new(store),
+                store,
                 sessions,
                 cache,
                 Arc::new(limiter),

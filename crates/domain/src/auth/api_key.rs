@@ -68,6 +68,21 @@ pub struct ApiKeyRecord {
     pub rate_limit_max: Option<i64>,
     /// `permissions`, the JSON string.
     pub permissions: Option<String>,
+    /// Where the key is kept (the plugin's `storage` option).
+    pub storage: KeyStorage,
+}
+
+/// Where better-auth's api-key plugin keeps a key (its `storage` option).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyStorage {
+    /// The `apikey` table (`storage: "database"`, or secondary storage with
+    /// `fallbackToDatabase`: the table is the source of truth).
+    #[default]
+    Database,
+    /// Only better-auth's secondary storage (`storage: "secondary-storage"`):
+    /// changes there are not announced, so the key is read on every request
+    /// and never cached.
+    SecondaryStorage,
 }
 
 impl ApiKeyRecord {
@@ -307,7 +322,7 @@ impl ApiKeyService {
             user,
             permissions: key.permissions.as_deref().map(Permissions::parse),
         };
-        if !key.metered() {
+        if !key.metered() && key.storage == KeyStorage::Database {
             // Nothing to count: the next request may be answered from the cache.
             self.remember(&hash, &key, &identity, now).await;
         }
@@ -408,6 +423,7 @@ mod tests {
             rate_limit_window_ms: Some(86_400_000),
             rate_limit_max: Some(10),
             permissions: None,
+            storage: KeyStorage::Database,
         }
     }
 
@@ -524,6 +540,22 @@ mod tests {
             .unwrap();
         assert_eq!(identity.user.id, "user-1");
         assert_eq!(identity.permissions, None, "null permissions: full rights");
+    }
+
+    #[tokio::test]
+    async fn a_key_kept_only_in_secondary_storage_is_read_every_time_never_cached() {
+        // Its changes (disable, delete) are not announced: a cached copy could outlive them.
+        let mut cache = empty_cache();
+        cache.expect_put().never();
+        let store = store_with(ApiKeyRecord {
+            storage: KeyStorage::SecondaryStorage,
+            ..record()
+        });
+        let identity = service(store, users(false), cache, true)
+            .authenticate(RAW)
+            .await
+            .unwrap();
+        assert_eq!(identity.user.id, "user-1");
     }
 
     #[tokio::test]

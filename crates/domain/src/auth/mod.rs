@@ -8,6 +8,9 @@ pub mod port;
 pub mod service;
 pub mod token;
 
-pub use port::{Authenticated, CachedSession, CredentialKind, SessionCache, SessionRecord, SessionStore, UserRecord};
+pub use port::{
+    Authenticated, CachedSession, CredentialKind, SessionCache, SessionRecord, SessionRevocation, SessionStore,
+    UserRecord,
+};
 pub use service::{AuthService, AuthSettings, Credential};
 pub use token::{SessionToken, SignatureVerifier, TokenHash};

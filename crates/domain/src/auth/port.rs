@@ -23,6 +23,39 @@ pub struct SessionRecord {
     pub ban_expires: Option<DateTime<Utc>>,
     /// The organization plugin's `activeOrganizationId` (`None` without the plugin).
     pub active_organization_id: Option<String>,
+    /// Where the session was found, and what that storage says about revocation.
+    pub revocation: SessionRevocation,
+}
+
+/// What better-auth's storage says about a session beyond its own fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SessionRevocation {
+    /// A database row: deleting it is how better-auth revokes, so a row that
+    /// exists is not revoked.
+    #[default]
+    Row,
+    /// A secondary-storage value: better-auth revokes every session of the
+    /// user created before `<prefix>revoked-sessions-before-<userId>`.
+    SecondaryStorage {
+        /// The session's `createdAt`.
+        created_at: DateTime<Utc>,
+        /// The user's `revoked-sessions-before` mark, when set.
+        revoked_before: Option<DateTime<Utc>>,
+    },
+}
+
+impl SessionRevocation {
+    /// Whether better-auth considers the session revoked (its
+    /// `isRevokedSession`: created strictly before the mark).
+    pub fn revoked(self) -> bool {
+        match self {
+            Self::Row => false,
+            Self::SecondaryStorage {
+                created_at,
+                revoked_before,
+            } => revoked_before.is_some_and(|mark| created_at < mark),
+        }
+    }
 }
 
 /// What the session cache keeps: enough to answer without the database.

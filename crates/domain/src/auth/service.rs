@@ -189,6 +189,9 @@ impl AuthService {
         if record.expires_at <= now {
             return Err(Error::Unauthenticated(AuthFailure::Expired));
         }
+        if record.revocation.revoked() {
+            return Err(Error::Unauthenticated(AuthFailure::Revoked));
+        }
         if record.banned && record.ban_expires.is_none_or(|until| until > now) {
             return Err(Error::Unauthenticated(AuthFailure::Banned));
         }
@@ -270,6 +273,7 @@ mod tests {
             banned: false,
             ban_expires: None,
             active_organization_id: None,
+            revocation: crate::auth::port::SessionRevocation::Row,
         }
     }
 
@@ -396,6 +400,40 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Unauthenticated(AuthFailure::UnknownSession)));
+    }
+
+    #[tokio::test]
+    async fn a_secondary_storage_session_created_before_the_users_revocation_mark_is_refused() {
+        use crate::auth::port::SessionRevocation;
+        let created = now() - chrono::Duration::hours(1);
+        for (revoked_before, refused) in [
+            (None, false),
+            (Some(created - chrono::Duration::milliseconds(1)), false),
+            // better-auth: `createdAt < revokedBefore`, so the same instant survives.
+            (Some(created), false),
+            (Some(created + chrono::Duration::milliseconds(1)), true),
+        ] {
+            let mut store = MockSessionStore::new();
+            store.expect_find_by_token().returning(move |_| {
+                Ok(Some(SessionRecord {
+                    revocation: SessionRevocation::SecondaryStorage {
+                        created_at: created,
+                        revoked_before,
+                    },
+                    ..record(3600)
+                }))
+            });
+            let mut cache = empty_cache();
+            cache.expect_put().returning(|_, _, _| Ok(()));
+            let result = service(store, cache, false)
+                .authenticate(Credential::Cookie(&cookie()))
+                .await;
+            assert_eq!(
+                matches!(result, Err(Error::Unauthenticated(AuthFailure::Revoked))),
+                refused,
+                "revoked before {revoked_before:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::Error;
-use domain::auth::api_key::{ApiKeyRecord, ApiKeyStore};
+use domain::auth::api_key::{ApiKeyRecord, ApiKeyStore, KeyStorage};
 use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
 
 use super::schema::{ApiKeySchema, BetterAuthSchema};
@@ -109,6 +109,7 @@ fn decode(row: &QueryResult) -> Result<ApiKeyRecord, sea_orm::DbErr> {
         rate_limit_window_ms: row.try_get("", "rate_limit_window")?,
         rate_limit_max: row.try_get("", "rate_limit_max")?,
         permissions: row.try_get("", "permissions")?,
+        storage: KeyStorage::Database,
     })
 }
 

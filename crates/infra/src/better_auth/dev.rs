@@ -13,6 +13,7 @@ use sea_orm::{ConnectionTrait, Statement, Value};
 use super::schema::NamingStyle;
 
 mod jwt;
+pub mod secondary;
 use crate::db::{Db, DbBackendKind};
 
 /// A user to insert.

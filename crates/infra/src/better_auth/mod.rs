@@ -8,7 +8,8 @@
 //! the live database once at start-up; [`session_store::SqlSessionStore`] then
 //! runs one prepared query per cold session. [`dev`] creates compatible tables
 //! and rows for the dev seed and the tests — never in production.
-//! [`auth_changes`] hears about better-auth's writes (PostgreSQL
+//! [`secondary_storage`] reads sessions and API keys better-auth keeps in
+//! its Redis secondary storage. [`auth_changes`] hears about better-auth's writes (PostgreSQL
 //! notifications), so cached decisions do not outlive them.
 
 pub mod api_key_store;
@@ -17,10 +18,14 @@ pub mod dev;
 pub mod jwks;
 pub mod membership_store;
 pub mod schema;
+pub mod secondary_storage;
 pub mod session_store;
 
 pub use api_key_store::SqlApiKeyStore;
 pub use jwks::{HttpKeySource, SqlKeySource};
 pub use membership_store::SqlMembershipStore;
 pub use schema::{ApiKeySchema, BetterAuthSchema, JwksSchema, NamingStyle, OrganizationSchema};
+pub use secondary_storage::{
+    LayeredApiKeyStore, SecondaryApiKeyStore, SecondarySessionStore, SecondaryStorage, SessionStorageProbe,
+};
 pub use session_store::SqlSessionStore;

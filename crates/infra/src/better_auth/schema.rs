@@ -95,6 +95,9 @@ pub struct BetterAuthSchema {
     pub api_keys: Option<ApiKeySchema>,
     /// Whether `"user".id` is a `uuid` column.
     pub uuid_user_ids: bool,
+    /// Whether the `session` table exists (it may not when better-auth keeps
+    /// sessions only in secondary storage).
+    pub has_session_table: bool,
     backend: DbBackendKind,
 }
 
@@ -112,27 +115,48 @@ const ORGANIZATION_FIELDS: [&str; 5] = ["id", "name", "slug", "logo", "createdAt
 const MEMBER_FIELDS: [&str; 3] = ["organizationId", "userId", "role"];
 
 impl BetterAuthSchema {
-    /// Inspects the database's catalogue.
+    /// Inspects the database's catalogue; `session` must exist.
     ///
     /// # Errors
     /// When `session` or `user` is missing (better-auth not migrated yet, or
     /// sessions kept only in secondary storage), or when a required column is
     /// absent; the message says which and what to do.
     pub async fn detect(db: &Db) -> anyhow::Result<Self> {
+        Self::detect_with(db, true).await
+    }
+
+    /// As [`Self::detect`]; without `sessions_in_table` (sessions kept only in
+    /// better-auth's secondary storage) the `session` table may be absent.
+    ///
+    /// # Errors
+    /// As [`Self::detect`].
+    pub async fn detect_with(db: &Db, sessions_in_table: bool) -> anyhow::Result<Self> {
         let session = columns(db, "session").await?;
         let user = columns(db, "user").await?;
-        if session.is_empty() || user.is_empty() {
+        if user.is_empty() || (sessions_in_table && session.is_empty()) {
+            let hint = if sessions_in_table && !user.is_empty() {
+                " If better-auth keeps sessions only in secondary storage (Redis), set \
+                 BETTER_AUTH_SECONDARY_STORAGE_URL instead."
+            } else {
+                ""
+            };
             bail!(
-                "better-auth tables not found: `user` and `session` must exist in this database. \
-                 Run better-auth's migrations (npx @better-auth/cli migrate) against it, and configure \
-                 better-auth with `session: {{ storeSessionInDatabase: true }}` if it uses secondary storage. \
-                 In development, `saas-api dev seed` creates compatible tables."
+                "better-auth tables not found: `user`{} must exist in this database. \
+                 Run better-auth's migrations (npx @better-auth/cli migrate) against it.{hint} \
+                 In development, `saas-api dev seed` creates compatible tables.",
+                if sessions_in_table { " and `session`" } else { "" }
             );
         }
         let style = if session.contains_key("expiresAt") {
             NamingStyle::CamelCase
         } else if session.contains_key("expires_at") {
             NamingStyle::SnakeCase
+        } else if session.is_empty() && user.contains_key("emailVerified") {
+            NamingStyle::CamelCase
+        } else if session.is_empty() && user.contains_key("email_verified") {
+            NamingStyle::SnakeCase
+        } else if session.is_empty() {
+            bail!("better-auth `user` table has neither \"emailVerified\" nor email_verified: unknown schema");
         } else {
             bail!("better-auth `session` table has neither \"expiresAt\" nor expires_at: unknown schema");
         };
@@ -143,7 +167,7 @@ impl BetterAuthSchema {
             }
         }
         for field in SESSION_FIELDS {
-            if !session.contains_key(&style.column(field)) {
+            if !session.is_empty() && !session.contains_key(&style.column(field)) {
                 missing.push(format!("session.{}", style.column(field)));
             }
         }
@@ -182,6 +206,7 @@ impl BetterAuthSchema {
             jwks,
             api_keys,
             uuid_user_ids: user.get("id").is_some_and(|t| t == "uuid"),
+            has_session_table: !session.is_empty(),
             backend: db.kind(),
         })
     }
@@ -459,6 +484,7 @@ mod tests {
             jwks: None,
             api_keys: None,
             uuid_user_ids: false,
+            has_session_table: true,
             backend: DbBackendKind::Postgres,
         };
         let sql = schema.session_lookup_sql();

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::Error;
-use domain::auth::{SessionRecord, SessionStore, SessionToken, UserRecord};
+use domain::auth::{SessionRecord, SessionRevocation, SessionStore, SessionToken, UserRecord};
 use domain::user::User;
 use sea_orm::{ConnectionTrait, QueryResult, Statement};
 
@@ -76,6 +76,7 @@ impl SqlSessionStore {
             banned,
             ban_expires,
             active_organization_id,
+            revocation: SessionRevocation::Row,
         })
     }
 }
