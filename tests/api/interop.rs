@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, Options, SECRET, ScratchDb, node_json, send, services, settings_map};
 
-const INTEROP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
+pub(crate) const INTEROP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
 
 fn node(database_url: &str, args: &[&str]) -> Value {
     node_with(database_url, args, &[])
@@ -30,7 +30,7 @@ fn script(database_url: &str, file: &str, args: &[&str], env: &[(&str, &str)]) -
     node_json(INTEROP_DIR, file, args, &all)
 }
 
-fn interop_ready() -> bool {
+pub(crate) fn interop_ready() -> bool {
     let installed = Path::new(INTEROP_DIR)
         .join("node_modules/better-auth/package.json")
         .exists();

@@ -27,6 +27,7 @@ mod pagination;
 mod resilience;
 mod response_cache;
 mod revocation;
+mod secondary_interop;
 mod secondary_storage;
 mod security;
 mod session_cache;
