@@ -54,7 +54,11 @@ USERS, ITEMS_PER_USER = 1000, 20
 MEMBERS_PER_ORG, ITEMS_PER_ORG = 10, 20
 ORGS = USERS // MEMBERS_PER_ORG
 ALL = ["health", "health_live", "users_me", "list_items", "get_item", "create_item", "mixed", "org_list_items", "org_mixed",
-       "users_me_jwt", "list_items_jwt", "users_me_api_key", "users_me_churn"]
+       "users_me_jwt", "list_items_jwt", "users_me_api_key", "users_me_churn", "users_me_secondary"]
+# users_me_secondary: users_me on a second server (BENCH_PORT + 2) configured as beside a better-auth that
+# keeps sessions only in Redis (BETTER_AUTH_SECONDARY_STORAGE_URL): every request reads the session value and
+# the user's revoked-before mark there (nothing cached in front); its own 1,000 users' sessions.
+SECONDARY_PREFIX = "better-auth:"
 # users_me_churn: users_me while better-auth signs CHURN_USERS other users out and in again
 # (their session rows deleted and inserted, as its signOut and signIn do) as fast as psql
 # goes; reports the session cache's effective hit rate (hits trusted / lookups).
@@ -208,6 +212,43 @@ def seed():
     return data
 
 
+def resp(*args):
+    """One command in Redis's wire protocol (for redis-cli --pipe)."""
+    out = [f"*{len(args)}\r\n".encode()]
+    for a in args:
+        raw = a.encode() if isinstance(a, str) else a
+        out += [f"${len(raw)}\r\n".encode(), raw, b"\r\n"]
+    return b"".join(out)
+
+
+def seed_secondary(data):
+    """Sessions as better-auth with @better-auth/redis-storage keeps them (JSON under <prefix><token>, TTL),
+    for the bench users; returns a copy of the data file whose first column is their cookie."""
+    now = datetime.now(timezone.utc)
+    iso = lambda at: at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    expires = now.timestamp() + 86400
+    commands = []
+    rows = data.read_text().splitlines()
+    out = BENCH / "results" / "users_secondary.tsv"
+    with out.open("w") as f:
+        for g, row in enumerate(rows, start=1):
+            token = hashlib.md5(f"bench-secondary-token-{g}".encode()).hexdigest()
+            user = f"bench-user-{g}"
+            value = json.dumps({
+                "session": {"id": f"bench-secondary-{g}", "token": token, "userId": user,
+                            "expiresAt": iso(datetime.fromtimestamp(expires, timezone.utc)), "createdAt": iso(now),
+                            "updatedAt": iso(now), "ipAddress": "", "userAgent": "", "activeOrganizationId": None},
+                "user": {"id": user, "name": f"Bench {g}", "email": f"bench{g}@example.com", "emailVerified": True,
+                         "image": None, "createdAt": iso(now), "updatedAt": iso(now), "role": "user", "banned": False,
+                         "banReason": None, "banExpires": None}})
+            commands.append(resp("SET", SECONDARY_PREFIX + token, value, "EX", "86400"))
+            f.write(signed_cookie(token) + "\t" + row.split("\t", 1)[1] + "\n")
+    host = urllib.parse.urlparse(REDIS)
+    subprocess.run(["redis-cli", "-h", host.hostname, "-p", str(host.port or 6379), "-n", redis_db(), "--pipe"],
+                   input=b"".join(commands), check=True, capture_output=True)
+    return out
+
+
 def rss_kb(pid, field):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -286,10 +327,10 @@ def hit_rate(before, after):
     return (hits - distrusted) / lookups if lookups else float("nan")
 
 
-def wrk(scenario, data, duration):
+def wrk(scenario, data, duration, port=PORT):
     env = dict(os.environ, BENCH_DATA=str(data), BENCH_SCENARIO=scenario)
     out = sh("wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "5s", "--latency",
-             "-s", str(BENCH / "wrk.lua"), f"http://127.0.0.1:{PORT}", env=env)
+             "-s", str(BENCH / "wrk.lua"), f"http://127.0.0.1:{port}", env=env)
     result = json.loads(next(l for l in out.splitlines() if l.startswith("BENCH_RESULT")).split(" ", 1)[1])
     seconds = result["duration_us"] / 1e6
     return {
@@ -346,10 +387,19 @@ def main():
     startups, idles = zip(*(startup_on_sqlite() for _ in range(3)))
     log = open(BENCH / "results" / "server.log", "w")
     server = subprocess.Popen([str(BIN)], env=server_env(f"{PG}/{DB}"), stderr=log, cwd=ROOT)
+    secondary, secondary_log, secondary_data = None, None, None
+    if "users_me_secondary" in SCENARIOS:
+        secondary_data = seed_secondary(data)
+        secondary_log = open(BENCH / "results" / "server-secondary.log", "w")
+        secondary = subprocess.Popen([str(BIN)], env=server_env(f"{PG}/{DB}", {
+            "PORT": str(PORT + 2), "BETTER_AUTH_SECONDARY_STORAGE_URL": REDIS,
+            "BETTER_AUTH_SECONDARY_STORAGE_PREFIX": SECONDARY_PREFIX}), stderr=secondary_log, cwd=ROOT)
     runs = []
     try:
         if not wait_healthy(f"http://127.0.0.1:{PORT}"):
             sys.exit("bench: server did not become healthy (see bench/results/server.log)")
+        if secondary and not wait_healthy(f"http://127.0.0.1:{PORT + 2}"):
+            sys.exit("bench: the secondary-storage server did not become healthy (see bench/results/server-secondary.log)")
         time.sleep(0.5)
         idle_pg = rss_kb(server.pid, "VmRSS") / 1024
         wrk("users_me", data, 3)  # warm the session cache for every user
@@ -364,9 +414,13 @@ def main():
                     r["hit_rate"] = hit_rate(before, metrics())
                     print(f"run {run} users_me_churn: {churn.count} sign-outs and sign-ins of other users alongside; "
                           f"session cache hit rate {r['hit_rate']:.4f}", flush=True)
+                elif scenario == "users_me_secondary":
+                    reset_peak(secondary.pid)
+                    r = wrk("users_me", secondary_data, DURATION, port=PORT + 2)
+                    r["peak_rss_mb"] = rss_kb(secondary.pid, "VmHWM") / 1024
                 else:
                     r = wrk(scenario, data, DURATION)
-                r["peak_rss_mb"] = rss_kb(server.pid, "VmHWM") / 1024
+                r.setdefault("peak_rss_mb", rss_kb(server.pid, "VmHWM") / 1024)
                 results[scenario] = r
                 print(f"run {run} {scenario:<12} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
                       f"p99 {r['p99_ms']:7.2f} ms  non-2xx {r['non2xx']}  peak RSS {r['peak_rss_mb']:.1f} MB", flush=True)
@@ -382,9 +436,12 @@ def main():
                   f"redis GET {results['redis_get_ops']:.0f} ops/s", flush=True)
             runs.append(results)
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        for proc in filter(None, (server, secondary)):
+            proc.terminate()
+            proc.wait(timeout=60)
         log.close()
+        if secondary_log:
+            secondary_log.close()
 
     def median(key, field=None):
         return statistics.median(r[key][field] if field else r[key] for r in runs)
@@ -417,6 +474,8 @@ def main():
         ratios["users_me_churn session cache hit rate"] = median("users_me_churn", "hit_rate")
     if "users_me_churn" in summary and "users_me" in summary:
         ratios["users_me_churn / users_me"] = summary["users_me_churn"]["rps"] / summary["users_me"]["rps"]
+    if "users_me_secondary" in summary and "users_me" in summary:
+        ratios["users_me_secondary / users_me"] = summary["users_me_secondary"]["rps"] / summary["users_me"]["rps"]
     if "users_me_api_key" in summary and "users_me" in summary:
         ratios["users_me_api_key / users_me"] = summary["users_me_api_key"]["rps"] / summary["users_me"]["rps"]
 

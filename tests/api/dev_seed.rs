@@ -104,3 +104,48 @@ async fn a_failed_insert_is_reported_not_taken_for_an_existing_demo_user() {
     assert!(format!("{error:#}").contains("could not insert the user"), "{error:#}");
     db.close().await;
 }
+
+/// With `BETTER_AUTH_SECONDARY_STORAGE_URL`, the seeded session lives where
+/// better-auth with `secondaryStorage` keeps it (Redis, not the table), and
+/// the printed cookie works against a server configured the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeded_session_goes_to_secondary_storage_when_configured() {
+    let Some(redis) = crate::helpers::redis_or_skip("dev_seed_secondary") else {
+        return;
+    };
+    let scratch = ScratchDb::create(Backend::Sqlite, "dev_seed_secondary").await.unwrap();
+    let prefix = format!("better-auth-seed:{}:", uuid::Uuid::new_v4().simple());
+    let options = Options {
+        extra: vec![
+            ("BETTER_AUTH_SECONDARY_STORAGE_URL".into(), redis.clone()),
+            ("BETTER_AUTH_SECONDARY_STORAGE_PREFIX".into(), prefix.clone()),
+        ],
+        ..Options::default()
+    };
+    let vars = settings_map(&scratch.url, &options, None, "unused:");
+    let (settings, _) = api::Settings::from_map(&vars).unwrap();
+    let seeded = api::commands::dev_seed::seed(&settings).await.unwrap();
+    let token = seeded.bearer.split('.').next().unwrap().to_owned();
+    let mut conn = deadpool_redis::Config::from_url(&redis)
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .unwrap()
+        .get()
+        .await
+        .unwrap();
+    let stored: Option<String> = deadpool_redis::redis::cmd("GET")
+        .arg(format!("{prefix}{token}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored.expect("the session is in Redis")).unwrap();
+    assert_eq!(stored["user"]["id"], api::commands::dev_seed::DEMO_USER_ID);
+
+    let server = api::Application::build(settings).await.unwrap();
+    let url = format!("http://127.0.0.1:{}/api/v1/users/me", server.port());
+    let handle = server.handle();
+    tokio::spawn(server.run_until_stopped());
+    let (status, body) = send(reqwest::Client::new().get(&url).header("Cookie", &seeded.cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], api::commands::dev_seed::DEMO_USER_ID);
+    handle.stop(false).await;
+}

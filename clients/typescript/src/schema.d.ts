@@ -250,6 +250,12 @@ export interface components {
             auth_changes: string;
             database: string;
             redis: string;
+            /**
+             * @description better-auth's secondary storage (`BETTER_AUTH_SECONDARY_STORAGE_URL`):
+             *     `ok`, `error` (sessions cannot be validated: 503 for requests that
+             *     need one), or `disabled` (sessions are read from the database).
+             */
+            session_storage: string;
             status: string;
             version: string;
         };
