@@ -8,7 +8,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 COMPOSE := docker compose -f docker/compose.yaml
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help run dev test test-all lint deny fmt migrate-up migrate-down migrate-status migrate-new seed bench bench-hostile fuzz-api client client-example docker-up docker-down docker-logs docker-lint clean
+.PHONY: help run dev test test-all lint deny fmt migrate-up migrate-down migrate-status migrate-new seed bench rolling-restart bench-hostile fuzz-api client client-example docker-up docker-down docker-logs docker-lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -64,6 +64,11 @@ bench: ## Load-test a release build on the local PostgreSQL + Redis (about 15 mi
 	@python3 -c "import cryptography" 2>/dev/null || { echo "installing cryptography (PyPI; signs the bench JWTs)"; python3 -m pip install --quiet cryptography; }
 	$(CARGO) build --release -p api --bin saas-api
 	SAAS_API_BIN=$(TARGET_DIR)/release/saas-api python3 bench/bench.py
+
+rolling-restart: ## Two release instances behind HAProxy (Debian package), a mixed load, each restarted in turn (SIGTERM): prints non-2xx and lost writes, fails unless both are 0 (about 1 minute)
+	@command -v haproxy >/dev/null || { echo "installing haproxy (Debian package)"; apt-get install -y -qq haproxy || { apt-get update -qq && apt-get install -y -qq haproxy; }; }
+	$(CARGO) build --release -p api --bin saas-api
+	SAAS_API_BIN=$(TARGET_DIR)/release/saas-api python3 bench/rolling_restart.py
 
 bench-hostile: ## Peak RSS and /health/live latency while 8 clients post a 1,000,000-key body (about 1 minute)
 	$(CARGO) build --release -p api --bin saas-api

@@ -140,6 +140,8 @@ def server_env(database_url, extra=None):
         "RATE_LIMIT_REQUESTS": "60000000",  # the most a 60 s window takes (one per µs)
         "RATE_LIMIT_WINDOW": "60",
         "LOG_FORMAT": "json",
+        # Production keeps /metrics off the public port; each server scrapes on its own loopback port.
+        "METRICS_ADDR": f"127.0.0.1:{PORT + 10}",
     }
     env.update(extra or {})
     for pair in filter(None, os.environ.get("BENCH_SERVER_ENV", "").split(",")):
@@ -278,7 +280,7 @@ def wait_healthy(base, timeout=30.0):
 def metrics():
     """The server's /metrics counters and gauges, by series (name and labels)."""
     series = {}
-    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/metrics", timeout=5) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{PORT + 10}/metrics", timeout=5) as r:
         for line in r.read().decode().splitlines():
             if line and not line.startswith("#"):
                 name, _, value = line.rpartition(" ")
@@ -392,7 +394,7 @@ def main():
         secondary_data = seed_secondary(data)
         secondary_log = open(BENCH / "results" / "server-secondary.log", "w")
         secondary = subprocess.Popen([str(BIN)], env=server_env(f"{PG}/{DB}", {
-            "PORT": str(PORT + 2), "BETTER_AUTH_SECONDARY_STORAGE_URL": REDIS,
+            "PORT": str(PORT + 2), "METRICS_ADDR": f"127.0.0.1:{PORT + 12}", "BETTER_AUTH_SECONDARY_STORAGE_URL": REDIS,
             "BETTER_AUTH_SECONDARY_STORAGE_PREFIX": SECONDARY_PREFIX}), stderr=secondary_log, cwd=ROOT)
     runs = []
     try:

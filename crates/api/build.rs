@@ -25,6 +25,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=REDOC_BUNDLE");
     println!("cargo:rustc-check-cfg=cfg(redoc_bundled)");
     println!("cargo:rustc-env=REDOC_VERSION={REDOC_VERSION}");
+    println!("cargo:rustc-env=SAAS_API_COMMIT={}", commit());
 
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target = out.join("redoc.standalone.js");
@@ -35,6 +36,41 @@ fn main() {
              Install npm, or set REDOC_BUNDLE to a copy of redoc.standalone.js, and rebuild."
         ),
     }
+}
+
+/// The commit for `saas_api_build_info`: `SAAS_API_COMMIT` when set (the
+/// Docker image has no `.git`), else `git rev-parse --short=12 HEAD`, else
+/// `unknown`. Rebuilt when HEAD moves.
+fn commit() -> String {
+    println!("cargo:rerun-if-env-changed=SAAS_API_COMMIT");
+    if let Ok(given) = std::env::var("SAAS_API_COMMIT")
+        && !given.trim().is_empty()
+    {
+        return given.trim().to_owned();
+    }
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
+        let dir = Path::new(&dir);
+        println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
+        if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            let path = dir.join(&reference);
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
+            let packed = dir.join("packed-refs");
+            if packed.exists() {
+                println!("cargo:rerun-if-changed={}", packed.display());
+            }
+        }
+    }
+    git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn bundle(out: &Path, target: &Path) -> Result<(), String> {

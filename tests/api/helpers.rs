@@ -233,6 +233,8 @@ pub struct TestApp {
     pub dev: DevBetterAuth,
     pub redis_url: Option<String>,
     pub redis_prefix: String,
+    /// The port of `/metrics`' own listener (`METRICS_ADDR`), when there is one.
+    pub metrics_port: Option<u16>,
     /// The settings the server was started with (a second instance reuses them).
     pub vars: HashMap<String, String>,
     handle: actix_web::dev::ServerHandle,
@@ -276,6 +278,11 @@ pub fn settings_map(
     }
     for (k, v) in &options.extra {
         vars.insert(k.clone(), v.clone());
+    }
+    // Production serves /metrics on 127.0.0.1:9100 by default: tests running
+    // side by side each take a free port instead.
+    if vars.get("APP_ENV").is_some_and(|e| e == "production") && !vars.contains_key("METRICS_ADDR") {
+        vars.insert("METRICS_ADDR".into(), "127.0.0.1:0".into());
     }
     vars
 }
@@ -332,9 +339,11 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
     let app = Application::build(settings).await.expect("application starts");
     let redis = vars.get("REDIS_URL").cloned();
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_port = app.metrics_port();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     Some(TestApp {
+        metrics_port,
         address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -28,14 +28,15 @@ fn run(database_url: &str, prefix: &str, args: &[&str]) -> Value {
 /// This service beside that better-auth: the `/api/v1` base URL and a handle.
 async fn serve(database_url: &str, prefix: &str, extra: &[(&str, &str)]) -> (String, actix_web::dev::ServerHandle) {
     let redis = services().redis.clone().expect("Redis for the interop test");
-    let mut options = Options::default();
-    options.extra = vec![
-        ("BETTER_AUTH_SECONDARY_STORAGE_URL".into(), redis.clone()),
-        ("BETTER_AUTH_SECONDARY_STORAGE_PREFIX".into(), prefix.into()),
+    let mut vars = vec![
+        ("BETTER_AUTH_SECONDARY_STORAGE_URL".to_owned(), redis.clone()),
+        ("BETTER_AUTH_SECONDARY_STORAGE_PREFIX".to_owned(), prefix.to_owned()),
     ];
-    options
-        .extra
-        .extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let options = Options {
+        extra: vars,
+        ..Options::default()
+    };
     let own = format!("interop:{}:", uuid::Uuid::new_v4().simple());
     let vars = settings_map(database_url, &options, Some(&redis), &own);
     let (settings, _) = api::Settings::from_map(&vars).unwrap();

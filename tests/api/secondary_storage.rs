@@ -376,6 +376,7 @@ on_every_backend!(
     the_session_table_is_read_only_when_better_auth_stores_sessions_there,
     api_keys_in_secondary_storage,
     unreadable_values_are_refused_never_a_500,
+    a_warm_cache_never_outlives_a_revocation,
 );
 
 /// A deployment whose database has no `session` table at all starts, and serves.
@@ -469,5 +470,67 @@ async fn secondary_storage_down_is_503_and_named_by_health() {
             "still {status} after Redis returned"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The metric line `name{labels} value` (or `name value`) as a number, 0 when absent.
+async fn series(app: &TestApp, line_prefix: &str) -> f64 {
+    let response = app.request(reqwest::Method::GET, "/metrics").send().await.unwrap();
+    let text = response.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// With Redis' tracking up, a session is served from memory for up to a
+/// second — and still refused on the very next request after better-auth
+/// deletes its key or sets its user's mark, 50 times in a row each.
+async fn a_warm_cache_never_outlives_a_revocation(backend: Backend) {
+    let Some(mut s) = spawn(backend, "secondary_tracking", &[], Options::default()).await else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    while s.app.gauge("session_storage_tracking_up").await != 1 {
+        assert!(started.elapsed() < Duration::from_secs(5), "tracking comes up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hits = "session_cache_lookups_total{outcome=\"hit\"} ";
+    let (user, _) = s.user("tracked", None).await;
+    let before = series(&s.app, hits).await;
+    for round in 0..50 {
+        let token = generate_token();
+        s.store(&user, &token, now(), None, false).await;
+        let signed = TestUser {
+            id: user.id.clone(),
+            cookie: format!("better-auth.session_token={}", sign(&token)),
+            token: token.clone(),
+        };
+        for _ in 0..3 {
+            assert_eq!(s.me(&signed).await.0, StatusCode::OK, "round {round}");
+        }
+        let _: () = s.conn.del(format!("{}{token}", s.prefix)).await.unwrap();
+        let (status, body) = s.me(&signed).await;
+        assert_refused(status, &body, &format!("round {round}: signed out with a warm cache"));
+    }
+    assert!(
+        series(&s.app, hits).await - before >= 50.0,
+        "the cache answered the warm requests"
+    );
+    for round in 0..50 {
+        let (other_user, other) = s.user("marked", None).await;
+        let created = now() - chrono::Duration::seconds(5);
+        s.store(&other_user, &other.token, created, None, false).await;
+        for _ in 0..3 {
+            assert_eq!(s.me(&other).await.0, StatusCode::OK);
+        }
+        let mark = now().timestamp_millis().to_string();
+        s.set(&format!("revoked-sessions-before-{}", other.id), &mark).await;
+        let (status, body) = s.me(&other).await;
+        assert_refused(
+            status,
+            &body,
+            &format!("round {round}: revoked in bulk with a warm cache"),
+        );
     }
 }

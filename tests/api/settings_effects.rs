@@ -99,6 +99,52 @@ async fn metrics_enabled_false_takes_metrics_away() {
     }
 }
 
+/// In production `/metrics` is private: not on the public port, only on its
+/// own listener (`METRICS_ADDR`, loopback by default), unless
+/// `METRICS_PUBLIC=true`; it carries the process and build-info series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_serves_metrics_only_on_the_private_listener_unless_public() {
+    let production = |extra: &[(&str, &str)]| {
+        let mut all = vec![
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", "a-production-secret-key-0123456789abcdef"),
+            ("DEBUG", "false"),
+            ("AUTO_MIGRATE", "true"),
+        ];
+        all.extend_from_slice(extra);
+        with(&all)
+    };
+    let app = spawn_app_with(Backend::Sqlite, "metrics_private", production(&[]))
+        .await
+        .unwrap();
+    let public = app.request(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND, "not on the public port");
+    let port = app.metrics_port.expect("a listener of its own");
+    let scrape = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap();
+    assert_eq!(scrape.status(), StatusCode::OK);
+    let text = scrape.text().await.unwrap();
+    for series in [
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_start_time_seconds ",
+        "saas_api_build_info{version=\"",
+        "http_requests_total{",
+    ] {
+        assert!(text.contains(series), "{series} missing");
+    }
+
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        "metrics_public",
+        production(&[("METRICS_PUBLIC", "true")]),
+    )
+    .await
+    .unwrap();
+    let public = app.request(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(public.status(), StatusCode::OK, "METRICS_PUBLIC=true");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn db_pool_max_bounds_the_open_connections() {
     let Some(app) = spawn_app_with(

@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use domain::auth::{CachedSession, SessionCache, TokenHash};
 use infra::Db;
 use infra::better_auth::auth_changes::ListenerStatus;
+use infra::better_auth::secondary_tracking::TrackingStatus;
 use infra::item_repository::lanes::Lanes;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -141,12 +142,15 @@ pub struct Metrics {
     lanes: std::sync::OnceLock<Lanes>,
     auth_changes: std::sync::OnceLock<Arc<ListenerStatus>>,
     auth_listening: Gauge<i64, AtomicI64>,
+    secondary_tracking: std::sync::OnceLock<Arc<TrackingStatus>>,
+    secondary_tracking_up: Gauge<i64, AtomicI64>,
     auth_notifications: Gauge<i64, AtomicI64>,
     auth_reconnects: Gauge<i64, AtomicI64>,
     auth_distrusted: Gauge<i64, AtomicI64>,
     revocations: std::sync::OnceLock<Arc<domain::revocation::Revocations>>,
     /// Two scrapes at once must not both add the same lane counts.
     lane_sync: std::sync::Mutex<()>,
+    process: crate::process_metrics::ProcessMetrics,
 }
 
 impl Metrics {
@@ -161,6 +165,12 @@ impl Metrics {
         let pending_invalidations = Gauge::<i64, AtomicI64>::default();
         let (lane_batches, lane_requests) = (Counter::default(), Counter::default());
         let auth_listening = Gauge::<i64, AtomicI64>::default();
+        let secondary_tracking_up = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "session_storage_tracking_up",
+            "1 while Redis pushes better-auth's secondary-storage changes to this instance (sessions from there may then be reused for up to a second), 0 otherwise",
+            secondary_tracking_up.clone(),
+        );
         let auth_notifications = Gauge::<i64, AtomicI64>::default();
         let auth_reconnects = Gauge::<i64, AtomicI64>::default();
         let auth_distrusted = Gauge::<i64, AtomicI64>::default();
@@ -216,6 +226,7 @@ impl Metrics {
             "Item reads and inserts the PostgreSQL item lanes answered",
             lane_requests.clone(),
         );
+        let process = crate::process_metrics::ProcessMetrics::register(&mut registry);
         Arc::new(Self {
             id: NEXT_METRICS_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             registry,
@@ -232,11 +243,14 @@ impl Metrics {
             lanes: std::sync::OnceLock::new(),
             auth_changes: std::sync::OnceLock::new(),
             auth_listening,
+            secondary_tracking: std::sync::OnceLock::new(),
+            secondary_tracking_up,
             auth_notifications,
             auth_reconnects,
             auth_distrusted,
             revocations: std::sync::OnceLock::new(),
             lane_sync: std::sync::Mutex::new(()),
+            process,
         })
     }
 
@@ -282,6 +296,11 @@ impl Metrics {
         let _ = self.response_cache.set(cache);
     }
 
+    /// Reports whether better-auth's secondary storage is tracked.
+    pub fn watch_secondary_tracking(&self, status: Arc<TrackingStatus>) {
+        let _ = self.secondary_tracking.set(status);
+    }
+
     /// Reports whether better-auth's changes are received, and how many
     /// cache hits they made stale, from now on.
     pub fn watch_auth_changes(&self, status: Arc<ListenerStatus>, revocations: Arc<domain::revocation::Revocations>) {
@@ -304,6 +323,9 @@ impl Metrics {
             self.lane_requests
                 .inc_by(stats.jobs.saturating_sub(self.lane_requests.get()));
         }
+        if let Some(status) = self.secondary_tracking.get() {
+            self.secondary_tracking_up.set(i64::from(status.tracking()));
+        }
         if let Some(status) = self.auth_changes.get() {
             self.auth_listening.set(i64::from(status.listening()));
             self.auth_notifications
@@ -323,6 +345,10 @@ impl Metrics {
             let (size, idle) = db.pool_stats();
             self.pool_size.set(i64::from(size));
             self.pool_idle.set(i64::try_from(idle).unwrap_or(i64::MAX));
+        }
+        {
+            let _sync = self.lane_sync.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.process.refresh();
         }
         let mut out = String::with_capacity(8 * 1024);
         if let Err(error) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {

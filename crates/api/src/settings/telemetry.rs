@@ -1,5 +1,10 @@
 //! What the service tells operators: `DEBUG`, `LOG_FORMAT`,
-//! `METRICS_ENABLED`, `METRICS_ADDR`.
+//! `METRICS_ENABLED`, `METRICS_ADDR`, `METRICS_PUBLIC`.
+//!
+//! In production `/metrics` is private by default: served only on its own
+//! listener (`METRICS_ADDR`, default [`DEFAULT_METRICS_ADDR`], loopback), not
+//! on the public port, unless `METRICS_PUBLIC=true`. In development it is on
+//! the main listener unless `METRICS_ADDR` moves it.
 
 use super::reader::Reader;
 
@@ -22,9 +27,16 @@ pub struct Telemetry {
     pub log_format: LogFormat,
     /// `METRICS_ENABLED`: serve `/metrics` at all (default true).
     pub metrics_enabled: bool,
-    /// `METRICS_ADDR`: serve `/metrics` there instead of on the main listener.
+    /// `METRICS_ADDR`: serve `/metrics` on a listener of its own there (in
+    /// production [`DEFAULT_METRICS_ADDR`] unless `METRICS_PUBLIC`).
     pub metrics_addr: Option<String>,
+    /// Whether `/metrics` is also served on the main (public) listener:
+    /// `METRICS_PUBLIC=true`, or development without `METRICS_ADDR`.
+    pub metrics_on_main_listener: bool,
 }
+
+/// Where production serves `/metrics` when `METRICS_ADDR` is not set: loopback only.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9100";
 
 /// Reads the group.
 pub fn read(r: &mut Reader<'_>, production: bool) -> Telemetry {
@@ -47,10 +59,17 @@ pub fn read(r: &mut Reader<'_>, production: bool) -> Telemetry {
             "METRICS_ADDR: expected host:port like 127.0.0.1:9100, got {addr:?}"
         ));
     }
+    let public = r.flag("METRICS_PUBLIC", false);
+    let metrics_on_main_listener = public || (!production && metrics_addr.is_none());
+    let metrics_addr = match metrics_addr {
+        None if production && !public => Some(DEFAULT_METRICS_ADDR.to_owned()),
+        other => other,
+    };
     Telemetry {
         debug: r.flag("DEBUG", !production),
         log_format,
         metrics_enabled: r.flag("METRICS_ENABLED", true),
         metrics_addr,
+        metrics_on_main_listener,
     }
 }

@@ -374,3 +374,30 @@ fn a_malformed_secondary_storage_url_or_prefix_is_one_line_each() {
         vec!["BETTER_AUTH_SECONDARY_STORAGE_PREFIX: set without BETTER_AUTH_SECONDARY_STORAGE_URL"]
     );
 }
+
+#[test]
+fn production_keeps_metrics_private_unless_told_otherwise() {
+    let base = [
+        ("APP_ENV", "production"),
+        ("BETTER_AUTH_SECRET", LONG),
+        ("SECRET_KEY", SECRET_KEY),
+    ];
+    let (s, _) = Settings::from_map(&vars(&base)).unwrap();
+    assert_eq!(s.telemetry.metrics_addr.as_deref(), Some("127.0.0.1:9100"));
+    assert!(!s.telemetry.metrics_on_main_listener);
+    let mut public = base.to_vec();
+    public.push(("METRICS_PUBLIC", "true"));
+    let (s, _) = Settings::from_map(&vars(&public)).unwrap();
+    assert_eq!(s.telemetry.metrics_addr, None);
+    assert!(s.telemetry.metrics_on_main_listener);
+    let mut elsewhere = base.to_vec();
+    elsewhere.push(("METRICS_ADDR", "0.0.0.0:9464"));
+    let (s, _) = Settings::from_map(&vars(&elsewhere)).unwrap();
+    assert_eq!(s.telemetry.metrics_addr.as_deref(), Some("0.0.0.0:9464"));
+    assert!(!s.telemetry.metrics_on_main_listener);
+    let (s, _) = Settings::from_map(&vars(&[])).unwrap();
+    assert!(
+        s.telemetry.metrics_on_main_listener && s.telemetry.metrics_addr.is_none(),
+        "development"
+    );
+}

@@ -30,6 +30,7 @@ use crate::settings::Settings;
 /// A bound, not yet running, server.
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
     metrics_server: Option<Server>,
     db: Db,
@@ -90,23 +91,27 @@ where
     }
 }
 
-/// `/metrics` on its own listener when `METRICS_ADDR` is set (and metrics are on).
-fn metrics_server(settings: &Settings, metrics: web::Data<Metrics>) -> anyhow::Result<Option<Server>> {
+/// `/metrics` on its own listener when `METRICS_ADDR` is set (in production
+/// by default) and metrics are on; with the port it is bound to.
+fn metrics_server(settings: &Settings, metrics: web::Data<Metrics>) -> anyhow::Result<Option<(Server, u16)>> {
     let (Some(addr), true) = (&settings.telemetry.metrics_addr, settings.telemetry.metrics_enabled) else {
         return Ok(None);
     };
+    let listener = TcpListener::bind(addr.as_str()).with_context(|| {
+        format!("could not bind METRICS_ADDR {addr} (another instance on this host? give each its own METRICS_ADDR)")
+    })?;
+    let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
         actix_web::App::new()
             .app_data(metrics.clone())
             .route("/metrics", web::get().to(scrape))
     })
-    .bind(addr.as_str())
-    .with_context(|| format!("could not bind METRICS_ADDR {addr}"))?
+    .listen(listener)?
     .workers(1)
     .disable_signals()
     .run();
-    tracing::info!(addr = %addr, "metrics listening");
-    Ok(Some(server))
+    tracing::info!(addr = %addr, port, "metrics listening");
+    Ok(Some((server, port)))
 }
 
 impl Application {
@@ -134,7 +139,7 @@ impl Application {
                 timeout: settings.server.request_body_timeout,
             },
             metrics: metrics.clone(),
-            serve_metrics: settings.telemetry.metrics_enabled && settings.telemetry.metrics_addr.is_none(),
+            serve_metrics: settings.telemetry.metrics_enabled && settings.telemetry.metrics_on_main_listener,
         };
         let mut server = HttpServer::new(move || crate::app::build(state.clone(), options.clone()))
             .on_connect(crate::extract::json_body::remember_socket)
@@ -146,9 +151,10 @@ impl Application {
             server = server.workers(workers);
         }
         tracing::info!(host = %settings.server.host, port, "listening");
-        let metrics_server = metrics_server(&settings, metrics)?;
+        let (metrics_server, metrics_port) = metrics_server(&settings, metrics)?.unzip();
         Ok(Self {
             port,
+            metrics_port,
             server: server.run(),
             metrics_server,
             db,
@@ -162,6 +168,11 @@ impl Application {
     /// The bound port (useful when `PORT=0`).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics`' own listener (`METRICS_ADDR`), when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// A handle to stop the server.

@@ -21,14 +21,15 @@ use domain::organization::{MembershipCache, OrganizationService};
 use domain::rate_limit::{RateLimitService, RateLimiter, RatePolicy};
 use domain::revocation::Revocations;
 use infra::better_auth::auth_changes;
+use infra::better_auth::secondary_tracking::{self, TrackedSessionCache};
 use infra::better_auth::{
     BetterAuthSchema, HttpKeySource, LayeredApiKeyStore, SecondaryApiKeyStore, SecondarySessionStore, SecondaryStorage,
     SessionStorageProbe, SqlApiKeyStore, SqlKeySource, SqlMembershipStore, SqlSessionStore,
 };
 use infra::cache::{
-    MemoryApiKeyCache, MemoryMembershipCache, MemorySessionCache, NoSessionCache, RedisApiKeyCache,
-    RedisMembershipCache, RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredApiKeyCache,
-    TieredMembershipCache, TieredSessionCache,
+    MemoryApiKeyCache, MemoryMembershipCache, MemorySessionCache, RedisApiKeyCache, RedisMembershipCache,
+    RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredApiKeyCache, TieredMembershipCache,
+    TieredSessionCache,
 };
 use infra::idempotency_store::SqlIdempotencyStore;
 use infra::probes::{DatabaseProbe, RedisProbe};
@@ -166,7 +167,7 @@ fn secondary_storage(
     tracing::info!(
         prefix = %config.prefix,
         session_table = config.store_session_in_database,
-        "sessions: better-auth's secondary storage (read on every request, never cached)"
+        "sessions: better-auth's secondary storage (reused at most a second, while its changes are tracked)"
     );
     Ok(Some(storage))
 }
@@ -207,7 +208,6 @@ pub async fn compose(
         )),
         None => Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES)),
     };
-    let cache: Arc<dyn SessionCache> = Arc::new(CountingSessionCache::new(cache, metrics.clone()));
     // Every cache keeps a decision at most SESSION_CACHE_TTL: marks older than that are moot.
     let revocations = Arc::new(Revocations::new(settings.cache.session_cache_ttl));
     let organizations =
@@ -226,26 +226,34 @@ pub async fn compose(
     let secrets: Vec<&str> = settings.auth.better_auth_secrets.iter().map(|s| s.expose()).collect();
     let mut sessions: Arc<dyn SessionStore> = Arc::new(SqlSessionStore::new(db.clone(), schema));
     let secondary = secondary_storage(settings, &mut probes)?;
-    let cache = match &secondary {
-        Some(storage) => {
-            let fallback = settings
-                .auth
-                .secondary_storage
-                .as_ref()
-                .is_some_and(|s| s.store_session_in_database);
-            sessions = Arc::new(SecondarySessionStore::new(storage.clone(), sessions, fallback));
-            // better-auth revokes there without telling anyone: nothing may outlive it.
-            Arc::new(NoSessionCache) as Arc<dyn SessionCache>
+    let mut cache_ttl = settings.cache.session_cache_ttl;
+    let cache = match (&secondary, &settings.auth.secondary_storage) {
+        (Some(storage), Some(config)) => {
+            sessions = Arc::new(SecondarySessionStore::new(
+                storage.clone(),
+                sessions,
+                config.store_session_in_database,
+            ));
+            // better-auth revokes there without telling anyone but Redis' tracking:
+            // reused at most a second, and only while tracking is heard.
+            let tracking = secondary_tracking::spawn(&config.url, &config.prefix, revocations.clone(), clock.clone())?;
+            metrics.watch_secondary_tracking(tracking.clone());
+            cache_ttl = cache_ttl.min(secondary_tracking::REUSE_AT_MOST);
+            Arc::new(TrackedSessionCache::new(
+                Arc::new(MemorySessionCache::new(MEMORY_CACHE_ENTRIES)),
+                tracking,
+            )) as Arc<dyn SessionCache>
         }
-        None => cache,
+        _ => cache,
     };
+    let cache: Arc<dyn SessionCache> = Arc::new(CountingSessionCache::new(cache, metrics.clone()));
     let mut auth = AuthService::new(
         SignatureVerifier::new(&secrets),
         sessions.clone(),
         cache,
         clock.clone(),
         AuthSettings {
-            cache_ttl: settings.cache.session_cache_ttl,
+            cache_ttl,
             require_signed_bearer: settings.auth.bearer_require_signature,
         },
     );

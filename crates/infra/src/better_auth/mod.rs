@@ -19,6 +19,7 @@ pub mod jwks;
 pub mod membership_store;
 pub mod schema;
 pub mod secondary_storage;
+pub mod secondary_tracking;
 pub mod session_store;
 
 pub use api_key_store::SqlApiKeyStore;

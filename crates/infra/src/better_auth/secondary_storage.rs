@@ -22,9 +22,10 @@
 //!   asks the `apikey` table first: with `fallbackToDatabase` the table is the
 //!   source of truth.
 //!
-//! Nothing read here is cached in front of Redis: better-auth's revocations
-//! there (a deleted key, a mark) are not announced, so they take effect on
-//! the next request. Redis unreachable is [`Error::Unavailable`] (503), never
+//! A session read here is reused for at most a second, and only while
+//! [`super::secondary_tracking`] hears Redis' invalidations of better-auth's
+//! keys (a deleted key, a mark), so revocations take effect at once; API keys
+//! are read on every request. Redis unreachable is [`Error::Unavailable`] (503), never
 //! a stale acceptance; an unreadable value is a 401 with a throttled WARN.
 
 use std::sync::{Arc, LazyLock};

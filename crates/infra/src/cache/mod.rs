@@ -2,18 +2,15 @@
 //! in-process level in front of [`RedisTtlCache`], shared by all
 //! instances); otherwise [`MemoryTtlCache`] (one per process).
 //! The response cache: [`RedisVersionedCache`], wrapped in
-//! [`ResilientVersionedCache`] for Redis outages. [`NoSessionCache`] keeps
-//! nothing, for sessions read from their source every time.
+//! [`ResilientVersionedCache`] for Redis outages.
 
 mod memory;
-mod none;
 mod redis_session;
 mod resilient;
 mod tiered;
 mod versioned;
 
 pub use memory::{MemoryApiKeyCache, MemoryMembershipCache, MemorySessionCache, MemoryTtlCache};
-pub use none::NoSessionCache;
 pub use redis_session::{RedisApiKeyCache, RedisMembershipCache, RedisSessionCache, RedisTtlCache};
 pub use resilient::{MAX_PENDING, ResilientVersionedCache};
 pub use tiered::{TieredApiKeyCache, TieredCache, TieredMembershipCache, TieredSessionCache};
