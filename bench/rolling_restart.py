@@ -18,7 +18,7 @@ What makes it work (the same settings belong in production):
 
 Everything talks to 127.0.0.1 and is bounded in time. Environment (defaults):
 ROLLING_DURATION=40 (seconds of load) ROLLING_CLIENTS=16 BENCH_PG=postgres://postgres@127.0.0.1:5432
-ROLLING_DB=saas_rolling BENCH_REDIS=redis://127.0.0.1:6379/14 ROLLING_PORT=18180 SAAS_API_BIN=target/release/saas-api
+ROLLING_SHUTDOWN_DELAY_MS=1500 (0 shows what the delay is for) ROLLING_DB=saas_rolling BENCH_REDIS=redis://127.0.0.1:6379/14 ROLLING_PORT=18180 SAAS_API_BIN=target/release/saas-api
 """
 
 import http.client
@@ -75,6 +75,17 @@ def psql(sql):
     return sh("psql", f"{PG}/{DB}", "-v", "ON_ERROR_STOP=1", "-qAtc", sql)
 
 
+def count_present(ids):
+    """How many of the item ids are in the database (the list goes through stdin: it can be long)."""
+    if not ids:
+        return 0
+    sql = "CREATE TEMP TABLE acked (id uuid);\nCOPY acked FROM STDIN;\n" + "\n".join(ids) + "\n\\.\n" \
+          "SELECT count(*) FROM items JOIN acked USING (id);\n"
+    out = subprocess.run(["psql", f"{PG}/{DB}", "-v", "ON_ERROR_STOP=1", "-qAt"], input=sql, text=True,
+                         capture_output=True, check=True).stdout
+    return int(out.strip().splitlines()[-1])
+
+
 def seed():
     sh("psql", f"{PG}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
     sh("psql", f"{PG}/postgres", "-qc", f'CREATE DATABASE "{DB}"')
@@ -108,7 +119,7 @@ def env_for(port):
         "RATE_LIMIT_WINDOW": "60",
         "TRUSTED_PROXIES": "127.0.0.1",
         "FRONTEND_URL": "http://localhost:3000",
-        "SHUTDOWN_DELAY_MS": "1500",
+        "SHUTDOWN_DELAY_MS": os.environ.get("ROLLING_SHUTDOWN_DELAY_MS", "1500"),
         "SHUTDOWN_TIMEOUT": "10",
         "LOG_FORMAT": "json",
         "RUST_LOG": "warn",
@@ -229,8 +240,7 @@ def main():
                 time.sleep(DURATION / 4)
             time.sleep(max(0.0, DURATION - (time.monotonic() - started)))
         ids = load.acknowledged
-        found = int(psql("SELECT count(*) FROM items WHERE id IN ({})".format(
-            ",".join(f"'{i}'" for i in ids)))) if ids else 0
+        found = count_present(ids)
     finally:
         haproxy.terminate()
         haproxy.wait(timeout=10)
