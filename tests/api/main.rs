@@ -32,3 +32,4 @@ mod secondary_storage;
 mod security;
 mod session_cache;
 mod settings_effects;
+mod tls;

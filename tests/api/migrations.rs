@@ -129,6 +129,7 @@ async fn start_up_refuses_a_postgres_database_without_better_auth_tables() {
     let message = format!("{error:#}");
     assert!(message.contains("better-auth tables not found"), "{message}");
     assert!(message.contains("storeSessionInDatabase"), "{message}");
+    assert!(message.contains("BETTER_AUTH_SECONDARY_STORAGE_URL"), "{message}");
 }
 
 /// Development runs migrations at start-up: without better-auth's tables the

@@ -225,6 +225,17 @@ async fn direct_cause(url: &str, timeout: Duration) -> Option<String> {
         Ok(Err(error)) => error,
         Err(_) => return Some(format!("no answer within {} ms", timeout.as_millis())),
     };
+    let text = error.to_string();
+    let tls = matches!(error, sea_orm::sqlx::Error::Tls(_))
+        || ["certificate", "handshake"]
+            .iter()
+            .any(|needle| text.to_ascii_lowercase().contains(needle));
+    if tls {
+        return Some(format!(
+            "TLS failed ({}): is the server's certificate signed by the CA of sslrootcert (or, without it, by one the system trusts), and does it name the URL's host?",
+            text.trim_start_matches("error communicating with database: ")
+        ));
+    }
     Some(match &error {
         sea_orm::sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             "connection refused (is PostgreSQL running and listening on that host and port?)".to_owned()

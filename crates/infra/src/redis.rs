@@ -58,6 +58,63 @@ impl std::fmt::Debug for RedisClient {
     }
 }
 
+/// Whom a `rediss://` server must be signed by: the system's root
+/// certificates, or the CA of `REDIS_TLS_CA_FILE` (PEM) instead.
+#[derive(Clone, Default)]
+pub struct RedisTls {
+    /// The CA certificate(s), PEM; `None`: the system's roots.
+    pub ca_pem: Option<Arc<[u8]>>,
+}
+
+impl std::fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTls")
+            .field("custom_ca", &self.ca_pem.is_some())
+            .finish()
+    }
+}
+
+/// A redis-rs client for `url` (TLS with rustls for `rediss://`, trusting `tls`).
+///
+/// # Errors
+/// When the URL cannot be parsed.
+pub fn open(url: &str, tls: &RedisTls) -> redis::RedisResult<redis::Client> {
+    match &tls.ca_pem {
+        Some(ca) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.to_vec()),
+            },
+        ),
+        _ => redis::Client::open(url),
+    }
+}
+
+/// Whether `error` (from a first `PING`) says the server's TLS certificate is
+/// not trusted, or the TLS handshake failed: a configuration error, not an
+/// outage, so start-up stops on it.
+pub fn tls_problem(error: &Error) -> Option<String> {
+    let Error::Unavailable(cause) = error else {
+        return None;
+    };
+    let chain = format!("{cause:#}");
+    let lower = chain.to_ascii_lowercase();
+    ["certificate", "unknownissuer", "handshake", "tls"]
+        .iter()
+        .any(|needle| lower.contains(needle))
+        .then(|| {
+            // The chain repeats the TLS error at several layers: say it once.
+            let mut parts: Vec<&str> = Vec::new();
+            for part in chain.split(": ").filter(|p| !p.starts_with("redis unavailable")) {
+                if !parts.contains(&part) {
+                    parts.push(part);
+                }
+            }
+            parts.join(": ")
+        })
+}
+
 impl RedisClient {
     /// A client for `url` (connections are opened on first use, per thread).
     /// `prefix` namespaces every key, so several deployments or test runs can
@@ -66,8 +123,15 @@ impl RedisClient {
     /// # Errors
     /// When the URL cannot be parsed.
     pub fn new(url: &str, prefix: &str, op_timeout: Duration) -> anyhow::Result<Self> {
-        let client =
-            redis::Client::open(url).with_context(|| format!("invalid REDIS_URL {}", crate::db::redact(url)))?;
+        Self::with_tls(url, prefix, op_timeout, &RedisTls::default())
+    }
+
+    /// As [`Self::new`], trusting `tls` for a `rediss://` server.
+    ///
+    /// # Errors
+    /// When the URL cannot be parsed.
+    pub fn with_tls(url: &str, prefix: &str, op_timeout: Duration, tls: &RedisTls) -> anyhow::Result<Self> {
+        let client = open(url, tls).with_context(|| format!("invalid Redis URL {}", crate::db::redact(url)))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(op_timeout))
             .set_response_timeout(Some(op_timeout))

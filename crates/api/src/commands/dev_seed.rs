@@ -165,7 +165,12 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<Seeded> {
     let has_organizations = schema.organizations.is_some();
     if let Some(storage) = secondary {
         // As better-auth with `secondaryStorage` keeps it: the session (and its user) in Redis.
-        let client = infra::redis::RedisClient::new(&storage.url, "", settings.cache.redis_timeout)?;
+        let client = infra::redis::RedisClient::with_tls(
+            &storage.url,
+            "",
+            settings.cache.redis_timeout,
+            &settings.cache.redis_tls,
+        )?;
         DevSecondarySession {
             user: &user,
             token: &token,

@@ -1,6 +1,6 @@
 //! Redis and the caches: `REDIS_URL`, `REDIS_PREFIX`, `REDIS_TIMEOUT_MS`,
 //! `SESSION_CACHE_TTL`, `SESSION_L1_TTL_MS`, `RESPONSE_CACHE_TTL`,
-//! `AUTH_CHANGE_NOTIFY`.
+//! `AUTH_CHANGE_NOTIFY`, `REDIS_TLS_CA_FILE`.
 
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ pub struct Cache {
     /// better-auth's tables and LISTEN, so its changes reach every cache within
     /// a second; false: `SESSION_CACHE_TTL` is the bound.
     pub auth_change_notify: bool,
+    /// `REDIS_TLS_CA_FILE`: the CA (PEM) every `rediss://` server must be
+    /// signed by, instead of the system's roots (managed Redis with a private
+    /// CA, or a self-signed one).
+    pub redis_tls: infra::redis::RedisTls,
 }
 
 /// Reads the group.
@@ -39,7 +43,22 @@ pub fn read(r: &mut Reader<'_>) -> Cache {
             infra::db::redact(url)
         ));
     }
+    let redis_tls = infra::redis::RedisTls {
+        ca_pem: r.get("REDIS_TLS_CA_FILE").and_then(|path| match std::fs::read(path) {
+            Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(pem.into()),
+            Ok(_) => {
+                r.errors
+                    .push(format!("REDIS_TLS_CA_FILE: {path} holds no PEM certificate"));
+                None
+            }
+            Err(error) => {
+                r.errors.push(format!("REDIS_TLS_CA_FILE: cannot read {path}: {error}"));
+                None
+            }
+        }),
+    };
     Cache {
+        redis_tls,
         redis_url,
         redis_prefix: r.string("REDIS_PREFIX", "saas:"),
         redis_timeout: Duration::from_millis(r.parse("REDIS_TIMEOUT_MS", 250u64, "milliseconds")),

@@ -153,15 +153,16 @@ async fn listen_for_auth_changes(
 /// better-auth's secondary storage, when `BETTER_AUTH_SECONDARY_STORAGE_URL`
 /// is set: its own client (its own URL; the prefix is better-auth's, not
 /// `REDIS_PREFIX`), reported by `/health` as `session_storage`.
-fn secondary_storage(
+async fn secondary_storage(
     settings: &Settings,
     probes: &mut Vec<Arc<dyn DependencyProbe>>,
 ) -> anyhow::Result<Option<SecondaryStorage>> {
     let Some(config) = &settings.auth.secondary_storage else {
         return Ok(None);
     };
-    let client =
-        RedisClient::new(&config.url, "", settings.cache.redis_timeout).context("BETTER_AUTH_SECONDARY_STORAGE_URL")?;
+    let client = RedisClient::with_tls(&config.url, "", settings.cache.redis_timeout, &settings.cache.redis_tls)
+        .context("BETTER_AUTH_SECONDARY_STORAGE_URL")?;
+    first_ping(&client, "BETTER_AUTH_SECONDARY_STORAGE_URL", &config.url).await?;
     let storage = SecondaryStorage::new(client, &config.prefix);
     probes.push(Arc::new(SessionStorageProbe(storage.clone())));
     tracing::info!(
@@ -170,6 +171,23 @@ fn secondary_storage(
         "sessions: better-auth's secondary storage (reused at most a second, while its changes are tracked)"
     );
     Ok(Some(storage))
+}
+
+/// A first `PING`: an untrusted TLS certificate (or a failed handshake) is a
+/// configuration error that stops start-up with one line; any other failure
+/// is an outage the service rides out (warned, retried on use).
+async fn first_ping(client: &RedisClient, variable: &str, url: &str) -> anyhow::Result<()> {
+    let Err(error) = client.ping().await else {
+        return Ok(());
+    };
+    if let Some(problem) = infra::redis::tls_problem(&error) {
+        anyhow::bail!(
+            "{variable}: TLS to {} failed ({problem}): is the server's certificate signed by the CA in REDIS_TLS_CA_FILE (or, unset, by a CA the system trusts)?",
+            infra::db::redact(url)
+        );
+    }
+    tracing::warn!(variable, error = %error, "Redis is not answering yet; the service degrades until it does");
+    Ok(())
 }
 
 /// Builds the application state from the settings and the prepared database.
@@ -187,10 +205,13 @@ pub async fn compose(
     let mut probes: Vec<Arc<dyn DependencyProbe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
     let redis = match &settings.cache.redis_url {
         Some(url) => {
-            let client = RedisClient::new(url, &settings.cache.redis_prefix, settings.cache.redis_timeout)?;
-            if let Err(error) = client.ping().await {
-                tracing::warn!(error = %error, "Redis is not answering yet; sessions are checked against the database and rate limits kept in process until it does");
-            }
+            let client = RedisClient::with_tls(
+                url,
+                &settings.cache.redis_prefix,
+                settings.cache.redis_timeout,
+                &settings.cache.redis_tls,
+            )?;
+            first_ping(&client, "REDIS_URL", url).await?;
             probes.push(Arc::new(RedisProbe(client.clone())));
             tracing::info!("session cache and rate limits: Redis (shared by all instances)");
             Some(client)
@@ -225,7 +246,7 @@ pub async fn compose(
     );
     let secrets: Vec<&str> = settings.auth.better_auth_secrets.iter().map(|s| s.expose()).collect();
     let mut sessions: Arc<dyn SessionStore> = Arc::new(SqlSessionStore::new(db.clone(), schema));
-    let secondary = secondary_storage(settings, &mut probes)?;
+    let secondary = secondary_storage(settings, &mut probes).await?;
     let mut cache_ttl = settings.cache.session_cache_ttl;
     let cache = match (&secondary, &settings.auth.secondary_storage) {
         (Some(storage), Some(config)) => {
@@ -236,7 +257,13 @@ pub async fn compose(
             ));
             // better-auth revokes there without telling anyone but Redis' tracking:
             // reused at most a second, and only while tracking is heard.
-            let tracking = secondary_tracking::spawn(&config.url, &config.prefix, revocations.clone(), clock.clone())?;
+            let tracking = secondary_tracking::spawn(
+                &config.url,
+                &settings.cache.redis_tls,
+                &config.prefix,
+                revocations.clone(),
+                clock.clone(),
+            )?;
             metrics.watch_secondary_tracking(tracking.clone());
             cache_ttl = cache_ttl.min(secondary_tracking::REUSE_AT_MOST);
             Arc::new(TrackedSessionCache::new(

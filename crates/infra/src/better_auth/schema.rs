@@ -134,9 +134,9 @@ impl BetterAuthSchema {
         let session = columns(db, "session").await?;
         let user = columns(db, "user").await?;
         if user.is_empty() || (sessions_in_table && session.is_empty()) {
-            let hint = if sessions_in_table && !user.is_empty() {
-                " If better-auth keeps sessions only in secondary storage (Redis), set \
-                 BETTER_AUTH_SECONDARY_STORAGE_URL instead."
+            let hint = if sessions_in_table {
+                " If better-auth keeps sessions only in secondary storage (Redis, with \
+                 `storeSessionInDatabase` false), set BETTER_AUTH_SECONDARY_STORAGE_URL: then only `user` is needed."
             } else {
                 ""
             };

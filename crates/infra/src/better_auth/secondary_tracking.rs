@@ -30,7 +30,7 @@ use domain::auth::{CachedSession, SessionCache, SessionToken, TokenHash};
 use domain::clock::Clock;
 use domain::log_throttle::Throttle;
 use domain::revocation::{Mark, Revocations};
-use redis::{IntoConnectionInfo as _, ProtocolVersion, PushKind, Value};
+use redis::{ProtocolVersion, PushKind, Value};
 
 /// The longest a session read from secondary storage is reused (better-auth
 /// revokes there without telling anyone but this tracking: the bound if a
@@ -65,11 +65,13 @@ impl TrackingStatus {
 /// A URL that cannot be parsed.
 pub fn spawn(
     url: &str,
+    tls: &crate::redis::RedisTls,
     prefix: &str,
     revocations: Arc<Revocations>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<TrackingStatus>> {
-    let info = url.into_connection_info()?;
+    // The same address and TLS parameters, spoken in RESP3 (for pushes).
+    let info = crate::redis::open(url, tls)?.get_connection_info().clone();
     let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
     let client = redis::Client::open(info.set_redis_settings(settings))?;
     let status = Arc::new(TrackingStatus::default());
