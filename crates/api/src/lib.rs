@@ -19,6 +19,7 @@ pub mod json_time;
 pub mod lifecycle;
 pub mod metrics;
 pub mod middleware;
+pub mod otel;
 pub mod process_metrics;
 pub mod settings;
 pub mod startup;

@@ -144,6 +144,8 @@ pub struct Metrics {
     auth_listening: Gauge<i64, AtomicI64>,
     secondary_tracking: std::sync::OnceLock<Arc<TrackingStatus>>,
     secondary_tracking_up: Gauge<i64, AtomicI64>,
+    otel_exported: Counter,
+    otel_dropped: Counter,
     auth_notifications: Gauge<i64, AtomicI64>,
     auth_reconnects: Gauge<i64, AtomicI64>,
     auth_distrusted: Gauge<i64, AtomicI64>,
@@ -166,6 +168,18 @@ impl Metrics {
         let (lane_batches, lane_requests) = (Counter::default(), Counter::default());
         let auth_listening = Gauge::<i64, AtomicI64>::default();
         let secondary_tracking_up = Gauge::<i64, AtomicI64>::default();
+        let otel_exported = Counter::default();
+        let otel_dropped = Counter::default();
+        registry.register(
+            "otel_spans_exported",
+            "Spans the OpenTelemetry collector took (0 while export is off)",
+            otel_exported.clone(),
+        );
+        registry.register(
+            "otel_spans_dropped",
+            "Spans lost: the export queue was full, or the collector did not take them in time",
+            otel_dropped.clone(),
+        );
         registry.register(
             "session_storage_tracking_up",
             "1 while Redis pushes better-auth's secondary-storage changes to this instance (sessions from there may then be reused for up to a second), 0 otherwise",
@@ -245,6 +259,8 @@ impl Metrics {
             auth_listening,
             secondary_tracking: std::sync::OnceLock::new(),
             secondary_tracking_up,
+            otel_exported,
+            otel_dropped,
             auth_notifications,
             auth_reconnects,
             auth_distrusted,
@@ -322,6 +338,13 @@ impl Metrics {
                 .inc_by(stats.batches.saturating_sub(self.lane_batches.get()));
             self.lane_requests
                 .inc_by(stats.jobs.saturating_sub(self.lane_requests.get()));
+        }
+        if let Some(stats) = crate::otel::stats() {
+            let _sync = self.lane_sync.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.otel_exported
+                .inc_by(stats.exported().saturating_sub(self.otel_exported.get()));
+            self.otel_dropped
+                .inc_by(stats.dropped().saturating_sub(self.otel_dropped.get()));
         }
         if let Some(status) = self.secondary_tracking.get() {
             self.secondary_tracking_up.set(i64::from(status.tracking()));
@@ -437,11 +460,22 @@ impl CountingSessionCache {
 impl SessionCache for CountingSessionCache {
     async fn get(&self, key: &TokenHash) -> Result<Option<CachedSession>, domain::Error> {
         let result = self.inner.get(key).await;
-        match &result {
-            Ok(Some(_)) => self.hits.inc(),
-            Ok(None) => self.misses.inc(),
-            Err(_) => self.errors.inc(),
+        let outcome = match &result {
+            Ok(Some(_)) => {
+                self.hits.inc();
+                "hit"
+            }
+            Ok(None) => {
+                self.misses.inc();
+                "miss"
+            }
+            Err(_) => {
+                self.errors.inc();
+                "error"
+            }
         };
+        // On the authentication span, when traces are exported (a no-op otherwise).
+        tracing::Span::current().record("saas.session_cache", outcome);
         result
     }
 

@@ -37,10 +37,21 @@ pub const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=
 /// loggers wait. The queue is allocated up front (≈ 32 bytes a line).
 const QUEUED_LINES: usize = 16 * 1024;
 
-/// Keeps the log writer alive; dropping it writes out every queued line.
+/// Keeps the log writer (and the trace export) alive; dropping it writes
+/// out every queued line. Call [`LogGuard::flush_traces`] before the end.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
     _worker: Option<WorkerGuard>,
+    traces: Option<crate::otel::Tracing>,
+}
+
+impl LogGuard {
+    /// Sends the spans still queued to the collector (bounded in time).
+    pub async fn flush_traces(&mut self) {
+        if let Some(traces) = self.traces.take() {
+            traces.shutdown().await;
+        }
+    }
 }
 
 /// An error event of actix-http's connection handling (see the module docs).
@@ -119,11 +130,20 @@ where
 }
 
 /// The subscriber: `filter`, then the protocol-error throttle, then lines in
-/// `format` written to `writer` (everything but the raw protocol errors).
-pub fn subscriber<W>(format: LogFormat, filter: EnvFilter, writer: W) -> impl Subscriber + Send + Sync
+/// `format` written to `writer` (everything but the raw protocol errors),
+/// and, with a `tracer`, the spans of target [`crate::otel::TARGET`] bridged
+/// to OpenTelemetry (without one, that target is off at the callsite).
+pub fn subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+    tracer: Option<opentelemetry_sdk::trace::Tracer>,
+) -> impl Subscriber + Send + Sync
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
+    let directive = if tracer.is_some() { "otel=info" } else { "otel=off" };
+    let filter = filter.add_directive(directive.parse().expect("a valid directive"));
     let protocol = ProtocolErrors {
         throttle: Throttle::default(),
         format,
@@ -136,21 +156,42 @@ where
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(writer).compact().boxed(),
     };
-    tracing_subscriber::registry().with(filter).with(protocol).with(output)
+    let traces = tracer.map(|tracer| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(protocol)
+        .with(output)
+        .with(traces)
 }
 
-/// Installs the global subscriber; later calls are ignored (and return a
-/// guard that holds nothing).
-pub fn init(format: LogFormat) -> LogGuard {
+/// Installs the global subscriber (and starts trace export when `otel` is
+/// set); later calls are ignored (and return a guard that holds nothing).
+/// Must run inside a Tokio runtime.
+pub fn init(format: LogFormat, otel: Option<&crate::settings::telemetry::Otel>) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("log-writer")
         .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-    let installed = subscriber(format, filter, writer).try_init();
+    let (traces, tracer) = match otel.map(crate::otel::start).transpose() {
+        Ok(Some((traces, tracer))) => (Some(traces), Some(tracer)),
+        Ok(None) => (None, None),
+        Err(error) => {
+            eprintln!("OpenTelemetry export is off: {error:#}");
+            (None, None)
+        }
+    };
+    let installed = subscriber(format, filter, writer, tracer).try_init();
     LogGuard {
         _worker: installed.is_ok().then_some(guard),
+        traces: if installed.is_ok() { traces } else { None },
     }
 }
 
@@ -162,7 +203,7 @@ mod tests {
     #[test]
     fn a_burst_of_protocol_errors_becomes_one_throttled_warning() {
         let out = Captured::default();
-        let subscriber = subscriber(LogFormat::Json, EnvFilter::new(DEFAULT_FILTER), out.clone());
+        let subscriber = subscriber(LogFormat::Json, EnvFilter::new(DEFAULT_FILTER), out.clone(), None);
         tracing::subscriber::with_default(subscriber, || {
             for _ in 0..1000 {
                 tracing::error!(target: "actix_http::h1::dispatcher", "stream error: request parse error: {}", "x".repeat(1000));

@@ -620,3 +620,276 @@ fn an_unreachable_or_missing_database_is_named_by_its_cause_once() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A minimal OTLP/HTTP receiver: answers 200 to every POST and keeps the
+/// decoded `ExportTraceServiceRequest`s. Dropping it stops accepting.
+struct OtlpReceiver {
+    port: u16,
+    spans: Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl OtlpReceiver {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, stopped) = (spans.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let sink = sink.clone();
+                        let stopped = stopped.clone();
+                        std::thread::spawn(move || serve_otlp(stream, &sink, &stopped));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self { port, spans, stop }
+    }
+
+    fn spans(&self) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+        self.spans.lock().unwrap().clone()
+    }
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// HTTP/1.1 requests on one connection: headers, a `Content-Length` body, 200.
+fn serve_otlp(
+    stream: std::net::TcpStream,
+    sink: &Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>,
+    stopped: &std::sync::atomic::AtomicBool,
+) {
+    use prost::Message as _;
+    use std::io::{Read as _, Write as _};
+    stream.set_nonblocking(false).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() || stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        if let Ok(request) =
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body.as_slice())
+        {
+            let mut spans = sink.lock().unwrap();
+            for resource in request.resource_spans {
+                for scope in resource.scope_spans {
+                    spans.extend(scope.spans);
+                }
+            }
+        }
+        let _ =
+            writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n");
+    }
+}
+
+fn median_latency(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// OTLP export end to end, from the binary: one request with a W3C
+/// `traceparent` becomes one trace (request → authentication → database
+/// statement) parented to the caller's span; the answer carries
+/// `traceparent`, the access log `trace_id`/`span_id`; with the collector
+/// gone requests are unaffected and the lost spans are counted.
+#[tokio::test]
+async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_collector_costs_nothing() {
+    let dir = scratch_dir();
+    let receiver = OtlpReceiver::start();
+    let endpoint = format!("http://127.0.0.1:{}", receiver.port);
+    let vars = [
+        ("PORT", "0"),
+        ("LOG_FORMAT", "json"),
+        ("BETTER_AUTH_SECRET", "otel-test-secret-otel-test-secret-0123456789"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_SERVICE_NAME", "saas-api-under-test"),
+        ("RATE_LIMIT_REQUESTS", "100000"),
+    ];
+    let seeded = command(&dir, &vars).args(["dev", "seed"]).output().unwrap();
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    let stdout = String::from_utf8(seeded.stdout).unwrap();
+    let curl = stdout.lines().find(|l| l.starts_with("curl ")).expect("a curl line");
+    let cookie = curl
+        .split("Cookie: ")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let mut child = KillOnDrop(command(&dir, &vars).stderr(Stdio::piped()).spawn().unwrap());
+    let (lines, _reader) = follow(&mut child.0);
+    let port = wait_for_port(&lines);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    let response = client
+        .get(format!("{base}/api/v1/users/me"))
+        .header("Cookie", &cookie)
+        .header("traceparent", format!("00-{trace_id}-{parent}-01"))
+        .header("X-Request-Id", "otel-test-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answered = response
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .expect("traceparent answered")
+        .to_owned();
+    assert!(answered.starts_with(&format!("00-{trace_id}-")), "{answered}");
+    let request_span_id = answered.split('-').nth(2).unwrap().to_owned();
+    assert_ne!(request_span_id, parent, "the request is a span of its own");
+
+    // Exported within a couple of seconds (batches leave at least once a second).
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let spans = loop {
+        let spans: Vec<_> = receiver
+            .spans()
+            .into_iter()
+            .filter(|s| hex(&s.trace_id) == trace_id)
+            .collect();
+        if spans.iter().any(|s| s.name == "GET /api/v1/users/me") && spans.iter().any(|s| s.name == "session_by_token")
+        {
+            break spans;
+        }
+        assert!(Instant::now() < deadline, "spans not exported: {spans:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let by_name = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} span in {spans:?}"))
+    };
+    let request = by_name("GET /api/v1/users/me");
+    assert_eq!(hex(&request.parent_span_id), parent, "a child of the caller's span");
+    assert_eq!(hex(&request.span_id), request_span_id);
+    let authenticate = by_name("authenticate");
+    assert_eq!(authenticate.parent_span_id, request.span_id);
+    let lookup = by_name("session_by_token");
+    assert_eq!(
+        lookup.parent_span_id, authenticate.span_id,
+        "the database statement inside authentication"
+    );
+    let attributes =
+        |span: &opentelemetry_proto::tonic::trace::v1::Span| -> String { format!("{:?}", span.attributes) };
+    assert!(
+        attributes(request).contains("/api/v1/users/me") && attributes(request).contains("200"),
+        "{request:?}"
+    );
+    assert!(attributes(authenticate).contains("cookie"), "{authenticate:?}");
+    assert!(
+        !format!("{spans:?}").contains(cookie.split('=').nth(1).unwrap()),
+        "no credential in any span"
+    );
+
+    // The access log line names the trace and the request's span.
+    let logged = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["request_id"] == "otel-test-1" && v["message"] == "request")
+        .expect("the access log line");
+    assert_eq!(logged["trace_id"], trace_id);
+    assert_eq!(logged["span_id"], request_span_id.as_str());
+
+    // The collector gone: answers as fast as before, and the spans lost are counted.
+    let timed = |n: usize| {
+        let client = client.clone();
+        let url = format!("{base}/api/v1/users/me");
+        let cookie = cookie.clone();
+        async move {
+            let mut samples = Vec::with_capacity(n);
+            for _ in 0..n {
+                let started = Instant::now();
+                let status = client
+                    .get(&url)
+                    .header("Cookie", &cookie)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                samples.push(started.elapsed());
+                assert_eq!(status, 200);
+            }
+            samples
+        }
+    };
+    let mut up = timed(300).await;
+    drop(receiver);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut down = timed(300).await;
+    let (up, down) = (median_latency(&mut up), median_latency(&mut down));
+    eprintln!("median latency with the collector up {up:?}, down {down:?}");
+    assert!(
+        down <= up.mul_f64(1.10) + Duration::from_micros(500),
+        "a dead collector must cost requests nothing: {up:?} → {down:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let metrics = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let dropped: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("otel_spans_dropped_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        if dropped > 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "dropped spans are counted:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(child);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A child process stopped even when the test fails half-way.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

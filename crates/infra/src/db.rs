@@ -190,6 +190,23 @@ impl Db {
     }
 }
 
+/// An OpenTelemetry span (target `otel`, off unless trace export is on) for
+/// one database statement, or one wait for a lane batch, named `operation`.
+pub fn span(kind: DbBackendKind, operation: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        target: "otel",
+        "db",
+        otel.name = operation,
+        otel.kind = "client",
+        db.system.name = match kind {
+            DbBackendKind::Postgres => "postgresql",
+            DbBackendKind::Sqlite => "sqlite",
+        },
+        db.operation.name = operation,
+        db.response.returned_rows = tracing::field::Empty,
+    )
+}
+
 /// Turns SQLAlchemy-style URLs into sqlx ones: `postgresql+asyncpg://` →
 /// `postgres://`, `sqlite+aiosqlite:///x` → `sqlite://x`.
 pub fn normalize_url(url: &str) -> String {

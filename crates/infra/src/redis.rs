@@ -211,7 +211,8 @@ impl RedisClient {
                 .map_err(|e| unavailable(anyhow::Error::new(e)))?;
             op(conn).await.map_err(|e| unavailable(anyhow::Error::new(e)))
         };
-        match tokio::time::timeout(self.op_timeout, work).await {
+        let span = tracing::info_span!(target: "otel", "redis", otel.kind = "client", db.system.name = "redis");
+        match tokio::time::timeout(self.op_timeout, tracing::Instrument::instrument(work, span)).await {
             Ok(result) => result,
             Err(_) => Err(unavailable(anyhow::anyhow!(
                 "redis operation timed out after {:?}",

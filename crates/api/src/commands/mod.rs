@@ -67,9 +67,15 @@ pub async fn run(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     }
     // `_log` lives until the command returns; dropping it writes out queued lines.
-    let (settings, _log) = match Settings::from_env() {
+    let (settings, mut log) = match Settings::from_env() {
         Ok((settings, report)) => {
-            let log = crate::telemetry::init(settings.telemetry.log_format);
+            // Traces are exported only while serving.
+            let otel = settings
+                .telemetry
+                .otel
+                .as_ref()
+                .filter(|_| matches!(words.as_slice(), [] | ["serve"]));
+            let log = crate::telemetry::init(settings.telemetry.log_format, otel);
             for warning in &report.warnings {
                 tracing::warn!("configuration: {warning}");
             }
@@ -92,6 +98,7 @@ pub async fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    log.flush_traces().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -92,6 +92,17 @@ enum Presented {
     ApiKey(String),
 }
 
+impl Presented {
+    /// How the credential arrived (a bearer may be a session token or a JWT).
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Cookie(_) => "cookie",
+            Self::Bearer(_) => "bearer",
+            Self::ApiKey(_) => "api_key",
+        }
+    }
+}
+
 fn find_cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').find_map(|pair| {
         let (key, value) = pair.trim().split_once('=')?;
@@ -163,16 +174,34 @@ impl FromRequest for CurrentUser {
                     "cross-site request with a session cookie: its Origin (or Referer) is not in FRONTEND_URL",
                 ));
             }
-            let authenticated = match &credential {
-                Presented::Cookie(value) => state.auth.authenticate(Credential::Cookie(value)).await,
-                Presented::Bearer(value) => state.auth.authenticate(Credential::Bearer(value)).await,
-                Presented::ApiKey(value) => {
-                    state
-                        .auth
-                        .authenticate_for(Credential::ApiKey(value), access(&req))
-                        .await
-                }
-            }?;
+            let span = tracing::info_span!(
+                target: "otel",
+                "authenticate",
+                saas.presented = credential.kind(),
+                saas.outcome = tracing::field::Empty,
+                saas.session_cache = tracing::field::Empty,
+            );
+            let authenticated = tracing::Instrument::instrument(
+                async {
+                    match &credential {
+                        Presented::Cookie(value) => state.auth.authenticate(Credential::Cookie(value)).await,
+                        Presented::Bearer(value) => state.auth.authenticate(Credential::Bearer(value)).await,
+                        Presented::ApiKey(value) => {
+                            state
+                                .auth
+                                .authenticate_for(Credential::ApiKey(value), access(&req))
+                                .await
+                        }
+                    }
+                },
+                span.clone(),
+            )
+            .await;
+            span.record(
+                "saas.outcome",
+                if authenticated.is_ok() { "accepted" } else { "refused" },
+            );
+            let authenticated = authenticated?;
             req.extensions_mut().insert(AuthenticatedUserId(
                 authenticated.user.id.clone(),
                 authenticated.credential,

@@ -7,11 +7,13 @@
 //! (`cookie`, `bearer`, `jwt`, `api_key`). Never a cookie, token, API key,
 //! `Authorization` value or body.
 //!
-//! No tracing span is opened per request: creating, entering and closing one
-//! on every poll cost about 9 % of the throughput of a cheap request (see
-//! docs/performance.md), and the JSON lines do not print span lists anyway.
-//! That is tracing-actix-web's purpose (a root span per request), so it is
-//! not used: this plain middleware times the request and writes the line.
+//! No tracing span is opened per request unless OpenTelemetry export is on
+//! (`crate::otel`): creating, entering and closing one on every poll cost
+//! about 9 % of the throughput of a cheap request (see docs/performance.md),
+//! and the JSON lines do not print span lists anyway. With export on, the
+//! request's span (a child of the caller's `traceparent`) wraps the request,
+//! the answer carries `traceparent`, and the line carries `trace_id` and
+//! `span_id`.
 //! A line that belongs to a request names it itself: every per-request event
 //! carries `request_id` (the error lines in `request_context` do; a handler
 //! that logs should take the [`RequestId`] from the request's extensions).
@@ -37,12 +39,61 @@ pub async fn access_log(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let response = next.call(req).await?;
-    write_line(&response, started.elapsed());
+    if !tracing::enabled!(target: "otel", tracing::Level::INFO) {
+        let response = next.call(req).await?;
+        write_line(&response, started.elapsed(), None);
+        return Ok(response);
+    }
+    let route = Route::of(req.request()).0;
+    let span = tracing::info_span!(
+        target: "otel",
+        "request",
+        otel.name = format!("{} {}", req.method(), route.unwrap_or("unmatched")).as_str(),
+        otel.kind = "server",
+        http.request.method = req.method().as_str(),
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+        saas.credential = tracing::field::Empty,
+        saas.organization_scope = req.headers().contains_key("x-organization-id"),
+    );
+    traced(req, next, span, started).await
+}
+
+/// The request inside its OpenTelemetry span (export on).
+async fn traced<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+    span: tracing::Span,
+    started: Instant,
+) -> Result<ServiceResponse<B>, Error> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing::Instrument as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&crate::otel::HeaderExtractor(req.headers()))
+    });
+    let _ = span.set_parent(parent);
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    let request = response.request();
+    span.record("http.response.status_code", i64::from(response.status().as_u16()));
+    if let Some(user) = request.extensions().get::<AuthenticatedUserId>() {
+        span.record("saas.credential", user.1.as_str());
+    }
+    let context = span.context();
+    let ids = {
+        let span_ref = context.span();
+        let ids = span_ref.span_context();
+        ids.is_valid()
+            .then(|| (ids.trace_id().to_string(), ids.span_id().to_string()))
+    };
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut crate::otel::HeaderInjector(response.headers_mut()));
+    });
+    write_line(&response, started.elapsed(), ids.as_ref());
     Ok(response)
 }
 
-fn write_line<B>(response: &ServiceResponse<B>, elapsed: Duration) {
+fn write_line<B>(response: &ServiceResponse<B>, elapsed: Duration, trace: Option<&(String, String)>) {
     let request = response.request();
     let route = Route::of(request).0.unwrap_or("-");
     let extensions = request.extensions();
@@ -70,6 +121,8 @@ fn write_line<B>(response: &ServiceResponse<B>, elapsed: Duration) {
         client_ip,
         user_id,
         credential,
+        trace_id = trace.map(|t| t.0.as_str()),
+        span_id = trace.map(|t| t.1.as_str()),
         "request"
     );
 }

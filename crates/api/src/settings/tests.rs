@@ -401,3 +401,53 @@ fn production_keeps_metrics_private_unless_told_otherwise() {
         "development"
     );
 }
+
+#[test]
+fn opentelemetry_is_off_without_an_endpoint_and_reads_the_standard_variables() {
+    let (s, _) = Settings::from_map(&vars(&[])).unwrap();
+    assert!(s.telemetry.otel.is_none(), "nothing exported, nothing costs");
+    let (s, _) = Settings::from_map(&vars(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=core, authorization=Basic%20abc"),
+    ]))
+    .unwrap();
+    let otel = s.telemetry.otel.unwrap();
+    assert_eq!(otel.traces_endpoint, "http://collector:4318/v1/traces");
+    assert_eq!(otel.service_name, "saas-api");
+    assert!(otel.parent_based && (otel.sampler_ratio - 0.1).abs() < f64::EPSILON);
+    assert_eq!(
+        otel.headers,
+        vec![
+            ("x-team".to_owned(), "core".to_owned()),
+            ("authorization".to_owned(), "Basic abc".to_owned())
+        ]
+    );
+    let (s, _) = Settings::from_map(&vars(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://agent:4318/custom"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
+        ("OTEL_SERVICE_NAME", "billing-api"),
+    ]))
+    .unwrap();
+    let otel = s.telemetry.otel.unwrap();
+    assert_eq!(
+        otel.traces_endpoint, "http://agent:4318/custom",
+        "the signal's own variable wins, as given"
+    );
+    assert_eq!(otel.service_name, "billing-api");
+    let (s, _) = Settings::from_map(&vars(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+        ("OTEL_SDK_DISABLED", "true"),
+    ]))
+    .unwrap();
+    assert!(s.telemetry.otel.is_none());
+    let report = Settings::from_map(&vars(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://collector:4317"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("OTEL_TRACES_SAMPLER_ARG", "2"),
+    ]))
+    .unwrap_err();
+    assert_eq!(report.errors.len(), 4, "{:?}", report.errors);
+}

@@ -6,6 +6,7 @@ use domain::Error;
 use domain::auth::{SessionRecord, SessionRevocation, SessionStore, SessionToken, UserRecord};
 use domain::user::User;
 use sea_orm::{ConnectionTrait, QueryResult, Statement};
+use tracing::Instrument as _;
 
 use super::schema::BetterAuthSchema;
 use crate::db::{Db, translate};
@@ -89,9 +90,13 @@ fn unexpected(error: sea_orm::DbErr) -> Error {
 impl SessionStore for SqlSessionStore {
     async fn find_by_token(&self, token: &SessionToken) -> Result<Option<SessionRecord>, Error> {
         let stmt = Statement::from_sql_and_values(self.db.backend(), self.sql.as_str(), [token.expose().into()]);
-        let Some(row) = self.db.conn().query_one_raw(stmt).await.map_err(translate)? else {
+        let span = crate::db::span(self.db.kind(), "session_by_token");
+        let row = self.db.conn().query_one_raw(stmt).instrument(span.clone()).await;
+        let Some(row) = row.map_err(translate)? else {
+            span.record("db.response.returned_rows", 0);
             return Ok(None);
         };
+        span.record("db.response.returned_rows", 1);
         self.decode(&row).map(Some).map_err(unexpected)
     }
 
@@ -100,7 +105,15 @@ impl SessionStore for SqlSessionStore {
             return Ok(None);
         }
         let stmt = Statement::from_sql_and_values(self.db.backend(), self.user_sql.as_str(), [user_id.into()]);
-        let Some(row) = self.db.conn().query_one_raw(stmt).await.map_err(translate)? else {
+        let span = crate::db::span(self.db.kind(), "user_by_id");
+        let Some(row) = self
+            .db
+            .conn()
+            .query_one_raw(stmt)
+            .instrument(span)
+            .await
+            .map_err(translate)?
+        else {
             return Ok(None);
         };
         self.decode_user(&row).map(Some).map_err(unexpected)
