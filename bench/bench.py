@@ -54,7 +54,11 @@ USERS, ITEMS_PER_USER = 1000, 20
 MEMBERS_PER_ORG, ITEMS_PER_ORG = 10, 20
 ORGS = USERS // MEMBERS_PER_ORG
 ALL = ["health", "health_live", "users_me", "list_items", "get_item", "create_item", "mixed", "org_list_items", "org_mixed",
-       "users_me_jwt", "list_items_jwt", "users_me_api_key", "users_me_churn", "users_me_secondary"]
+       "users_me_jwt", "list_items_jwt", "users_me_api_key", "users_me_churn", "users_me_secondary",
+       "users_me_otel_0.1", "users_me_otel_1.0", "mixed_otel_0.1", "mixed_otel_1.0"]
+# *_otel_<ratio>: users_me or mixed on a server exporting OpenTelemetry traces (OTLP/HTTP) to a local sink
+# (BENCH_PORT + 20, a Python receiver that takes and discards them), sampling that share of new traces.
+OTEL_SINK_PORT_OFFSET = 20
 # users_me_secondary: users_me on a second server (BENCH_PORT + 2) configured as beside a better-auth that
 # keeps sessions only in Redis (BETTER_AUTH_SECONDARY_STORAGE_URL): every request reads the session value and
 # the user's revoked-before mark there (nothing cached in front); its own 1,000 users' sessions.
@@ -251,6 +255,39 @@ def seed_secondary(data):
     return out
 
 
+class OtlpSink:
+    """A local OTLP/HTTP receiver for the *_otel_* scenarios: takes every export (200) and discards it."""
+
+    def __init__(self, port):
+        import http.server
+        import threading
+        sink = self
+        self.requests, self.bytes = 0, 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802 (the stdlib's name)
+                length = int(self.headers.get("Content-Length", "0"))
+                self.rfile.read(length)
+                sink.requests += 1
+                sink.bytes += length
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
 def rss_kb(pid, field):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -389,22 +426,42 @@ def main():
     startups, idles = zip(*(startup_on_sqlite() for _ in range(3)))
     log = open(BENCH / "results" / "server.log", "w")
     server = subprocess.Popen([str(BIN)], env=server_env(f"{PG}/{DB}"), stderr=log, cwd=ROOT)
-    secondary, secondary_log, secondary_data = None, None, None
+    # Servers configured otherwise, each on its own port: scenario -> (wrk scenario, variant).
+    variants, routes, logs, sink = {}, {}, [], None
     if "users_me_secondary" in SCENARIOS:
         secondary_data = seed_secondary(data)
-        secondary_log = open(BENCH / "results" / "server-secondary.log", "w")
-        secondary = subprocess.Popen([str(BIN)], env=server_env(f"{PG}/{DB}", {
-            "PORT": str(PORT + 2), "METRICS_ADDR": f"127.0.0.1:{PORT + 12}", "BETTER_AUTH_SECONDARY_STORAGE_URL": REDIS,
-            "BETTER_AUTH_SECONDARY_STORAGE_PREFIX": SECONDARY_PREFIX}), stderr=secondary_log, cwd=ROOT)
+        variants["secondary"] = (2, {"BETTER_AUTH_SECONDARY_STORAGE_URL": REDIS,
+                                     "BETTER_AUTH_SECONDARY_STORAGE_PREFIX": SECONDARY_PREFIX}, secondary_data)
+        routes["users_me_secondary"] = ("users_me", "secondary")
+    for n, ratio in enumerate(("0.1", "1.0")):
+        wanted = [s for s in (f"users_me_otel_{ratio}", f"mixed_otel_{ratio}") if s in SCENARIOS]
+        if wanted:
+            variants[f"otel_{ratio}"] = (4 + 2 * n, {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{PORT + OTEL_SINK_PORT_OFFSET}",
+                "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": ratio}, data)
+            for scenario in wanted:
+                routes[scenario] = (scenario.split("_otel_")[0], f"otel_{ratio}")
+    if any(v.startswith("otel_") for v in variants):
+        sink = OtlpSink(PORT + OTEL_SINK_PORT_OFFSET)
+    procs = {}
+    for name, (offset, extra, _) in variants.items():
+        log_file = open(BENCH / "results" / f"server-{name}.log", "w")
+        logs.append(log_file)
+        procs[name] = subprocess.Popen([str(BIN)], env=server_env(f"{PG}/{DB}", {
+            "PORT": str(PORT + offset), "METRICS_ADDR": f"127.0.0.1:{PORT + 10 + offset}", **extra}),
+            stderr=log_file, cwd=ROOT)
     runs = []
     try:
         if not wait_healthy(f"http://127.0.0.1:{PORT}"):
             sys.exit("bench: server did not become healthy (see bench/results/server.log)")
-        if secondary and not wait_healthy(f"http://127.0.0.1:{PORT + 2}"):
-            sys.exit("bench: the secondary-storage server did not become healthy (see bench/results/server-secondary.log)")
+        for name, (offset, _, _) in variants.items():
+            if not wait_healthy(f"http://127.0.0.1:{PORT + offset}"):
+                sys.exit(f"bench: the {name} server did not become healthy (see bench/results/server-{name}.log)")
         time.sleep(0.5)
         idle_pg = rss_kb(server.pid, "VmRSS") / 1024
         wrk("users_me", data, 3)  # warm the session cache for every user
+        for offset, _, variant_data in variants.values():
+            wrk("users_me", variant_data, 3, port=PORT + offset)  # and on every other server
         for run in range(1, RUNS + 1):
             results = {}
             for scenario in SCENARIOS:
@@ -416,10 +473,12 @@ def main():
                     r["hit_rate"] = hit_rate(before, metrics())
                     print(f"run {run} users_me_churn: {churn.count} sign-outs and sign-ins of other users alongside; "
                           f"session cache hit rate {r['hit_rate']:.4f}", flush=True)
-                elif scenario == "users_me_secondary":
-                    reset_peak(secondary.pid)
-                    r = wrk("users_me", secondary_data, DURATION, port=PORT + 2)
-                    r["peak_rss_mb"] = rss_kb(secondary.pid, "VmHWM") / 1024
+                elif scenario in routes:
+                    load, variant = routes[scenario]
+                    offset, _, variant_data = variants[variant]
+                    reset_peak(procs[variant].pid)
+                    r = wrk(load, variant_data, DURATION, port=PORT + offset)
+                    r["peak_rss_mb"] = rss_kb(procs[variant].pid, "VmHWM") / 1024
                 else:
                     r = wrk(scenario, data, DURATION)
                 r.setdefault("peak_rss_mb", rss_kb(server.pid, "VmHWM") / 1024)
@@ -438,12 +497,14 @@ def main():
                   f"redis GET {results['redis_get_ops']:.0f} ops/s", flush=True)
             runs.append(results)
     finally:
-        for proc in filter(None, (server, secondary)):
+        for proc in [server, *procs.values()]:
             proc.terminate()
             proc.wait(timeout=60)
-        log.close()
-        if secondary_log:
-            secondary_log.close()
+        for log_file in [log, *logs]:
+            log_file.close()
+        if sink:
+            print(f"OTLP sink: {sink.requests} exports, {sink.bytes / 1e6:.1f} MB of spans received", flush=True)
+            sink.stop()
 
     def median(key, field=None):
         return statistics.median(r[key][field] if field else r[key] for r in runs)
@@ -476,6 +537,10 @@ def main():
         ratios["users_me_churn session cache hit rate"] = median("users_me_churn", "hit_rate")
     if "users_me_churn" in summary and "users_me" in summary:
         ratios["users_me_churn / users_me"] = summary["users_me_churn"]["rps"] / summary["users_me"]["rps"]
+    for base in ("users_me", "mixed"):
+        for ratio in ("0.1", "1.0"):
+            if f"{base}_otel_{ratio}" in summary and base in summary:
+                ratios[f"{base}_otel_{ratio} / {base}"] = summary[f"{base}_otel_{ratio}"]["rps"] / summary[base]["rps"]
     if "users_me_secondary" in summary and "users_me" in summary:
         ratios["users_me_secondary / users_me"] = summary["users_me_secondary"]["rps"] / summary["users_me"]["rps"]
     if "users_me_api_key" in summary and "users_me" in summary:

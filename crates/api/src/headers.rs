@@ -34,10 +34,14 @@ pub static DEFAULT_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 pub static PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
 /// `X-XSS-Protection` (set for the browser; no script reads it).
 pub static X_XSS_PROTECTION: HeaderName = HeaderName::from_static("x-xss-protection");
+/// W3C trace context: the caller's trace, and the answer's span in it.
+pub static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// W3C trace context: vendor state carried along with `traceparent`.
+pub static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// Every request header the service reads. CORS allows exactly these (plus
 /// the configured API-key header).
-pub fn request() -> [HeaderName; 8] {
+pub fn request() -> [HeaderName; 10] {
     [
         header::AUTHORIZATION,
         header::CONTENT_TYPE,
@@ -47,12 +51,14 @@ pub fn request() -> [HeaderName; 8] {
         IDEMPOTENCY_KEY.clone(),
         X_ORGANIZATION_ID.clone(),
         X_REQUEST_ID.clone(),
+        TRACEPARENT.clone(),
+        TRACESTATE.clone(),
     ]
 }
 
 /// Every response header a client relies on. CORS exposes exactly these to
 /// scripts.
-pub fn exposed() -> [HeaderName; 10] {
+pub fn exposed() -> [HeaderName; 11] {
     [
         header::ETAG,
         header::LINK,
@@ -64,6 +70,7 @@ pub fn exposed() -> [HeaderName; 10] {
         RATELIMIT_REMAINING.clone(),
         RATELIMIT_RESET.clone(),
         X_REQUEST_ID.clone(),
+        TRACEPARENT.clone(),
     ]
 }
 

@@ -156,6 +156,17 @@ where
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(writer).compact().boxed(),
     };
+    // The log lines print no spans: with traces on, the output layer is kept
+    // from formatting the fields of every exported span.
+    let output = if tracer.is_some() {
+        output
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                !(meta.is_span() && meta.target() == crate::otel::TARGET)
+            }))
+            .boxed()
+    } else {
+        output
+    };
     let traces = tracer.map(|tracer| {
         tracing_opentelemetry::layer()
             .with_tracer(tracer)

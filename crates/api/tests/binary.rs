@@ -816,6 +816,33 @@ async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_coll
         "no credential in any span"
     );
 
+    // A caller that did not sample its trace: followed (parent-based), nothing exported, flag answered.
+    let unsampled = "0af7651916cd43dd8448eb211c80319c";
+    let response = client
+        .get(format!("{base}/api/v1/users/me"))
+        .header("Cookie", &cookie)
+        .header("traceparent", format!("00-{unsampled}-b7ad6b7169203331-00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answered = response
+        .headers()
+        .get("traceparent")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        answered.starts_with(&format!("00-{unsampled}-")) && answered.ends_with("-00"),
+        "{answered}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        receiver.spans().iter().all(|s| hex(&s.trace_id) != unsampled),
+        "an unsampled trace exports nothing"
+    );
+
     // The access log line names the trace and the request's span.
     let logged = lines
         .lock()

@@ -191,8 +191,12 @@ impl Db {
 }
 
 /// An OpenTelemetry span (target `otel`, off unless trace export is on) for
-/// one database statement, or one wait for a lane batch, named `operation`.
+/// one database statement, or one wait for a lane batch, named `operation`;
+/// none outside a traced request (an unsampled one opens no span at all).
 pub fn span(kind: DbBackendKind, operation: &'static str) -> tracing::Span {
+    if tracing::Span::current().is_none() {
+        return tracing::Span::none();
+    }
     tracing::info_span!(
         target: "otel",
         "db",

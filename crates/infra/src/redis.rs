@@ -211,7 +211,12 @@ impl RedisClient {
                 .map_err(|e| unavailable(anyhow::Error::new(e)))?;
             op(conn).await.map_err(|e| unavailable(anyhow::Error::new(e)))
         };
-        let span = tracing::info_span!(target: "otel", "redis", otel.kind = "client", db.system.name = "redis");
+        // Inside a traced request only (see `crate::db::span`).
+        let span = if tracing::Span::current().is_none() {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(target: "otel", "redis", otel.kind = "client", db.system.name = "redis")
+        };
         match tokio::time::timeout(self.op_timeout, tracing::Instrument::instrument(work, span)).await {
             Ok(result) => result,
             Err(_) => Err(unavailable(anyhow::anyhow!(

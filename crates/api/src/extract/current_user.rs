@@ -174,13 +174,18 @@ impl FromRequest for CurrentUser {
                     "cross-site request with a session cookie: its Origin (or Referer) is not in FRONTEND_URL",
                 ));
             }
-            let span = tracing::info_span!(
-                target: "otel",
-                "authenticate",
-                saas.presented = credential.kind(),
-                saas.outcome = tracing::field::Empty,
-                saas.session_cache = tracing::field::Empty,
-            );
+            // Inside a traced request only (an unsampled one opens no span at all).
+            let span = if tracing::Span::current().is_none() {
+                tracing::Span::none()
+            } else {
+                tracing::info_span!(
+                    target: "otel",
+                    "authenticate",
+                    saas.presented = credential.kind(),
+                    saas.outcome = tracing::field::Empty,
+                    saas.session_cache = tracing::field::Empty,
+                )
+            };
             let authenticated = tracing::Instrument::instrument(
                 async {
                     match &credential {

@@ -44,6 +44,20 @@ pub async fn access_log(
         write_line(&response, started.elapsed(), None);
         return Ok(response);
     }
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&crate::otel::HeaderExtractor(req.headers()))
+    });
+    if !crate::otel::sampled(&parent) {
+        let ids = crate::otel::unsampled_traceparent(&parent);
+        let mut response = next.call(req).await?;
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&format!("00-{}-{}-00", ids.0, ids.1)) {
+            response
+                .headers_mut()
+                .insert(crate::headers::TRACEPARENT.clone(), value);
+        }
+        write_line(&response, started.elapsed(), Some(&ids));
+        return Ok(response);
+    }
     let route = Route::of(req.request()).0;
     let span = tracing::info_span!(
         target: "otel",
@@ -56,7 +70,7 @@ pub async fn access_log(
         saas.credential = tracing::field::Empty,
         saas.organization_scope = req.headers().contains_key("x-organization-id"),
     );
-    traced(req, next, span, started).await
+    traced(req, next, span, parent, started).await
 }
 
 /// The request inside its OpenTelemetry span (export on).
@@ -64,14 +78,12 @@ async fn traced<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
     span: tracing::Span,
+    parent: opentelemetry::Context,
     started: Instant,
 ) -> Result<ServiceResponse<B>, Error> {
     use opentelemetry::trace::TraceContextExt as _;
     use tracing::Instrument as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&crate::otel::HeaderExtractor(req.headers()))
-    });
     let _ = span.set_parent(parent);
     let mut response = next.call(req).instrument(span.clone()).await?;
     let request = response.request();

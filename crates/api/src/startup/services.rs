@@ -350,7 +350,8 @@ pub async fn compose(
     if let Some(lanes) = repository.lanes() {
         metrics.watch_item_lanes(lanes.clone());
     }
-    let mut items = ItemService::new(Arc::new(repository), clock.clone());
+    let traced = infra::item_repository::TracedItemRepository::new(repository, db.kind());
+    let mut items = ItemService::new(Arc::new(traced), clock.clone());
     if let (Some(client), false) = (&redis, settings.cache.response_cache_ttl.is_zero()) {
         let ttl = settings.cache.response_cache_ttl;
         tracing::info!(ttl_s = ttl.as_secs(), "response cache of item lists and items: on");

@@ -12,6 +12,9 @@
 
 pub mod lanes;
 mod statements;
+pub mod traced;
+
+pub use traced::TracedItemRepository;
 
 use async_trait::async_trait;
 use domain::Error;
@@ -90,7 +93,6 @@ fn to_domain(model: items::Model) -> Item {
 
 #[async_trait]
 impl ItemRepository for SeaOrmItemRepository {
-    #[tracing::instrument(target = "otel", name = "db", skip_all, fields(otel.name = "items.list", otel.kind = "client", db.operation.name = "items.list"))]
     async fn list(&self, owner: &Owner, page: Page) -> Result<Vec<Item>, Error> {
         if let (Some(lanes), None) = (&self.lanes, page.after()) {
             return lanes.list(owner, page).await;
@@ -120,7 +122,6 @@ impl ItemRepository for SeaOrmItemRepository {
         Ok(rows.into_iter().map(to_domain).collect())
     }
 
-    #[tracing::instrument(target = "otel", name = "db", skip_all, fields(otel.name = "items.find", otel.kind = "client", db.operation.name = "items.find"))]
     async fn find(&self, owner: &Owner, id: ItemId) -> Result<Option<Item>, Error> {
         if let Some(lanes) = &self.lanes {
             return lanes.find(owner, id).await;
@@ -133,7 +134,6 @@ impl ItemRepository for SeaOrmItemRepository {
         Ok(row.map(to_domain))
     }
 
-    #[tracing::instrument(target = "otel", name = "db", skip_all, fields(otel.name = "items.insert", otel.kind = "client", db.operation.name = "items.insert"))]
     async fn insert(&self, item: &Item) -> Result<(), Error> {
         if let Some(lanes) = &self.lanes {
             return lanes.insert(item).await;
@@ -161,7 +161,6 @@ impl ItemRepository for SeaOrmItemRepository {
         Ok(())
     }
 
-    #[tracing::instrument(target = "otel", name = "db", skip_all, fields(otel.name = "items.update", otel.kind = "client", db.operation.name = "items.update"))]
     async fn update(&self, owner: &Owner, id: ItemId, changes: &ItemChanges) -> Result<Option<Item>, Error> {
         let patch = &changes.patch;
         let mut update = Entity::update_many()
@@ -195,7 +194,6 @@ impl ItemRepository for SeaOrmItemRepository {
         self.find(owner, id).await
     }
 
-    #[tracing::instrument(target = "otel", name = "db", skip_all, fields(otel.name = "items.delete_unchanged", otel.kind = "client", db.operation.name = "items.delete_unchanged"))]
     async fn delete_unchanged(
         &self,
         owner: &Owner,
@@ -211,7 +209,6 @@ impl ItemRepository for SeaOrmItemRepository {
         Ok(result.rows_affected > 0)
     }
 
-    #[tracing::instrument(target = "otel", name = "db", skip_all, fields(otel.name = "items.delete", otel.kind = "client", db.operation.name = "items.delete"))]
     async fn delete(&self, owner: &Owner, id: ItemId) -> Result<bool, Error> {
         let result = Entity::delete_many()
             .filter(self.owned(owner, id))
