@@ -474,8 +474,10 @@ impl SessionCache for CountingSessionCache {
                 "error"
             }
         };
-        // On the authentication span, when traces are exported (a no-op otherwise).
-        tracing::Span::current().record("saas.session_cache", outcome);
+        // On the authentication span, when traces are exported.
+        if infra::db::in_traced_request() {
+            tracing::Span::current().record("saas.session_cache", outcome);
+        }
         result
     }
 

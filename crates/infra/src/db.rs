@@ -190,11 +190,18 @@ impl Db {
     }
 }
 
+/// Whether the caller runs inside a request whose trace is exported: trace
+/// export on (the `otel` target enabled, a cached callsite check) and a
+/// request span current. Child spans are opened only then.
+pub fn in_traced_request() -> bool {
+    tracing::enabled!(target: "otel", tracing::Level::INFO) && !tracing::Span::current().is_none()
+}
+
 /// An OpenTelemetry span (target `otel`, off unless trace export is on) for
 /// one database statement, or one wait for a lane batch, named `operation`;
 /// none outside a traced request (an unsampled one opens no span at all).
 pub fn span(kind: DbBackendKind, operation: &'static str) -> tracing::Span {
-    if tracing::Span::current().is_none() {
+    if !in_traced_request() {
         return tracing::Span::none();
     }
     tracing::info_span!(

@@ -212,7 +212,7 @@ impl RedisClient {
             op(conn).await.map_err(|e| unavailable(anyhow::Error::new(e)))
         };
         // Inside a traced request only (see `crate::db::span`).
-        let span = if tracing::Span::current().is_none() {
+        let span = if !crate::db::in_traced_request() {
             tracing::Span::none()
         } else {
             tracing::info_span!(target: "otel", "redis", otel.kind = "client", db.system.name = "redis")
@@ -253,6 +253,31 @@ impl RedisClient {
         self.attempt(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
             .await
             .map(|_| ())
+    }
+
+    /// One `PING` on a connection of its own allowed `patience` to connect
+    /// (a TLS handshake included) and answer, for start-up: the per-call
+    /// timeout (`REDIS_TIMEOUT_MS`) is tuned for requests, and a handshake
+    /// cut short by it would hide an untrusted certificate.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] with the cause.
+    pub async fn ping_patiently(&self, patience: Duration) -> Result<(), Error> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(patience))
+            .set_response_timeout(Some(patience));
+        let work = async {
+            let mut conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        };
+        match tokio::time::timeout(patience, work).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(unavailable(anyhow::Error::new(error))),
+            Err(_) => Err(unavailable(anyhow::anyhow!("no answer within {patience:?}"))),
+        }
     }
 }
 

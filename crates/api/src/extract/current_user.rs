@@ -175,7 +175,7 @@ impl FromRequest for CurrentUser {
                 ));
             }
             // Inside a traced request only (an unsampled one opens no span at all).
-            let span = if tracing::Span::current().is_none() {
+            let span = if !infra::db::in_traced_request() {
                 tracing::Span::none()
             } else {
                 tracing::info_span!(

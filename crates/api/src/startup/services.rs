@@ -173,11 +173,15 @@ async fn secondary_storage(
     Ok(Some(storage))
 }
 
+/// How long start-up waits for Redis' first answer (a TLS handshake on a
+/// busy machine can outlast `REDIS_TIMEOUT_MS`).
+const FIRST_PING_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// A first `PING`: an untrusted TLS certificate (or a failed handshake) is a
 /// configuration error that stops start-up with one line; any other failure
 /// is an outage the service rides out (warned, retried on use).
 async fn first_ping(client: &RedisClient, variable: &str, url: &str) -> anyhow::Result<()> {
-    let Err(error) = client.ping().await else {
+    let Err(error) = client.ping_patiently(FIRST_PING_PATIENCE).await else {
         return Ok(());
     };
     if let Some(problem) = infra::redis::tls_problem(&error) {
