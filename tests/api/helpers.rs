@@ -425,6 +425,35 @@ impl TestApp {
         }
     }
 
+    /// `user` (inserted into `user`) with a live session kept only in
+    /// better-auth's secondary storage at `client` under `prefix`, written as
+    /// better-auth writes it.
+    pub async fn user_in_secondary_storage(
+        &self,
+        user: &DevUser,
+        client: &infra::redis::RedisClient,
+        prefix: &str,
+    ) -> TestUser {
+        self.dev.insert_user(user, now()).await.unwrap();
+        let token = generate_token();
+        infra::better_auth::dev::secondary::DevSecondarySession {
+            user,
+            token: &token,
+            created_at: now(),
+            expires_at: now() + chrono::Duration::hours(1),
+            active_organization_id: None,
+            banned: false,
+        }
+        .store(client, prefix, now())
+        .await
+        .unwrap();
+        TestUser {
+            id: user.id.clone(),
+            cookie: format!("better-auth.session_token={}", sign(&token)),
+            token,
+        }
+    }
+
     /// The value of a gauge (an unlabelled metric) scraped from `/metrics`.
     pub async fn gauge(&self, name: &str) -> i64 {
         let text = self

@@ -421,26 +421,10 @@ async fn secondary_storage_down_is_503_and_named_by_health() {
     else {
         return;
     };
-    let user = dev_user("outage");
-    app.dev.insert_user(&user, now()).await.unwrap();
-    let token = generate_token();
     let client = RedisClient::new(&url, "", Duration::from_secs(2)).unwrap();
-    DevSecondarySession {
-        user: &user,
-        token: &token,
-        created_at: now(),
-        expires_at: now() + chrono::Duration::hours(1),
-        active_organization_id: None,
-        banned: false,
-    }
-    .store(&client, prefix, now())
-    .await
-    .unwrap();
-    let signed = TestUser {
-        id: user.id.clone(),
-        cookie: format!("better-auth.session_token={}", sign(&token)),
-        token,
-    };
+    let signed = app
+        .user_in_secondary_storage(&dev_user("outage"), &client, prefix)
+        .await;
     assert_eq!(app.get("/api/v1/users/me", &signed).await.0, StatusCode::OK);
     let (status, body) = send(app.request(reqwest::Method::GET, "/health")).await;
     assert_eq!((status, &body["session_storage"]), (StatusCode::OK, &json!("ok")));

@@ -9,12 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use infra::better_auth::NamingStyle;
-use infra::better_auth::dev::secondary::DevSecondarySession;
 use infra::better_auth::dev::{DevUser, generate_token};
 use infra::redis::{RedisClient, RedisTls};
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, Options, ScratchDb, TestUser, free_port, now, send, settings_map, sign, spawn_app_with};
+use crate::helpers::{Backend, Options, ScratchDb, free_port, now, send, settings_map, sign, spawn_app_with};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -174,24 +173,7 @@ async fn the_service_serves_over_rediss_with_a_private_ca() {
         name: "Over TLS".into(),
         email_verified: true,
     };
-    app.dev.insert_user(&user, now()).await.unwrap();
-    let token = generate_token();
-    DevSecondarySession {
-        user: &user,
-        token: &token,
-        created_at: now(),
-        expires_at: now() + chrono::Duration::hours(1),
-        active_organization_id: None,
-        banned: false,
-    }
-    .store(&client, prefix, now())
-    .await
-    .unwrap();
-    let signed = TestUser {
-        id: user.id.clone(),
-        cookie: format!("better-auth.session_token={}", sign(&token)),
-        token,
-    };
+    let signed = app.user_in_secondary_storage(&user, &client, prefix).await;
     let (status, body) = app.get("/api/v1/users/me", &signed).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["name"], "Over TLS");

@@ -74,6 +74,21 @@ fn development_starts_with_warnings_instead() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Runs `saas-api dev seed` in `dir` and returns the `Cookie` header value it printed.
+fn seeded_cookie(dir: &Path, vars: &[(&str, &str)]) -> String {
+    let seeded = command(dir, vars).args(["dev", "seed"]).output().unwrap();
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    let stdout = String::from_utf8(seeded.stdout).unwrap();
+    let curl = stdout.lines().find(|l| l.starts_with("curl ")).expect("a curl line");
+    curl.split("Cookie: ")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// Collects the child's stderr lines as they come.
 fn follow(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, std::thread::JoinHandle<()>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
@@ -112,18 +127,7 @@ async fn each_request_is_one_json_log_line_without_credentials() {
         ("BETTER_AUTH_SECRET", secret),
         ("RUST_LOG", "info"),
     ];
-    let seeded = command(&dir, &vars).args(["dev", "seed"]).output().unwrap();
-    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
-    let stdout = String::from_utf8(seeded.stdout).unwrap();
-    let curl = stdout.lines().find(|l| l.starts_with("curl ")).expect("a curl line");
-    let cookie = curl
-        .split("Cookie: ")
-        .nth(1)
-        .unwrap()
-        .split('\'')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = seeded_cookie(&dir, &vars);
     let signed = cookie.split_once('=').unwrap().1.to_owned();
     let token = signed.split('.').next().unwrap().to_owned();
 
@@ -733,18 +737,7 @@ async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_coll
         ("OTEL_SERVICE_NAME", "saas-api-under-test"),
         ("RATE_LIMIT_REQUESTS", "100000"),
     ];
-    let seeded = command(&dir, &vars).args(["dev", "seed"]).output().unwrap();
-    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
-    let stdout = String::from_utf8(seeded.stdout).unwrap();
-    let curl = stdout.lines().find(|l| l.starts_with("curl ")).expect("a curl line");
-    let cookie = curl
-        .split("Cookie: ")
-        .nth(1)
-        .unwrap()
-        .split('\'')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = seeded_cookie(&dir, &vars);
 
     let mut child = KillOnDrop(command(&dir, &vars).stderr(Stdio::piped()).spawn().unwrap());
     let (lines, _reader) = follow(&mut child.0);

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use domain::Error;
 use sea_orm::sqlx::postgres::PgPool;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryResult, RuntimeErr, Statement,
+};
 use tokio::sync::Semaphore;
 
 /// Which SQL dialect a connection speaks.
@@ -124,6 +126,36 @@ impl Db {
     /// The permits of the item lanes' connections (each held connection holds one).
     pub fn lane_budget(&self) -> Arc<Semaphore> {
         self.lanes.clone()
+    }
+
+    /// At most one row of `stmt`, the statement traced as `operation` (see
+    /// [`span`]) with the rows it returned.
+    ///
+    /// # Errors
+    /// As [`translate`].
+    pub async fn query_one(&self, stmt: Statement, operation: &'static str) -> Result<Option<QueryResult>, Error> {
+        let span = span(self.kind, operation);
+        let row = tracing::Instrument::instrument(self.conn.query_one_raw(stmt), span.clone())
+            .await
+            .map_err(translate)?;
+        span.record("db.response.returned_rows", i64::from(row.is_some()));
+        Ok(row)
+    }
+
+    /// Every row of `stmt`, the statement traced as `operation`.
+    ///
+    /// # Errors
+    /// As [`translate`].
+    pub async fn query_all(&self, stmt: Statement, operation: &'static str) -> Result<Vec<QueryResult>, Error> {
+        let span = span(self.kind, operation);
+        let rows = tracing::Instrument::instrument(self.conn.query_all_raw(stmt), span.clone())
+            .await
+            .map_err(translate)?;
+        span.record(
+            "db.response.returned_rows",
+            i64::try_from(rows.len()).unwrap_or(i64::MAX),
+        );
+        Ok(rows)
     }
 
     /// The sea-orm connection.

@@ -8,11 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::Error;
 use domain::auth::api_key::{ApiKeyRecord, ApiKeyStore, KeyStorage};
-use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
-use tracing::Instrument as _;
+use sea_orm::{QueryResult, Statement, Value};
 
 use super::schema::{ApiKeySchema, BetterAuthSchema};
-use crate::db::{Db, translate};
+use crate::db::Db;
 
 /// API keys with the SQL built once from the detected schema.
 #[derive(Debug, Clone)]
@@ -118,15 +117,7 @@ fn decode(row: &QueryResult) -> Result<ApiKeyRecord, sea_orm::DbErr> {
 impl ApiKeyStore for SqlApiKeyStore {
     async fn find(&self, hash: &str) -> Result<Option<ApiKeyRecord>, Error> {
         let stmt = Statement::from_sql_and_values(self.db.backend(), self.find_sql.as_str(), [hash.into()]);
-        let span = crate::db::span(self.db.kind(), "api_key_by_hash");
-        let Some(row) = self
-            .db
-            .conn()
-            .query_one_raw(stmt)
-            .instrument(span)
-            .await
-            .map_err(translate)?
-        else {
+        let Some(row) = self.db.query_one(stmt, "api_key_by_hash").await? else {
             return Ok(None);
         };
         decode(&row)
@@ -146,14 +137,7 @@ impl ApiKeyStore for SqlApiKeyStore {
         // takes the column's own type.
         let values = [key.id.clone().into(), self.instant(now), due_before.into()];
         let stmt = Statement::from_sql_and_values(self.db.backend(), self.consume_sql.as_str(), values);
-        let span = crate::db::span(self.db.kind(), "api_key_consume");
-        let rows = self
-            .db
-            .conn()
-            .query_all_raw(stmt)
-            .instrument(span)
-            .await
-            .map_err(translate)?;
+        let rows = self.db.query_all(stmt, "api_key_consume").await?;
         Ok(!rows.is_empty())
     }
 }

@@ -5,11 +5,10 @@ use chrono::{DateTime, Utc};
 use domain::Error;
 use domain::auth::{SessionRecord, SessionRevocation, SessionStore, SessionToken, UserRecord};
 use domain::user::User;
-use sea_orm::{ConnectionTrait, QueryResult, Statement};
-use tracing::Instrument as _;
+use sea_orm::{QueryResult, Statement};
 
 use super::schema::BetterAuthSchema;
-use crate::db::{Db, translate};
+use crate::db::Db;
 
 /// Looks sessions up with the SQL built once from the detected schema.
 #[derive(Debug, Clone)]
@@ -90,13 +89,9 @@ fn unexpected(error: sea_orm::DbErr) -> Error {
 impl SessionStore for SqlSessionStore {
     async fn find_by_token(&self, token: &SessionToken) -> Result<Option<SessionRecord>, Error> {
         let stmt = Statement::from_sql_and_values(self.db.backend(), self.sql.as_str(), [token.expose().into()]);
-        let span = crate::db::span(self.db.kind(), "session_by_token");
-        let row = self.db.conn().query_one_raw(stmt).instrument(span.clone()).await;
-        let Some(row) = row.map_err(translate)? else {
-            span.record("db.response.returned_rows", 0);
+        let Some(row) = self.db.query_one(stmt, "session_by_token").await? else {
             return Ok(None);
         };
-        span.record("db.response.returned_rows", 1);
         self.decode(&row).map(Some).map_err(unexpected)
     }
 
@@ -105,15 +100,7 @@ impl SessionStore for SqlSessionStore {
             return Ok(None);
         }
         let stmt = Statement::from_sql_and_values(self.db.backend(), self.user_sql.as_str(), [user_id.into()]);
-        let span = crate::db::span(self.db.kind(), "user_by_id");
-        let Some(row) = self
-            .db
-            .conn()
-            .query_one_raw(stmt)
-            .instrument(span)
-            .await
-            .map_err(translate)?
-        else {
+        let Some(row) = self.db.query_one(stmt, "user_by_id").await? else {
             return Ok(None);
         };
         self.decode_user(&row).map(Some).map_err(unexpected)
