@@ -635,7 +635,21 @@ struct OtlpReceiver {
 
 impl OtlpReceiver {
     fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0)
+    }
+
+    /// On `port` (0: any), waiting for a previous receiver to let it go.
+    fn start_on(port: u16) -> Self {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let listener = loop {
+            match std::net::TcpListener::bind(("127.0.0.1", port)) {
+                Ok(listener) => break listener,
+                Err(error) => {
+                    assert!(Instant::now() < deadline, "port {port}: {error}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        };
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let spans = Arc::new(Mutex::new(Vec::new()));
@@ -714,9 +728,10 @@ fn serve_otlp(
     }
 }
 
-fn median_latency(samples: &mut [Duration]) -> Duration {
+fn quantile(samples: &mut [Duration], q: f64) -> Duration {
     samples.sort();
-    samples[samples.len() / 2]
+    let index = ((samples.len() - 1) as f64 * q).round() as usize;
+    samples[index]
 }
 
 /// OTLP export end to end, from the binary: one request with a W3C
@@ -869,14 +884,27 @@ async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_coll
             samples
         }
     };
-    let mut up = timed(300).await;
-    drop(receiver);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut down = timed(300).await;
-    let (up, down) = (median_latency(&mut up), median_latency(&mut down));
-    eprintln!("median latency with the collector up {up:?}, down {down:?}");
+    // Interleaved (up, down, up, down, …) so that whatever else the machine
+    // does falls on both sides; compared at the 25th percentile, which such
+    // bursts move least.
+    let port = receiver.port;
+    let mut receiver = Some(receiver);
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        if receiver.is_none() {
+            receiver = Some(OtlpReceiver::start_on(port));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        up.extend(timed(100).await);
+        drop(receiver.take());
+        // At least one export has met the dead collector.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        down.extend(timed(100).await);
+    }
+    let (up, down) = (quantile(&mut up, 0.25), quantile(&mut down, 0.25));
+    eprintln!("25th-percentile latency with the collector up {up:?}, down {down:?}");
     assert!(
-        down <= up.mul_f64(1.10) + Duration::from_micros(500),
+        down <= up.mul_f64(1.10) + Duration::from_micros(300),
         "a dead collector must cost requests nothing: {up:?} → {down:?}"
     );
     let deadline = Instant::now() + Duration::from_secs(8);
