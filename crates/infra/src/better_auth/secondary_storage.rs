@@ -51,6 +51,16 @@ pub const MAX_VALUE_BYTES: usize = 256 * 1024;
 /// The longest `revoked-sessions-before` mark read (a millisecond timestamp is 13 digits).
 const MAX_MARK_BYTES: usize = 64;
 
+/// The start both reads share: KEYS[1] missing → `{0}`, not a string →
+/// `{3}`, longer than ARGV[1] bytes → `{1, len}` (never transferred).
+const BOUNDED_READ: &str = "
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'none' then return {0} end
+if kind ~= 'string' then return {3} end
+local len = redis.call('STRLEN', KEYS[1])
+if len > tonumber(ARGV[1]) then return {1, len} end
+";
+
 /// KEYS[1] = `<prefix><token>`; ARGV[1] = the largest value read, ARGV[2] =
 /// the prefix, ARGV[3] = the longest mark read.
 /// Returns `{0}` missing, `{1, len}` too large, `{3}` not a string,
@@ -58,12 +68,9 @@ const MAX_MARK_BYTES: usize = 64;
 /// `"\0"` when not a string).
 static SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"
-local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind == 'none' then return {0} end
-if kind ~= 'string' then return {3} end
-local len = redis.call('STRLEN', KEYS[1])
-if len > tonumber(ARGV[1]) then return {1, len} end
+        &[
+            BOUNDED_READ,
+            r"
 local value = redis.call('GET', KEYS[1])
 local ok, doc = pcall(cjson.decode, value)
 if not ok or type(doc) ~= 'table' or type(doc.session) ~= 'table' or type(doc.session.userId) ~= 'string' then
@@ -79,23 +86,15 @@ elseif mark_kind ~= 'none' then
 end
 return {2, value, mark}
 ",
+        ]
+        .concat(),
     )
 });
 
 /// KEYS[1] = a key; ARGV[1] = the largest value read. Returns `{0}` missing,
 /// `{1, len}` too large, `{3}` not a string, `{2, value}`.
-static BOUNDED_GET: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind == 'none' then return {0} end
-if kind ~= 'string' then return {3} end
-local len = redis.call('STRLEN', KEYS[1])
-if len > tonumber(ARGV[1]) then return {1, len} end
-return {2, redis.call('GET', KEYS[1])}
-",
-    )
-});
+static BOUNDED_GET: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&[BOUNDED_READ, "return {2, redis.call('GET', KEYS[1])}\n"].concat()));
 
 /// Counts one use of an API key's `remaining`, atomically.
 /// KEYS[1] = `<prefix>api-key:by-id:<id>`; ARGV[1] = the prefix, ARGV[2] =
