@@ -85,9 +85,8 @@ async fn a_busy_client_is_served_from_reserved_slots_and_the_shared_budget_stays
         return;
     };
     let other = second_instance(&app).await;
-    // One keep-alive connection per instance (each answer read to the end,
-    // so the connection is reused): reservations are kept per worker
-    // thread, and a connection stays on its worker.
+    // One client per instance; reservations are kept per instance, so it
+    // does not matter which worker a connection lands on.
     let (here, there) = (reqwest::Client::new(), reqwest::Client::new());
     let remaining = |client: &reqwest::Client, address: &str| {
         let request = client.get(format!("{address}/api/v1/users/me"));

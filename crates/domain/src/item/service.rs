@@ -166,7 +166,7 @@ impl ItemService {
     async fn invalidate_item(&self, caller: &Caller, id: ItemId) {
         if let Some(views) = &self.views {
             let (lists, item) = (caller.namespace(), item_namespace(id));
-            let _ = tokio::join!(views.cache.invalidate(&lists), views.cache.invalidate(&item));
+            let _ = futures_util::join!(views.cache.invalidate(&lists), views.cache.invalidate(&item));
         }
     }
 
