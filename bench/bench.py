@@ -295,6 +295,12 @@ def rss_kb(pid, field):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU the process has used (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak(pid):
     try:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -373,6 +379,7 @@ def wrk(scenario, data, duration, port=PORT):
     result = json.loads(next(l for l in out.splitlines() if l.startswith("BENCH_RESULT")).split(" ", 1)[1])
     seconds = result["duration_us"] / 1e6
     return {
+        "requests": result["requests"],
         "rps": result["requests"] / seconds,
         "p50_ms": result["p50_us"] / 1000,
         "p99_ms": result["p99_us"] / 1000,
@@ -466,6 +473,8 @@ def main():
             results = {}
             for scenario in SCENARIOS:
                 reset_peak(server.pid)
+                pid = procs[routes[scenario][1]].pid if scenario in routes else server.pid
+                cpu_before = cpu_seconds(pid)
                 if scenario == "users_me_churn":
                     before = metrics()
                     with Churn() as churn:
@@ -482,9 +491,12 @@ def main():
                 else:
                     r = wrk(scenario, data, DURATION)
                 r.setdefault("peak_rss_mb", rss_kb(server.pid, "VmHWM") / 1024)
+                # The service's own CPU per request: steadier than req/s on a shared machine.
+                r["cpu_us"] = (cpu_seconds(pid) - cpu_before) * 1e6 / max(r["requests"], 1)
                 results[scenario] = r
                 print(f"run {run} {scenario:<12} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-                      f"p99 {r['p99_ms']:7.2f} ms  non-2xx {r['non2xx']}  peak RSS {r['peak_rss_mb']:.1f} MB", flush=True)
+                      f"p99 {r['p99_ms']:7.2f} ms  non-2xx {r['non2xx']}  peak RSS {r['peak_rss_mb']:.1f} MB  "
+                      f"CPU {r['cpu_us']:.1f} µs/request", flush=True)
             if os.environ.get("BENCH_REFERENCE", "1") == "0":
                 runs.append(results)
                 continue
@@ -510,7 +522,8 @@ def main():
         return statistics.median(r[key][field] if field else r[key] for r in runs)
 
     peer = {"mixed": 81}  # FastAPI original, 2 workers (shared/bench/PEER_BASELINE.md)
-    summary = {s: {f: median(s, f) for f in ("rps", "p50_ms", "p99_ms", "non2xx", "peak_rss_mb")} for s in SCENARIOS}
+    summary = {s: {f: median(s, f) for f in ("rps", "p50_ms", "p99_ms", "non2xx", "peak_rss_mb", "cpu_us")}
+               for s in SCENARIOS}
     keys = ("pgbench_list_tps", "pgbench_insert_tps", "pgbench_mixed_tps", "redis_get_ops")
     reference = {k: median(k) for k in keys} if all(k in runs[0] for k in keys) else {k: float("nan") for k in keys}
     ratios = {}
@@ -541,16 +554,20 @@ def main():
         for ratio in ("0.1", "1.0"):
             if f"{base}_otel_{ratio}" in summary and base in summary:
                 ratios[f"{base}_otel_{ratio} / {base}"] = summary[f"{base}_otel_{ratio}"]["rps"] / summary[base]["rps"]
+                # The cost per request: the median over runs of each run's CPU ratio (same run, same load).
+                ratios[f"{base}_otel_{ratio} CPU per request / {base}"] = statistics.median(
+                    r[f"{base}_otel_{ratio}"]["cpu_us"] / r[base]["cpu_us"] for r in runs)
     if "users_me_secondary" in summary and "users_me" in summary:
         ratios["users_me_secondary / users_me"] = summary["users_me_secondary"]["rps"] / summary["users_me"]["rps"]
     if "users_me_api_key" in summary and "users_me" in summary:
         ratios["users_me_api_key / users_me"] = summary["users_me_api_key"]["rps"] / summary["users_me"]["rps"]
 
     print(f"\nmedians of {RUNS} run(s), {DURATION} s per scenario, {CONNECTIONS} connections")
-    print("| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB | CPU µs/request |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for s, r in summary.items():
-        print(f"| {s} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non2xx']:.0f} | {r['peak_rss_mb']:.1f} |")
+        print(f"| {s} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non2xx']:.0f} | {r['peak_rss_mb']:.1f} "
+              f"| {r['cpu_us']:.1f} |")
     print(f"\npgbench list_items SQL: {reference['pgbench_list_tps']:.0f} tps; INSERT: {reference['pgbench_insert_tps']:.0f} tps; "
           f"mixed SQL: {reference['pgbench_mixed_tps']:.0f} tps; "
           f"redis-benchmark GET: {reference['redis_get_ops']:.0f} ops/s")

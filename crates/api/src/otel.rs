@@ -9,25 +9,27 @@
 //! - W3C `traceparent`/`tracestate` in a request make its span a child of the
 //!   caller's; the answer carries `traceparent` back. The access log line
 //!   carries `trace_id` and `span_id`.
-//! - Export never touches the request path: a finished span is handed to a
-//!   bounded queue ([`QUEUE`]) with `try_send`, and one background task sends
-//!   batches (at most [`MAX_BATCH`] spans, or whatever a second gathered). A
-//!   full queue, or a batch the collector did not take (down, slow: each
+//! - Export never touches the request path: a finished span is pushed on a
+//!   bounded list ([`QUEUE`]) under a lock held for the push alone, and one
+//!   background task sends batches of at most [`MAX_BATCH`] spans, woken once
+//!   a batch is waiting or once a second — never once per span. A
+//!   full list, or a batch the collector did not take (down, slow: each
 //!   export is bounded by [`EXPORT_TIMEOUT`]), is counted in
 //!   `otel_spans_dropped_total`; what was taken in `otel_spans_exported_total`.
 //!   The SDK's batch processor keeps its drop count private, hence this one.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use opentelemetry::Context;
-use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Span, SpanData, SpanExporter, SpanProcessor, Tracer};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::settings::telemetry::Otel;
 
@@ -65,13 +67,27 @@ static STATS: OnceLock<Arc<SpanStats>> = OnceLock::new();
 /// How new traces are sampled. The decision is made once per request, before
 /// any span exists ([`sampled`]): an unsampled request opens no span at all,
 /// so sampling at 0.1 costs nine requests in ten nothing but the decision.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Sampling {
     ratio: f64,
     parent_based: bool,
+    /// Kept here rather than behind the global propagator's lock, which
+    /// every request would otherwise take.
+    propagator: TraceContextPropagator,
 }
 
 static SAMPLING: OnceLock<Sampling> = OnceLock::new();
+
+/// The caller's trace context: empty (and nothing parsed) when the request
+/// carries no `traceparent`, as most do.
+pub fn parent(headers: &actix_web::http::header::HeaderMap) -> Context {
+    match SAMPLING.get() {
+        Some(sampling) if headers.contains_key(&crate::headers::TRACEPARENT) => {
+            sampling.propagator.extract(&HeaderExtractor(headers))
+        }
+        _ => Context::new(),
+    }
+}
 
 /// Whether a request whose caller sent `parent` (possibly empty) is traced:
 /// the caller's decision when sampling is parent-based and it sent one,
@@ -81,10 +97,12 @@ pub fn sampled(parent: &Context) -> bool {
     let Some(sampling) = SAMPLING.get() else {
         return false;
     };
-    let caller = parent.span();
-    let caller = caller.span_context();
-    if sampling.parent_based && caller.is_valid() {
-        return caller.is_sampled();
+    if parent.has_active_span() {
+        let caller = parent.span();
+        let caller = caller.span_context();
+        if sampling.parent_based && caller.is_valid() {
+            return caller.is_sampled();
+        }
     }
     if sampling.ratio >= 1.0 {
         return true;
@@ -92,19 +110,54 @@ pub fn sampled(parent: &Context) -> bool {
     rand::random::<f64>() < sampling.ratio
 }
 
-/// A `traceparent` for a request that is not traced: the caller's trace (or
-/// a new one), a new span id, and the not-sampled flag.
-pub fn unsampled_traceparent(parent: &Context) -> (String, String) {
-    use opentelemetry::trace::TraceContextExt as _;
-    let caller = parent.span();
-    let caller = caller.span_context();
-    let trace_id = if caller.is_valid() {
-        caller.trace_id().to_string()
-    } else {
-        format!("{:032x}", rand::random::<u128>() | 1)
-    };
-    let span_id = format!("{:016x}", rand::random::<u64>() | 1);
-    (trace_id, span_id)
+/// The `traceparent` of a request that is not traced — the caller's trace
+/// (or a new one), a new span id, the not-sampled flag — written into one
+/// buffer: no allocation on the path nine requests in ten take at 0.1.
+pub struct UnsampledIds {
+    /// `00-<32 hex>-<16 hex>-00`
+    text: [u8; 55],
+}
+
+impl UnsampledIds {
+    /// New ids under `parent`'s trace, if it has one.
+    pub fn new(parent: &Context) -> Self {
+        use opentelemetry::trace::TraceContextExt as _;
+        let caller = parent
+            .has_active_span()
+            .then(|| parent.span().span_context().clone())
+            .filter(opentelemetry::trace::SpanContext::is_valid);
+        let trace_id = caller.map_or_else(
+            || rand::random::<u128>() | 1,
+            |c| u128::from_be_bytes(c.trace_id().to_bytes()),
+        );
+        let span_id = rand::random::<u64>() | 1;
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        // Hex of exactly the bytes' size (32 and 16 digits) into fixed ranges: cannot fail.
+        let _ = hex::encode_to_slice(trace_id.to_be_bytes(), &mut text[3..35]);
+        let _ = hex::encode_to_slice(span_id.to_be_bytes(), &mut text[36..52]);
+        Self { text }
+    }
+
+    fn str(&self, range: std::ops::Range<usize>) -> &str {
+        // Only ASCII hex digits and dashes are ever written.
+        std::str::from_utf8(&self.text[range]).unwrap_or_default()
+    }
+
+    /// The trace id (32 hex digits).
+    pub fn trace_id(&self) -> &str {
+        self.str(3..35)
+    }
+
+    /// The span id this service answers with (16 hex digits).
+    pub fn span_id(&self) -> &str {
+        self.str(36..52)
+    }
+
+    /// The whole `traceparent` value.
+    pub fn header(&self) -> actix_web::http::header::HeaderValue {
+        actix_web::http::header::HeaderValue::from_bytes(&self.text)
+            .unwrap_or_else(|_| actix_web::http::header::HeaderValue::from_static(""))
+    }
 }
 
 /// The process's span counts, once export is on.
@@ -112,25 +165,22 @@ pub fn stats() -> Option<&'static SpanStats> {
     STATS.get().map(|s| &**s)
 }
 
-enum Message {
-    Span(Box<SpanData>),
-    Flush(oneshot::Sender<()>),
+/// Finished spans waiting for export, shared by the request threads (which
+/// push) and the export task (which takes them all at once).
+#[derive(Debug, Default)]
+struct Pending {
+    spans: Mutex<Vec<SpanData>>,
+    /// Told once when a batch's worth is waiting (never once per span: a
+    /// wake-up per span cost more than the span itself, see docs/performance.md).
+    batch_ready: Notify,
 }
 
-/// Hands finished spans to the export task without ever waiting.
+/// Hands finished spans to the export task without ever waiting for it or
+/// waking it per span.
 #[derive(Debug)]
 struct QueueProcessor {
-    queue: mpsc::Sender<Message>,
+    pending: Arc<Pending>,
     stats: Arc<SpanStats>,
-}
-
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Span(_) => "Span",
-            Self::Flush(_) => "Flush",
-        })
-    }
 }
 
 impl SpanProcessor for QueueProcessor {
@@ -140,8 +190,16 @@ impl SpanProcessor for QueueProcessor {
         if !span.span_context.is_sampled() {
             return;
         }
-        if self.queue.try_send(Message::Span(Box::new(span))).is_err() {
+        let mut spans = self.pending.spans.lock().unwrap_or_else(PoisonError::into_inner);
+        if spans.len() >= QUEUE {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        spans.push(span);
+        let ready = spans.len() == MAX_BATCH;
+        drop(spans);
+        if ready {
+            self.pending.batch_ready.notify_one();
         }
     }
 
@@ -154,40 +212,41 @@ impl SpanProcessor for QueueProcessor {
     }
 }
 
-async fn export<E: SpanExporter>(exporter: &E, batch: &mut Vec<SpanData>, stats: &SpanStats) {
-    if batch.is_empty() {
-        return;
+/// Exports everything pending, [`MAX_BATCH`] spans per request.
+async fn export_pending<E: SpanExporter>(exporter: &E, pending: &Pending, stats: &SpanStats) {
+    let spans = std::mem::replace(
+        &mut *pending.spans.lock().unwrap_or_else(PoisonError::into_inner),
+        Vec::with_capacity(MAX_BATCH),
+    );
+    let mut spans = spans.into_iter().peekable();
+    while spans.peek().is_some() {
+        let batch: Vec<SpanData> = spans.by_ref().take(MAX_BATCH).collect();
+        let count = batch.len() as u64;
+        match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await {
+            Ok(Ok(())) => stats.exported.fetch_add(count, Ordering::Relaxed),
+            _ => stats.dropped.fetch_add(count, Ordering::Relaxed),
+        };
     }
-    let spans = std::mem::replace(batch, Vec::with_capacity(MAX_BATCH));
-    let count = spans.len() as u64;
-    match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(spans)).await {
-        Ok(Ok(())) => stats.exported.fetch_add(count, Ordering::Relaxed),
-        _ => stats.dropped.fetch_add(count, Ordering::Relaxed),
-    };
 }
 
-async fn export_loop<E: SpanExporter>(exporter: E, mut queue: mpsc::Receiver<Message>, stats: Arc<SpanStats>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+async fn export_loop<E: SpanExporter>(
+    exporter: E,
+    pending: Arc<Pending>,
+    mut flushes: mpsc::Receiver<oneshot::Sender<()>>,
+    stats: Arc<SpanStats>,
+) {
     let mut tick = tokio::time::interval(EXPORT_EVERY);
     loop {
         tokio::select! {
-            message = queue.recv() => match message {
-                Some(Message::Span(span)) => {
-                    batch.push(*span);
-                    if batch.len() >= MAX_BATCH {
-                        export(&exporter, &mut batch, &stats).await;
-                    }
+            flush = flushes.recv() => {
+                export_pending(&exporter, &pending, &stats).await;
+                match flush {
+                    Some(done) => { let _ = done.send(()); }
+                    None => return,
                 }
-                Some(Message::Flush(done)) => {
-                    export(&exporter, &mut batch, &stats).await;
-                    let _ = done.send(());
-                }
-                None => {
-                    export(&exporter, &mut batch, &stats).await;
-                    return;
-                }
-            },
-            _ = tick.tick() => export(&exporter, &mut batch, &stats).await,
+            }
+            () = pending.batch_ready.notified() => export_pending(&exporter, &pending, &stats).await,
+            _ = tick.tick() => export_pending(&exporter, &pending, &stats).await,
         }
     }
 }
@@ -195,14 +254,14 @@ async fn export_loop<E: SpanExporter>(exporter: E, mut queue: mpsc::Receiver<Mes
 /// The running export: flush it before the process ends.
 pub struct Tracing {
     provider: SdkTracerProvider,
-    queue: mpsc::Sender<Message>,
+    flushes: mpsc::Sender<oneshot::Sender<()>>,
 }
 
 impl Tracing {
-    /// Sends what is queued (bounded by [`EXPORT_TIMEOUT`]), then stops.
+    /// Sends what is pending (bounded by [`EXPORT_TIMEOUT`] per batch), then stops.
     pub async fn shutdown(self) {
         let (done, flushed) = oneshot::channel();
-        if self.queue.send(Message::Flush(done)).await.is_ok() {
+        if self.flushes.send(done).await.is_ok() {
             let _ = tokio::time::timeout(EXPORT_TIMEOUT + Duration::from_secs(1), flushed).await;
         }
         let _ = self.provider.shutdown();
@@ -222,19 +281,18 @@ pub fn start(settings: &Otel) -> anyhow::Result<(Tracing, Tracer)> {
         .with_headers(settings.headers.iter().cloned().collect())
         .build()?;
     let stats = STATS.get_or_init(Arc::default).clone();
-    let (queue, receiver) = mpsc::channel(QUEUE);
-    tokio::spawn(export_loop(exporter, receiver, stats.clone()));
+    let pending = Arc::new(Pending::default());
+    let (flushes, flush_requests) = mpsc::channel(1);
+    tokio::spawn(export_loop(exporter, pending.clone(), flush_requests, stats.clone()));
     let _ = SAMPLING.set(Sampling {
         ratio: settings.sampler_ratio,
         parent_based: settings.parent_based,
+        propagator: TraceContextPropagator::new(),
     });
     // The request span exists only once `sampled` said yes; its children follow it.
     let sampler = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
     let provider = SdkTracerProvider::builder()
-        .with_span_processor(QueueProcessor {
-            queue: queue.clone(),
-            stats,
-        })
+        .with_span_processor(QueueProcessor { pending, stats })
         .with_sampler(sampler)
         .with_resource(
             opentelemetry_sdk::Resource::builder()
@@ -246,9 +304,9 @@ pub fn start(settings: &Otel) -> anyhow::Result<(Tracing, Tracer)> {
                 .build(),
         )
         .build();
-    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let tracer = provider.tracer("saas-api");
-    Ok((Tracing { provider, queue }, tracer))
+    Ok((Tracing { provider, flushes }, tracer))
 }
 
 /// Reads W3C trace context from actix's request headers.
@@ -275,5 +333,44 @@ impl Injector for HeaderInjector<'_> {
         ) {
             self.0.insert(name, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
+
+    fn is_hex(text: &str, len: usize) -> bool {
+        text.len() == len && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+
+    #[test]
+    fn an_unsampled_request_without_a_caller_gets_a_new_trace_and_the_not_sampled_flag() {
+        let ids = UnsampledIds::new(&Context::new());
+        let header = ids.header();
+        let header = header.to_str().unwrap();
+        assert_eq!(header, format!("00-{}-{}-00", ids.trace_id(), ids.span_id()));
+        assert!(
+            is_hex(ids.trace_id(), 32) && ids.trace_id() != "0".repeat(32),
+            "{header}"
+        );
+        assert!(is_hex(ids.span_id(), 16) && ids.span_id() != "0".repeat(16), "{header}");
+        assert_ne!(UnsampledIds::new(&Context::new()).trace_id(), ids.trace_id());
+    }
+
+    #[test]
+    fn an_unsampled_request_keeps_its_callers_trace() {
+        let caller = SpanContext::new(
+            TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+            SpanId::from_hex("b7ad6b7169203331").unwrap(),
+            TraceFlags::default(),
+            true,
+            TraceState::default(),
+        );
+        let ids = UnsampledIds::new(&Context::new().with_remote_span_context(caller));
+        assert_eq!(ids.trace_id(), "0af7651916cd43dd8448eb211c80319c");
+        assert_ne!(ids.span_id(), "b7ad6b7169203331", "a span id of its own");
+        assert!(is_hex(ids.span_id(), 16));
     }
 }

@@ -825,6 +825,8 @@ async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_coll
     );
 
     // A caller that did not sample its trace: followed (parent-based), nothing exported, flag answered.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let exported_before = receiver.spans().len();
     let unsampled = "0af7651916cd43dd8448eb211c80319c";
     let response = client
         .get(format!("{base}/api/v1/users/me"))
@@ -846,9 +848,16 @@ async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_coll
         "{answered}"
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    let spans = receiver.spans();
     assert!(
-        receiver.spans().iter().all(|s| hex(&s.trace_id) != unsampled),
+        spans.iter().all(|s| hex(&s.trace_id) != unsampled),
         "an unsampled trace exports nothing"
+    );
+    assert_eq!(
+        spans.len(),
+        exported_before,
+        "and no span of it starts a trace of its own: {:?}",
+        &spans[exported_before..]
     );
 
     // The access log line names the trace and the request's span.

@@ -226,7 +226,10 @@ impl Db {
 /// export on (the `otel` target enabled, a cached callsite check) and a
 /// request span current. Child spans are opened only then.
 pub fn in_traced_request() -> bool {
-    tracing::enabled!(target: "otel", tracing::Level::INFO) && !tracing::Span::current().is_none()
+    // The current span's id, without cloning a handle to it (`Span::current`
+    // takes a reference on the span and on the dispatcher).
+    tracing::enabled!(target: "otel", tracing::Level::INFO)
+        && tracing::dispatcher::get_default(|dispatch| dispatch.current_span().id().is_some())
 }
 
 /// An OpenTelemetry span (target `otel`, off unless trace export is on) for

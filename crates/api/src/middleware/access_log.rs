@@ -44,18 +44,15 @@ pub async fn access_log(
         write_line(&response, started.elapsed(), None);
         return Ok(response);
     }
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&crate::otel::HeaderExtractor(req.headers()))
-    });
+    let parent = crate::otel::parent(req.headers());
     if !crate::otel::sampled(&parent) {
-        let ids = crate::otel::unsampled_traceparent(&parent);
+        let ids = crate::otel::UnsampledIds::new(&parent);
+        drop(parent);
         let mut response = next.call(req).await?;
-        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&format!("00-{}-{}-00", ids.0, ids.1)) {
-            response
-                .headers_mut()
-                .insert(crate::headers::TRACEPARENT.clone(), value);
-        }
-        write_line(&response, started.elapsed(), Some(&ids));
+        response
+            .headers_mut()
+            .insert(crate::headers::TRACEPARENT.clone(), ids.header());
+        write_line(&response, started.elapsed(), Some((ids.trace_id(), ids.span_id())));
         return Ok(response);
     }
     let route = Route::of(req.request()).0;
@@ -101,11 +98,15 @@ async fn traced<B: MessageBody + 'static>(
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut crate::otel::HeaderInjector(response.headers_mut()));
     });
-    write_line(&response, started.elapsed(), ids.as_ref());
+    write_line(
+        &response,
+        started.elapsed(),
+        ids.as_ref().map(|(trace, span)| (trace.as_str(), span.as_str())),
+    );
     Ok(response)
 }
 
-fn write_line<B>(response: &ServiceResponse<B>, elapsed: Duration, trace: Option<&(String, String)>) {
+fn write_line<B>(response: &ServiceResponse<B>, elapsed: Duration, trace: Option<(&str, &str)>) {
     let request = response.request();
     let route = Route::of(request).0.unwrap_or("-");
     let extensions = request.extensions();
@@ -133,8 +134,8 @@ fn write_line<B>(response: &ServiceResponse<B>, elapsed: Duration, trace: Option
         client_ip,
         user_id,
         credential,
-        trace_id = trace.map(|t| t.0.as_str()),
-        span_id = trace.map(|t| t.1.as_str()),
+        trace_id = trace.map(|t| t.0),
+        span_id = trace.map(|t| t.1),
         "request"
     );
 }
