@@ -17,6 +17,7 @@ pub mod idempotent;
 pub mod json_log;
 pub mod json_time;
 pub mod lifecycle;
+pub mod listing;
 pub mod metrics;
 pub mod middleware;
 pub mod otel;

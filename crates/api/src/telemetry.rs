@@ -129,6 +129,35 @@ where
     }
 }
 
+/// A layer that is told of events only (never of spans).
+struct EventsOnly<L>(L);
+
+impl<S: Subscriber, L: Layer<S>> Layer<S> for EventsOnly<L> {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.0.on_register_dispatch(subscriber);
+    }
+
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.0.on_layer(subscriber);
+    }
+
+    fn register_callsite(&self, metadata: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+        if metadata.is_span() {
+            tracing::subscriber::Interest::always()
+        } else {
+            self.0.register_callsite(metadata)
+        }
+    }
+
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        metadata.is_span() || self.0.enabled(metadata, ctx)
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        self.0.on_event(event, ctx);
+    }
+}
+
 /// The subscriber: `filter`, then the protocol-error throttle, then lines in
 /// `format` written to `writer` (everything but the raw protocol errors),
 /// and, with a `tracer`, the spans of target [`crate::otel::TARGET`] bridged
@@ -156,14 +185,11 @@ where
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(writer).compact().boxed(),
     };
-    // The log lines print no spans: with traces on, the output layer is kept
-    // from formatting the fields of every exported span.
+    // With traces on, the output layer sees events only: it would otherwise
+    // format the fields of every exported span (the lines print none). Not a
+    // per-layer filter: having one makes every event and span ask it.
     let output = if tracer.is_some() {
-        output
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                !(meta.is_span() && meta.target() == crate::otel::TARGET)
-            }))
-            .boxed()
+        EventsOnly(output).boxed()
     } else {
         output
     };
@@ -199,7 +225,11 @@ pub fn init(format: LogFormat, otel: Option<&crate::settings::telemetry::Otel>) 
             (None, None)
         }
     };
+    let exporting = tracer.is_some();
     let installed = subscriber(format, filter, writer, tracer).try_init();
+    if installed.is_ok() && exporting {
+        infra::db::set_traces_exported();
+    }
     LogGuard {
         _worker: installed.is_ok().then_some(guard),
         traces: if installed.is_ok() { traces } else { None },

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod item;
 pub mod log_throttle;
 pub mod organization;
+pub mod page;
 pub mod rate_limit;
 pub mod revocation;
 pub mod scope;

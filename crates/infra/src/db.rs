@@ -222,14 +222,27 @@ impl Db {
     }
 }
 
+/// Whether this process exports traces (set once, when the global
+/// subscriber is installed with an OpenTelemetry layer).
+static TRACES_EXPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that the process's global subscriber exports traces.
+pub fn set_traces_exported() {
+    TRACES_EXPORTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the process exports traces: one load of a flag (`tracing::enabled!`
+/// asks every layer's filter each time, which cost every request).
+pub fn traces_exported() -> bool {
+    TRACES_EXPORTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Whether the caller runs inside a request whose trace is exported: trace
-/// export on (the `otel` target enabled, a cached callsite check) and a
-/// request span current. Child spans are opened only then.
+/// export on and a request span current. Child spans are opened only then.
 pub fn in_traced_request() -> bool {
     // The current span's id, without cloning a handle to it (`Span::current`
     // takes a reference on the span and on the dispatcher).
-    tracing::enabled!(target: "otel", tracing::Level::INFO)
-        && tracing::dispatcher::get_default(|dispatch| dispatch.current_span().id().is_some())
+    traces_exported() && tracing::dispatcher::get_default(|dispatch| dispatch.current_span().id().is_some())
 }
 
 /// An OpenTelemetry span (target `otel`, off unless trace export is on) for

@@ -6,17 +6,16 @@ use actix_web::http::header;
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use domain::item::{Item, ItemPatch, NewItem, Page};
-use domain::validation::FieldErrors;
+use domain::item::{Item, ItemPatch, NewItem};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::item_body::{self, CreateItemRequest, UpdateItemRequest};
 use crate::conditional;
-use crate::cursor::{CursorCodec, CursorError};
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody};
 use crate::idempotent;
+use crate::listing;
 use crate::state::AppState;
 
 /// An item as the API shows it.
@@ -52,91 +51,6 @@ impl From<Item> for ItemResponse {
     }
 }
 
-/// A decimal integer written plainly: optional `-`, then ASCII digits. No
-/// sign `+`, no spaces (`limit=%205`), no other notation.
-fn strict_integer(raw: &str) -> Option<i64> {
-    let digits = raw.strip_prefix('-').unwrap_or(raw);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    raw.parse().ok()
-}
-
-/// The pagination a list request asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ListQuery {
-    page: Page,
-    /// The `cursor` parameter, still to be checked.
-    cursor: Option<String>,
-    /// `skip` was given: offset paging, no `Link`.
-    by_offset: bool,
-}
-
-/// Parses `skip`, `limit` and `cursor`; other parameters are ignored.
-fn page(query: &str) -> Result<ListQuery, FieldErrors> {
-    let mut errors = FieldErrors::new();
-    let mut skip = None;
-    let mut limit = None;
-    let mut cursor = None;
-    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        let slot = match key.as_ref() {
-            "skip" => &mut skip,
-            "limit" => &mut limit,
-            "cursor" => {
-                cursor = Some(value.into_owned());
-                continue;
-            }
-            _ => continue,
-        };
-        match strict_integer(&value) {
-            Some(n) => *slot = Some(n),
-            None => errors.push(&key, "type_error", "must be an integer"),
-        }
-    }
-    if skip.is_some() && cursor.is_some() {
-        errors.push("cursor", "conflict", "cannot be combined with skip");
-    }
-    let page = errors.collect(Page::new(skip, limit));
-    errors.into_result()?;
-    Ok(ListQuery {
-        page: page.unwrap_or_default(),
-        cursor,
-        by_offset: skip.is_some(),
-    })
-}
-
-/// The page to read: a cursor, when given, must be genuine and the caller's.
-fn resolve(query: &ListQuery, codec: &CursorCodec, scope: &str) -> Result<Page, FieldErrors> {
-    let Some(cursor) = &query.cursor else {
-        return Ok(query.page);
-    };
-    match codec.decode(cursor, scope) {
-        Ok(position) => Ok(query.page.starting_after(Some(position))),
-        Err(why) => Err(FieldErrors::single(
-            "cursor",
-            "invalid_cursor",
-            match why {
-                CursorError::Invalid => "is not a cursor this API issued (tampered or truncated)",
-                CursorError::OtherVersion => "was issued for another sort order; start again without a cursor",
-                CursorError::OtherScope => "was issued to another caller or scope",
-            },
-        )),
-    }
-}
-
-/// `Link: <path?…&limit=…&cursor=…>; rel="next"`, keeping the request's other parameters.
-fn next_link(path: &str, query: &str, limit: u64, cursor: &str) -> String {
-    let mut params = url::form_urlencoded::Serializer::new(String::new());
-    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        if !matches!(key.as_ref(), "cursor" | "limit" | "skip") {
-            params.append_pair(&key, &value);
-        }
-    }
-    params.append_pair("limit", &limit.to_string());
-    params.append_pair("cursor", cursor);
-    format!("<{path}?{}>; rel=\"next\"", params.finish())
-}
-
 /// `GET /api/v1/items?skip=&limit=`: the caller's items, newest first.
 ///
 /// # Errors
@@ -165,22 +79,12 @@ fn next_link(path: &str, query: &str, limit: u64, cursor: &str) -> String {
     security(("cookieAuth" = []), ("bearerAuth" = []), ("jwtAuth" = []), ("apiKeyAuth" = [])))]
 #[tracing::instrument(level = "debug", name = "items.list", skip_all, fields(user_id = %caller.0.user.id))]
 pub async fn list(state: web::Data<AppState>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let query = page(req.query_string())?;
+    let query = listing::parse(req.query_string())?;
     let scope = caller.0.namespace();
-    let page = resolve(&query, &state.cursors, &scope)?;
+    let page = listing::page(&query, &state.cursors, &scope)?;
     let view = state.items.list_view(&caller.0, page, &render_list).await?;
     let mut response = conditional::respond(&req, view.body)?;
-    if let (false, Some(next)) = (query.by_offset, view.next) {
-        let link = next_link(
-            req.path(),
-            req.query_string(),
-            page.limit(),
-            &state.cursors.encode(next, &scope),
-        );
-        if let Ok(value) = header::HeaderValue::from_str(&link) {
-            response.headers_mut().insert(header::LINK, value);
-        }
-    }
+    listing::link_next(&mut response, &req, &query, view.next.as_ref(), &state.cursors, &scope);
     Ok(response)
 }
 
@@ -370,70 +274,4 @@ pub async fn delete(
         }
     }
     Ok(HttpResponse::NoContent().finish())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_next_link_keeps_other_parameters_and_replaces_the_cursor() {
-        let link = next_link("/api/v1/items", "limit=5&cursor=old&q=a%20b", 5, "NEW");
-        assert_eq!(link, "</api/v1/items?q=a+b&limit=5&cursor=NEW>; rel=\"next\"");
-    }
-
-    #[test]
-    fn a_cursor_from_another_caller_or_tampered_is_a_field_error() {
-        let codec = CursorCodec::new(b"k");
-        let position = domain::item::Position {
-            // Stored times have microsecond precision, as cursors do.
-            created_at: chrono::DateTime::from_timestamp_micros(1_764_480_000_123_456).unwrap(),
-            id: domain::item::ItemId::generate(),
-        };
-        let query = page(&format!("cursor={}", codec.encode(position, "alice"))).unwrap();
-        assert_eq!(resolve(&query, &codec, "alice").unwrap().after(), Some(position));
-        let error = resolve(&query, &codec, "bob").unwrap_err();
-        assert_eq!(error.as_slice()[0].kind, "invalid_cursor");
-        let forged = page("cursor=AAAA").unwrap();
-        assert!(resolve(&forged, &codec, "alice").is_err());
-    }
-
-    #[test]
-    fn pagination_is_parsed_and_bounded() {
-        assert_eq!(page("").unwrap().page, Page::default());
-        let p = page("skip=5&limit=20&other=x").unwrap().page;
-        assert_eq!((p.skip(), p.limit()), (5, 20));
-        let kinds = |q: &str| {
-            page(q)
-                .unwrap_err()
-                .as_slice()
-                .iter()
-                .map(|e| (e.field.clone(), e.kind.clone()))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(kinds("skip=-1"), vec![("skip".into(), "out_of_range".into())]);
-        assert_eq!(kinds("limit=0"), vec![("limit".into(), "out_of_range".into())]);
-        assert_eq!(kinds("limit=1001"), vec![("limit".into(), "out_of_range".into())]);
-        assert_eq!(kinds("limit=abc"), vec![("limit".into(), "type_error".into())]);
-        for ambiguous in [
-            "limit=+5",
-            "limit=%205",
-            "limit=5%20",
-            "limit=",
-            "limit=1e2",
-            "limit=0x10",
-        ] {
-            assert_eq!(
-                kinds(ambiguous),
-                vec![("limit".into(), "type_error".into())],
-                "{ambiguous}"
-            );
-        }
-        assert_eq!(page("skip=-0&limit=007").unwrap().page.limit(), 7);
-        assert_eq!(kinds("skip=0&cursor=abc"), vec![("cursor".into(), "conflict".into())]);
-        assert_eq!(
-            kinds("skip=99999999999999999999999"),
-            vec![("skip".into(), "type_error".into())]
-        );
-    }
 }

@@ -39,7 +39,7 @@ pub async fn access_log(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    if !tracing::enabled!(target: "otel", tracing::Level::INFO) {
+    if !infra::db::traces_exported() {
         let response = next.call(req).await?;
         write_line(&response, started.elapsed(), None);
         return Ok(response);

@@ -10,10 +10,7 @@ use super::rules;
 use crate::validation::FieldErrors;
 
 pub use super::rules::{DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS};
-/// Largest page a list may ask for.
-pub const LIMIT_MAX: u64 = 1000;
-/// Page size when the client does not say.
-pub const LIMIT_DEFAULT: u64 = 100;
+pub use crate::page::{LIMIT_DEFAULT, LIMIT_MAX};
 
 /// An item's identifier (a UUID; v7, so ids sort by creation time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -166,14 +163,21 @@ pub struct ItemChanges {
     pub unless_changed_since: Option<DateTime<Utc>>,
 }
 
-/// Where a keyset page starts: strictly after (older than) this item in the
-/// newest-first order (`created_at`, then `id`, both descending).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Position {
-    /// The `created_at` of the last item of the previous page.
-    pub created_at: DateTime<Utc>,
-    /// Its id (ties on `created_at` are ordered by id).
-    pub id: ItemId,
+/// Where a keyset page of items starts: strictly after (older than) this
+/// item in the newest-first order (`created_at`, then `id`, both descending).
+pub type Position = crate::page::Position<ItemId>;
+
+/// A window into the newest-first list of items.
+pub type Page = crate::page::Page<Position>;
+
+impl crate::page::RecordId for ItemId {
+    fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+
+    fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
 }
 
 impl Position {
@@ -182,85 +186,6 @@ impl Position {
         Self {
             created_at: item.created_at,
             id: item.id,
-        }
-    }
-}
-
-/// A window into a newest-first list: by offset (`skip`) or by keyset
-/// (`after`, which makes pages stable while items are added).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Page {
-    skip: u64,
-    limit: u64,
-    after: Option<Position>,
-}
-
-impl Page {
-    /// Validates `skip ≥ 0` (and small enough for SQL's `OFFSET`) and `1 ≤ limit ≤ 1000`;
-    /// a missing limit means 100, a missing skip 0.
-    ///
-    /// # Errors
-    /// Field errors on `skip` and/or `limit`.
-    pub fn new(skip: Option<i64>, limit: Option<i64>) -> Result<Self, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let skip = skip.unwrap_or(0);
-        if skip < 0 {
-            errors.push("skip", "out_of_range", "must be greater than or equal to 0");
-        }
-        let limit = limit.unwrap_or(LIMIT_DEFAULT as i64);
-        if !(1..=LIMIT_MAX as i64).contains(&limit) {
-            errors.push("limit", "out_of_range", format!("must be between 1 and {LIMIT_MAX}"));
-        }
-        errors.into_result()?;
-        Ok(Self {
-            skip: skip as u64,
-            limit: limit as u64,
-            after: None,
-        })
-    }
-
-    /// The same page size, starting after `position` (keyset; no skip).
-    #[must_use]
-    pub fn starting_after(self, position: Option<Position>) -> Self {
-        Self {
-            skip: 0,
-            after: position,
-            ..self
-        }
-    }
-
-    /// One more row than asked for: a service fetches it to learn whether a
-    /// next page exists.
-    #[must_use]
-    pub fn with_one_more(self) -> Self {
-        Self {
-            limit: self.limit + 1,
-            ..self
-        }
-    }
-
-    /// Where a keyset page starts, if it is one.
-    pub fn after(&self) -> Option<Position> {
-        self.after
-    }
-
-    /// How many items to pass over.
-    pub fn skip(&self) -> u64 {
-        self.skip
-    }
-
-    /// How many items to return at most.
-    pub fn limit(&self) -> u64 {
-        self.limit
-    }
-}
-
-impl Default for Page {
-    fn default() -> Self {
-        Self {
-            skip: 0,
-            limit: LIMIT_DEFAULT,
-            after: None,
         }
     }
 }
