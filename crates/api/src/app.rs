@@ -30,6 +30,24 @@ pub struct AppOptions {
     pub serve_metrics: bool,
 }
 
+/// One resource of `/api/v1`, with what every API resource has: a panic in
+/// any of its handlers answers 500 in the JSON envelope (`catch_panic`), any
+/// other method 405 with `Allow: allow`. `routes` adds its routes (and its
+/// `app_data`). Every API resource is made here, so none can forget either.
+///
+/// (The panic guard is mounted per resource rather than once on the scope:
+/// it keeps a handle on the request, which actix allows only once routing
+/// has filled in the path's parameters.)
+pub fn api_resource(
+    path: &str,
+    allow: &'static str,
+    routes: impl FnOnce(actix_web::Resource) -> actix_web::Resource,
+) -> impl actix_web::dev::HttpServiceFactory {
+    routes(web::resource(path))
+        .default_service(method_not_allowed(allow))
+        .wrap(from_fn(catch_panic))
+}
+
 /// Builds the app. Each resource also answers with a trailing slash
 /// (`/api/v1/items/`): `request_context` drops it before routing, so every
 /// route is one pattern and the static ones match without a regex.
@@ -69,35 +87,23 @@ pub fn build(
         )
         .service(
             web::scope("/api/v1")
-                .service(
-                    web::resource("/users/me")
-                        .route(web::get().to(users::me))
-                        .default_service(method_not_allowed("GET, HEAD"))
-                        .wrap(from_fn(catch_panic)),
-                )
-                .service(
-                    web::resource("/organizations")
-                        .route(web::get().to(organizations::list))
-                        .default_service(method_not_allowed("GET, HEAD"))
-                        .wrap(from_fn(catch_panic)),
-                )
-                .service(
-                    web::resource("/items")
-                        .app_data(PermissionResource("items"))
+                .service(api_resource("/users/me", "GET, HEAD", |r| {
+                    r.route(web::get().to(users::me))
+                }))
+                .service(api_resource("/organizations", "GET, HEAD", |r| {
+                    r.route(web::get().to(organizations::list))
+                }))
+                .service(api_resource("/items", "GET, HEAD, POST", |r| {
+                    r.app_data(PermissionResource("items"))
                         .route(web::get().to(items::list))
                         .route(web::post().to(items::create))
-                        .default_service(method_not_allowed("GET, HEAD, POST"))
-                        .wrap(from_fn(catch_panic)),
-                )
-                .service(
-                    web::resource("/items/{id}")
-                        .app_data(PermissionResource("items"))
+                }))
+                .service(api_resource("/items/{id}", "GET, HEAD, PATCH, DELETE", |r| {
+                    r.app_data(PermissionResource("items"))
                         .route(web::get().to(items::get))
                         .route(web::patch().to(items::update))
                         .route(web::delete().to(items::delete))
-                        .default_service(method_not_allowed("GET, HEAD, PATCH, DELETE"))
-                        .wrap(from_fn(catch_panic)),
-                ),
+                })),
         )
         .configure(|cfg| {
             if docs {

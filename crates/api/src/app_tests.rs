@@ -510,6 +510,42 @@ async fn a_panicking_handler_answers_500_in_the_envelope_without_detail() {
 }
 
 #[actix_web::test]
+async fn every_api_resource_answers_a_panic_with_500_in_the_envelope() {
+    for uri in [
+        "/api/v1/users/me",
+        "/api/v1/organizations",
+        "/api/v1/items",
+        "/api/v1/items/0192f1a4-0000-7000-8000-000000000000",
+    ] {
+        let mut store = MockSessionStore::new();
+        store
+            .expect_find_by_token()
+            .returning(|_| panic!("secret internal detail"));
+        let (status, _, body) = call(
+            state(store, MockItemRepository::new()),
+            TestRequest::get().uri(uri).insert_header(cookie()),
+            1024,
+        )
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
+        assert_eq!(body["error"]["message"], "Internal server error", "{uri}");
+        assert!(!body.to_string().contains("secret"), "{uri}: {body}");
+    }
+}
+
+#[test]
+fn every_api_resource_is_made_by_api_resource() {
+    let source = include_str!("app.rs");
+    let scope = &source[source.find("web::scope(\"/api/v1\")").unwrap()..];
+    let scope = &scope[..scope.find(".configure(").unwrap()];
+    assert!(
+        !scope.contains("web::resource("),
+        "a resource of /api/v1 made without api_resource (no panic guard, no 405)"
+    );
+    assert!(scope.matches("api_resource(").count() >= 4);
+}
+
+#[actix_web::test]
 async fn readiness_turns_503_once_shutdown_begins_while_liveness_stays_200() {
     let state = state(MockSessionStore::new(), MockItemRepository::new());
     let (status, _, body) = call(state.clone(), TestRequest::get().uri("/health/ready"), 1024).await;

@@ -91,8 +91,8 @@ pub enum Forbidden {
     /// The organization asked for (or the session's active one) is unknown,
     /// or the caller is not a member of it.
     NotAMember,
-    /// In an organization, only an item's creator, the organization's
-    /// owners and its admins may change or delete it.
+    /// In an organization, only a record's creator, the organization's
+    /// owners and its admins may change or delete it (any resource).
     NotAllowedToChange,
     /// An API key whose permissions do not list this action.
     MissingPermission,

@@ -68,8 +68,9 @@ impl Roles {
         self.0.split(',').any(|entry| entry == role)
     }
 
-    /// Owners and admins may change and delete any item of the organization.
-    pub fn manages_items(&self) -> bool {
+    /// Owners and admins may change and delete any record of the
+    /// organization (any resource's); other members only their own.
+    pub fn manages_all_records(&self) -> bool {
         self.has("owner") || self.has("admin")
     }
 
@@ -160,7 +161,7 @@ impl Caller {
     pub fn may_change(&self, creator_id: &str) -> bool {
         match &self.scope {
             Scope::Personal => creator_id == self.user.id,
-            Scope::Organization { roles, .. } => creator_id == self.user.id || roles.manages_items(),
+            Scope::Organization { roles, .. } => creator_id == self.user.id || roles.manages_all_records(),
         }
     }
 }
@@ -195,13 +196,13 @@ mod tests {
 
     #[test]
     fn roles_are_compared_entry_by_entry_and_exactly() {
-        assert!(Roles::new("admin,member").manages_items());
-        assert!(Roles::new("member,owner").manages_items());
-        assert!(Roles::new("owner").manages_items());
-        assert!(!Roles::new("member").manages_items());
-        assert!(!Roles::new("superadmin").manages_items());
-        assert!(!Roles::new("admins,co-owner").manages_items());
-        assert!(!Roles::new("").manages_items());
+        assert!(Roles::new("admin,member").manages_all_records());
+        assert!(Roles::new("member,owner").manages_all_records());
+        assert!(Roles::new("owner").manages_all_records());
+        assert!(!Roles::new("member").manages_all_records());
+        assert!(!Roles::new("superadmin").manages_all_records());
+        assert!(!Roles::new("admins,co-owner").manages_all_records());
+        assert!(!Roles::new("").manages_all_records());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A panic in a handler becomes a 500 in the JSON envelope instead of a
 //! dropped connection. Mounted on each resource (after routing), because
-//! keeping a handle on the request needs routing to be done.
+//! keeping a handle on the request needs routing to be done: by
+//! `app::api_resource`, which makes every `/api/v1` resource.
 
 use std::panic::AssertUnwindSafe;
 

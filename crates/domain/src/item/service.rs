@@ -266,7 +266,7 @@ impl ItemService {
     /// stale before the write. Personal items and managers need no lookup.
     async fn ensure_may_change(&self, caller: &Caller, id: ItemId) -> Result<(), Error> {
         if let Scope::Organization { roles, .. } = &caller.scope
-            && !roles.manages_items()
+            && !roles.manages_all_records()
         {
             let item = self.find_visible(caller, id).await?;
             if !caller.may_change(&item.owner_id) {
