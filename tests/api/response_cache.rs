@@ -1,6 +1,6 @@
 //! The Redis response cache of item lists and items: it really serves from
-//! Redis, a write is visible on the very next read, and users never share
-//! entries.
+//! Redis, a write is visible on the very next read, users never share
+//! entries, and two builds sharing a Redis keep theirs apart.
 
 use infra::better_auth::NamingStyle;
 use reqwest::StatusCode;
@@ -118,4 +118,50 @@ async fn items_are_cached_per_user_and_every_write_is_visible_on_the_next_read()
         .get(&format!("/api/v1/items/{}", other["id"].as_str().unwrap()), &alice)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A rolling deploy: two builds share one Redis. Neither serves the other's
+/// cached answers (their JSON may differ), and a write through either makes
+/// both builds' entries unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_builds_sharing_redis_never_serve_each_others_entries_but_share_invalidations() {
+    use domain::cache::VersionedCache as _;
+    use infra::cache::RedisVersionedCache;
+    use infra::redis::RedisClient;
+    use std::time::Duration;
+
+    let test = "two_builds_sharing_redis_never_serve_each_others_entries";
+    let Some(url) = redis_or_skip(test) else {
+        return;
+    };
+    let prefix = format!("test-rc-builds-{}:", uuid::Uuid::new_v4().simple());
+    let client = || RedisClient::new(&url, &prefix, Duration::from_secs(2)).unwrap();
+    let old = RedisVersionedCache::new(client(), "0.1.0+aaaa.items1");
+    let new = RedisVersionedCache::new(client(), "0.1.0+bbbb.items2");
+    let ttl = Duration::from_secs(60);
+
+    let (version, cached) = old.get("u:alice", "page:0:100").await.unwrap();
+    assert_eq!(cached, None);
+    old.put("u:alice", version, "page:0:100", b"old shape".to_vec(), ttl)
+        .await
+        .unwrap();
+    assert_eq!(
+        old.get("u:alice", "page:0:100").await.unwrap().1.as_deref(),
+        Some(&b"old shape"[..]),
+        "each build serves its own entries"
+    );
+    let (same_version, cached) = new.get("u:alice", "page:0:100").await.unwrap();
+    assert_eq!(cached, None, "the other build's entry is not served");
+    assert_eq!(same_version, version, "both read one version");
+    new.put("u:alice", same_version, "page:0:100", b"new shape".to_vec(), ttl)
+        .await
+        .unwrap();
+
+    new.invalidate("u:alice").await.unwrap();
+    assert_eq!(
+        old.get("u:alice", "page:0:100").await.unwrap().1,
+        None,
+        "a write on the new build hides the old build's entries"
+    );
+    assert_eq!(new.get("u:alice", "page:0:100").await.unwrap().1, None);
 }

@@ -36,6 +36,21 @@ pub struct ItemResponse {
     updated_at: DateTime<Utc>,
 }
 
+/// The version of [`ItemResponse`]'s JSON: raise it when the shape changes
+/// (a field added, renamed or formatted otherwise).
+pub const REPRESENTATION: u32 = 1;
+
+/// What cached item answers are keyed by: this build (version and commit)
+/// and [`REPRESENTATION`], so instances of two builds sharing a Redis during
+/// a rolling deploy never serve each other's JSON.
+pub fn representation() -> String {
+    format!(
+        "{}+{}.items{REPRESENTATION}",
+        env!("CARGO_PKG_VERSION"),
+        crate::process_metrics::COMMIT
+    )
+}
+
 impl From<Item> for ItemResponse {
     fn from(item: Item) -> Self {
         Self {

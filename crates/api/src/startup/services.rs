@@ -359,7 +359,13 @@ pub async fn compose(
     if let (Some(client), false) = (&redis, settings.cache.response_cache_ttl.is_zero()) {
         let ttl = settings.cache.response_cache_ttl;
         tracing::info!(ttl_s = ttl.as_secs(), "response cache of item lists and items: on");
-        let cache = ResilientVersionedCache::new(Arc::new(RedisVersionedCache::new(client.clone())), ttl);
+        let cache = ResilientVersionedCache::new(
+            Arc::new(RedisVersionedCache::new(
+                client.clone(),
+                crate::handlers::items::representation(),
+            )),
+            ttl,
+        );
         metrics.watch_response_cache(cache.clone());
         items = items.with_view_cache(Arc::new(cache), ttl);
     }

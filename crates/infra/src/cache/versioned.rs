@@ -3,8 +3,12 @@
 //! Keys: `<prefix>rc:<namespace>:ver` holds the namespace's version (kept a
 //! day after its last bump, far beyond any entry's TTL, so a reset to 0 can
 //! never resurrect an old entry); the entry for `key` lives at
-//! `<prefix>rc:<namespace>:e:<key>` and ends with the version it was
-//! stored under (the value, then `:<version>`: reading it back truncates,
+//! `<prefix>rc:<namespace>:e:<representation>:<key>` and ends with the
+//! version it was stored under. The representation names the build and the
+//! shape of what is cached: during a rolling deploy, instances of two builds
+//! sharing this Redis never serve each other's entries (each caches its own
+//! shape), while a write on either bumps the one version both read, so
+//! neither serves an entry older than the write (the value, then `:<version>`: reading it back truncates,
 //! it never shifts the value). A read is one `MGET` of both
 //! keys — no script, the cheapest read Redis has — and an entry counts only
 //! if its version is the namespace's current one; so a bump makes every
@@ -27,12 +31,17 @@ const VERSION_TTL_SECS: u64 = 86_400;
 #[derive(Debug, Clone)]
 pub struct RedisVersionedCache {
     client: RedisClient,
+    representation: String,
 }
 
 impl RedisVersionedCache {
-    /// A cache on `client`.
-    pub fn new(client: RedisClient) -> Self {
-        Self { client }
+    /// A cache on `client` whose entries are those of `representation` (the
+    /// build and the version of the cached shape; see the module docs).
+    pub fn new(client: RedisClient, representation: impl Into<String>) -> Self {
+        Self {
+            client,
+            representation: representation.into(),
+        }
     }
 
     fn version_key(&self, namespace: &str) -> String {
@@ -40,7 +49,8 @@ impl RedisVersionedCache {
     }
 
     fn entry_key(&self, namespace: &str, key: &str) -> String {
-        self.client.key(&format!("rc:{namespace}:e:{key}"))
+        self.client
+            .key(&format!("rc:{namespace}:e:{}:{key}", self.representation))
     }
 }
 
