@@ -22,6 +22,9 @@ BENCH_SCENARIOS=all BENCH_PG=postgres://postgres@127.0.0.1:5432 BENCH_DB=saas_be
 BENCH_REDIS=redis://127.0.0.1:6379/15 BENCH_PORT=18080 SAAS_API_BIN=target/release/saas-api
 BENCH_SERVER_ENV (unset; "NAME=value,NAME=value" added to the server's environment, to measure a lever)
 BENCH_REFERENCE=1 (0 skips pgbench and redis-benchmark: quicker A/B runs of the service alone)
+BENCH_BASELINE_BIN (unset; another build of saas-api, e.g. the last commit's: each scenario that runs on the
+  main server also runs as <scenario>@baseline on that binary, right after it in the same run, and the
+  ratios new / baseline are printed — the before/after of a change in one run)
 """
 
 import base64
@@ -111,6 +114,7 @@ def jwt_signer():
         return f"{header}.{payload}.{b64url(key.sign(f'{header}.{payload}'.encode()))}"
     return sign
 SCENARIOS = ALL if os.environ.get("BENCH_SCENARIOS", "all") == "all" else os.environ["BENCH_SCENARIOS"].split(",")
+BASELINE = os.environ.get("BENCH_BASELINE_BIN")
 
 
 def sh(*args, **kw):
@@ -450,11 +454,20 @@ def main():
                 routes[scenario] = (scenario.split("_otel_")[0], f"otel_{ratio}")
     if any(v.startswith("otel_") for v in variants):
         sink = OtlpSink(PORT + OTEL_SINK_PORT_OFFSET)
+    binaries = {}
+    if BASELINE:
+        # The same settings and data on the other build; each main-server scenario runs on both, in turn.
+        variants["baseline"] = (8, {}, data)
+        binaries["baseline"] = BASELINE
+        plain = [s for s in SCENARIOS if s not in routes and s != "users_me_churn"]
+        for s in plain:
+            routes[f"{s}@baseline"] = (s, "baseline")
+        SCENARIOS[:] = [x for s in SCENARIOS for x in ((s, f"{s}@baseline") if s in plain else (s,))]
     procs = {}
     for name, (offset, extra, _) in variants.items():
         log_file = open(BENCH / "results" / f"server-{name}.log", "w")
         logs.append(log_file)
-        procs[name] = subprocess.Popen([str(BIN)], env=server_env(f"{PG}/{DB}", {
+        procs[name] = subprocess.Popen([binaries.get(name, str(BIN))], env=server_env(f"{PG}/{DB}", {
             "PORT": str(PORT + offset), "METRICS_ADDR": f"127.0.0.1:{PORT + 10 + offset}", **extra}),
             stderr=log_file, cwd=ROOT)
     runs = []
@@ -557,6 +570,11 @@ def main():
                 # The cost per request: the median over runs of each run's CPU ratio (same run, same load).
                 ratios[f"{base}_otel_{ratio} CPU per request / {base}"] = statistics.median(
                     r[f"{base}_otel_{ratio}"]["cpu_us"] / r[base]["cpu_us"] for r in runs)
+    for s in summary:
+        if s.endswith("@baseline") and s.removesuffix("@baseline") in summary:
+            new = s.removesuffix("@baseline")
+            ratios[f"{new} / baseline"] = summary[new]["rps"] / summary[s]["rps"]
+            ratios[f"{new} CPU per request / baseline"] = statistics.median(r[new]["cpu_us"] / r[s]["cpu_us"] for r in runs)
     if "users_me_secondary" in summary and "users_me" in summary:
         ratios["users_me_secondary / users_me"] = summary["users_me_secondary"]["rps"] / summary["users_me"]["rps"]
     if "users_me_api_key" in summary and "users_me" in summary:
