@@ -4,12 +4,12 @@
 //! day after its last bump, far beyond any entry's TTL, so a reset to 0 can
 //! never resurrect an old entry); the entry for `key` lives at
 //! `<prefix>rc:<namespace>:e:<representation>:<key>` and ends with the
-//! version it was stored under. The representation names the build and the
-//! shape of what is cached: during a rolling deploy, instances of two builds
-//! sharing this Redis never serve each other's entries (each caches its own
-//! shape), while a write on either bumps the one version both read, so
-//! neither serves an entry older than the write (the value, then `:<version>`: reading it back truncates,
-//! it never shifts the value). A read is one `MGET` of both
+//! version it was stored under (the value, then `:<version>`: reading it
+//! back truncates, it never shifts the value). The representation names the
+//! build and the shape of what is cached: during a rolling deploy, instances
+//! of two builds sharing this Redis never serve each other's entries (each
+//! caches its own shape), while a write on either bumps the one version both
+//! read, so neither serves an entry older than the write. A read is one `MGET` of both
 //! keys — no script, the cheapest read Redis has — and an entry counts only
 //! if its version is the namespace's current one; so a bump makes every
 //! entry of the namespace unreachable at once, and an entry stored late
