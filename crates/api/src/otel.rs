@@ -71,8 +71,8 @@ static STATS: OnceLock<Arc<SpanStats>> = OnceLock::new();
 struct Sampling {
     ratio: f64,
     parent_based: bool,
-    /// Kept here rather than behind the global propagator's lock, which
-    /// every request would otherwise take.
+    /// The W3C trace-context propagator, kept here rather than installed
+    /// globally: the global one sits behind a lock every request would take.
     propagator: TraceContextPropagator,
 }
 
@@ -86,6 +86,15 @@ pub fn parent(headers: &actix_web::http::header::HeaderMap) -> Context {
             sampling.propagator.extract(&HeaderExtractor(headers))
         }
         _ => Context::new(),
+    }
+}
+
+/// Writes `context` as `traceparent` (and `tracestate`) into an answer's headers.
+pub fn inject(context: &Context, headers: &mut actix_web::http::header::HeaderMap) {
+    if let Some(sampling) = SAMPLING.get() {
+        sampling
+            .propagator
+            .inject_context(context, &mut HeaderInjector(headers));
     }
 }
 
@@ -304,13 +313,12 @@ pub fn start(settings: &Otel) -> anyhow::Result<(Tracing, Tracer)> {
                 .build(),
         )
         .build();
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let tracer = provider.tracer("saas-api");
     Ok((Tracing { provider, flushes }, tracer))
 }
 
 /// Reads W3C trace context from actix's request headers.
-pub struct HeaderExtractor<'a>(pub &'a actix_web::http::header::HeaderMap);
+struct HeaderExtractor<'a>(&'a actix_web::http::header::HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
@@ -323,7 +331,7 @@ impl Extractor for HeaderExtractor<'_> {
 }
 
 /// Writes W3C trace context into actix's response headers.
-pub struct HeaderInjector<'a>(pub &'a mut actix_web::http::header::HeaderMap);
+struct HeaderInjector<'a>(&'a mut actix_web::http::header::HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {

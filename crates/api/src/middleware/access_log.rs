@@ -95,9 +95,7 @@ async fn traced<B: MessageBody + 'static>(
         ids.is_valid()
             .then(|| (ids.trace_id().to_string(), ids.span_id().to_string()))
     };
-    opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(&context, &mut crate::otel::HeaderInjector(response.headers_mut()));
-    });
+    crate::otel::inject(&context, response.headers_mut());
     write_line(
         &response,
         started.elapsed(),
