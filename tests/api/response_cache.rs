@@ -136,32 +136,38 @@ async fn two_builds_sharing_redis_never_serve_each_others_entries_but_share_inva
     };
     let prefix = format!("test-rc-builds-{}:", uuid::Uuid::new_v4().simple());
     let client = || RedisClient::new(&url, &prefix, Duration::from_secs(2)).unwrap();
-    let old = RedisVersionedCache::new(client(), "0.1.0+aaaa.items1");
-    let new = RedisVersionedCache::new(client(), "0.1.0+bbbb.items2");
+    let old = RedisVersionedCache::new(client(), "0.1.0+aaaa");
+    let new = RedisVersionedCache::new(client(), "0.1.0+bbbb");
     let ttl = Duration::from_secs(60);
 
-    let (version, cached) = old.get("u:alice", "page:0:100").await.unwrap();
+    let (version, cached) = old.get("items:u:alice", "v1:page:0:100").await.unwrap();
     assert_eq!(cached, None);
-    old.put("u:alice", version, "page:0:100", b"old shape".to_vec(), ttl)
+    old.put("items:u:alice", version, "v1:page:0:100", b"old shape".to_vec(), ttl)
         .await
         .unwrap();
     assert_eq!(
-        old.get("u:alice", "page:0:100").await.unwrap().1.as_deref(),
+        old.get("items:u:alice", "v1:page:0:100").await.unwrap().1.as_deref(),
         Some(&b"old shape"[..]),
         "each build serves its own entries"
     );
-    let (same_version, cached) = new.get("u:alice", "page:0:100").await.unwrap();
+    let (same_version, cached) = new.get("items:u:alice", "v1:page:0:100").await.unwrap();
     assert_eq!(cached, None, "the other build's entry is not served");
     assert_eq!(same_version, version, "both read one version");
-    new.put("u:alice", same_version, "page:0:100", b"new shape".to_vec(), ttl)
-        .await
-        .unwrap();
+    new.put(
+        "items:u:alice",
+        same_version,
+        "v1:page:0:100",
+        b"new shape".to_vec(),
+        ttl,
+    )
+    .await
+    .unwrap();
 
-    new.invalidate("u:alice").await.unwrap();
+    new.invalidate("items:u:alice").await.unwrap();
     assert_eq!(
-        old.get("u:alice", "page:0:100").await.unwrap().1,
+        old.get("items:u:alice", "v1:page:0:100").await.unwrap().1,
         None,
         "a write on the new build hides the old build's entries"
     );
-    assert_eq!(new.get("u:alice", "page:0:100").await.unwrap().1, None);
+    assert_eq!(new.get("items:u:alice", "v1:page:0:100").await.unwrap().1, None);
 }

@@ -96,6 +96,7 @@ fn state_with(
             },
         ),
         items: ItemService::new(Arc::new(repo), clock),
+        response_cache: None,
         organizations: domain::organization::OrganizationService::without_plugin(Arc::new(
             domain::organization::MockMembershipCache::new(),
         )),

@@ -41,8 +41,10 @@ impl CookieNames {
 pub struct AppState {
     /// Session validation.
     pub auth: AuthService,
-    /// Item use cases (with the response cache of item reads, when on).
+    /// Item use cases (their writes reported to the response cache, when on).
     pub items: ItemService,
+    /// Rendered answers of every resource's reads (Redis; `None`: off).
+    pub response_cache: Option<Arc<crate::response_cache::ResponseCache>>,
     /// Scopes and memberships (better-auth's organization plugin).
     pub organizations: domain::organization::OrganizationService,
     /// Whether better-auth's changes are being received (`None`: not

@@ -1,5 +1,5 @@
 //! A port for caching opaque values in per-owner namespaces that can be
-//! invalidated at once (used for the response cache of item lists and items).
+//! invalidated at once (the api's response cache keeps rendered answers in it).
 
 use std::time::Duration;
 

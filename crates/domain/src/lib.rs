@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod change;
 pub mod clock;
 pub mod error;
 pub mod health;

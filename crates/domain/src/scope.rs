@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth::api_key::Permissions;
+use crate::error::{Error, Forbidden};
 use crate::user::User;
 
 /// Longest organization id accepted from a client (`X-Organization-Id`).
@@ -128,6 +129,19 @@ impl Caller {
     /// what they may do; every other credential has the user's full rights).
     pub fn may(&self, resource: &str, action: &str) -> bool {
         self.permissions.as_ref().is_none_or(|p| p.allows(resource, action))
+    }
+
+    /// [`Caller::may`] as a result: [`Error::Forbidden`]
+    /// (`MissingPermission`) when the credential does not allow it.
+    ///
+    /// # Errors
+    /// As said.
+    pub fn permit(&self, resource: &str, action: &str) -> Result<(), Error> {
+        if self.may(resource, action) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(Forbidden::MissingPermission))
+        }
     }
 
     /// What storage may touch for this caller.

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use domain::item::{Item, ItemPatch, NewItem};
+use domain::item::{Item, ItemId, ItemPatch, NewItem};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody};
 use crate::idempotent;
 use crate::listing;
+use crate::response_cache::Views;
 use crate::state::AppState;
 
 /// An item as the API shows it.
@@ -37,18 +38,13 @@ pub struct ItemResponse {
 }
 
 /// The version of [`ItemResponse`]'s JSON: raise it when the shape changes
-/// (a field added, renamed or formatted otherwise).
+/// (a field added, renamed or formatted otherwise). Cached answers are
+/// keyed by it (and by the build), so a rolling deploy never mixes shapes.
 pub const REPRESENTATION: u32 = 1;
 
-/// What cached item answers are keyed by: this build (version and commit)
-/// and [`REPRESENTATION`], so instances of two builds sharing a Redis during
-/// a rolling deploy never serve each other's JSON.
-pub fn representation() -> String {
-    format!(
-        "{}+{}.items{REPRESENTATION}",
-        env!("CARGO_PKG_VERSION"),
-        crate::process_metrics::COMMIT
-    )
+/// The item reads of this request, through the response cache when it is on.
+fn views(state: &AppState) -> Views<'_> {
+    Views::new(domain::item::RESOURCE, REPRESENTATION, state.response_cache.as_deref())
 }
 
 impl From<Item> for ItemResponse {
@@ -97,7 +93,8 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, req: HttpRequest) 
     let query = listing::parse(req.query_string())?;
     let scope = caller.0.namespace();
     let page = listing::page(&query, &state.cursors, &scope)?;
-    let view = state.items.list_view(&caller.0, page, &render_list).await?;
+    let load = state.items.list_page(&caller.0, page);
+    let view = views(&state).list(&caller.0, &page, load, render_list).await?;
     let mut response = conditional::respond(&req, view.body)?;
     listing::link_next(&mut response, &req, &query, view.next.as_ref(), &state.cursors, &scope);
     Ok(response)
@@ -196,7 +193,9 @@ pub async fn get(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let body = state.items.get_view(&caller.0, &id, &render_item).await?;
+    let item_id = ItemId::parse(&id).ok_or(domain::Error::NotFound)?;
+    let load = state.items.get(&caller.0, &id);
+    let body = views(&state).record(&caller.0, item_id, load, render_item).await?;
     conditional::respond(&req, body)
 }
 

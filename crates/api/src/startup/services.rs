@@ -356,18 +356,18 @@ pub async fn compose(
     }
     let traced = infra::item_repository::TracedItemRepository::new(repository, db.kind());
     let mut items = ItemService::new(Arc::new(traced), clock.clone());
+    let mut response_cache = None;
     if let (Some(client), false) = (&redis, settings.cache.response_cache_ttl.is_zero()) {
         let ttl = settings.cache.response_cache_ttl;
-        tracing::info!(ttl_s = ttl.as_secs(), "response cache of item lists and items: on");
+        tracing::info!(ttl_s = ttl.as_secs(), "response cache: on");
         let cache = ResilientVersionedCache::new(
-            Arc::new(RedisVersionedCache::new(
-                client.clone(),
-                crate::handlers::items::representation(),
-            )),
+            Arc::new(RedisVersionedCache::new(client.clone(), crate::response_cache::build())),
             ttl,
         );
         metrics.watch_response_cache(cache.clone());
-        items = items.with_view_cache(Arc::new(cache), ttl);
+        let cache = Arc::new(crate::response_cache::ResponseCache::new(Arc::new(cache), ttl));
+        items = items.with_change_observer(cache.clone());
+        response_cache = Some(cache);
     }
     let cursors = match &settings.auth.secret_key {
         Some(key) => CursorCodec::new(key.expose().as_bytes()),
@@ -389,6 +389,7 @@ pub async fn compose(
         idempotency,
         auth,
         items,
+        response_cache,
         probes,
         redis_configured: settings.cache.redis_url.is_some(),
         cookies: CookieNames::new(&settings.auth.cookie_prefix).with_api_key_header(

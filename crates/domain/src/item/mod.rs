@@ -7,4 +7,4 @@ pub mod service;
 
 pub use model::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemPatch, NewItem, Page, Position};
 pub use port::ItemRepository;
-pub use service::{ItemService, ListView, Precondition, Render};
+pub use service::{ItemService, Precondition, RESOURCE};

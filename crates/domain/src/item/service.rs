@@ -1,31 +1,18 @@
 //! Item use cases: ownership, timestamps and ids are decided here, not by the
 //! client and not by storage.
 //!
-//! Reads can also be answered as a rendered *view* (the bytes a client gets)
-//! when a [`VersionedCache`] is attached. Every write of the service makes
-//! the views it changes unreachable before it returns, so a caller cannot
-//! forget to invalidate, and the next read — by the writer or by any other
-//! member of the organization — sees the write:
-//!
-//! - list pages are cached per scope (the caller's personal items, or one
-//!   organization's, see [`Caller::namespace`]); every write in the scope
-//!   invalidates them;
-//! - one item's view is cached in that item's own namespace
-//!   (`i:<item id>`), under the scope that read it; only a change or
-//!   deletion of *that* item invalidates it. A create changes no existing
-//!   item, so under a write-heavy load (every user creating every second or
-//!   so) item views stay cached where list pages cannot.
-//!
-//! Only successful reads are cached (a missing item always asks storage). A
-//! cache that fails is bypassed: the read goes to storage, the write still
-//! succeeds (the cache adapter retries its invalidation and logs, throttled).
+//! Every successful write is reported to the [`ChangeObserver`] (when one is
+//! attached) before the service returns: a create as a change of the
+//! caller's scope, an update or deletion as a change of that item in it.
+//! What derives from items (the api's response cache) stays in step without
+//! the service knowing it exists; a failed write or a missing item reports
+//! nothing.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::model::{Item, ItemChanges, ItemId, ItemPatch, NewItem, Page, Position};
 use super::port::ItemRepository;
-use crate::cache::VersionedCache;
+use crate::change::{Change, ChangeObserver};
 use crate::clock::Clock;
 use crate::error::{Error, Forbidden};
 use crate::scope::{Caller, Scope};
@@ -34,83 +21,7 @@ use crate::scope::{Caller, Scope};
 pub struct ItemService {
     repository: Arc<dyn ItemRepository>,
     clock: Arc<dyn Clock>,
-    views: Option<ViewCache>,
-}
-
-/// Where rendered views are cached, and for how long.
-struct ViewCache {
-    cache: Arc<dyn VersionedCache>,
-    ttl: Duration,
-}
-
-/// Turns what was read into the bytes a client receives.
-pub type Render<'a, T> = &'a (dyn Fn(T) -> Result<Vec<u8>, Error> + Sync);
-
-fn list_key(page: Page) -> String {
-    match page.after() {
-        None => format!("page:{}:{}", page.skip(), page.limit()),
-        Some(after) => format!(
-            "page:after:{}:{}:{}",
-            after.created_at.timestamp_micros(),
-            after.id,
-            page.limit()
-        ),
-    }
-}
-
-/// A rendered list page, and where the next page starts (`None`: this is
-/// the last one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListView {
-    /// The rendered page.
-    pub body: Vec<u8>,
-    /// The keyset position of the next page, if there is one.
-    pub next: Option<Position>,
-}
-
-/// A cached list view: the body, then a trailer — `0`, or µs (8 bytes) +
-/// id (16 bytes) + `1` — so that framing and unframing only append and
-/// truncate (a page is kilobytes; nothing is copied or shifted).
-fn frame(view: ListView) -> Vec<u8> {
-    let mut framed = view.body;
-    match view.next {
-        None => framed.push(0),
-        Some(next) => {
-            framed.reserve(25);
-            framed.extend_from_slice(&next.created_at.timestamp_micros().to_be_bytes());
-            framed.extend_from_slice(next.id.as_uuid().as_bytes());
-            framed.push(1);
-        }
-    }
-    framed
-}
-
-fn unframe(mut framed: Vec<u8>) -> Result<ListView, Error> {
-    let corrupt = || Error::Unexpected(anyhow::anyhow!("malformed cached list page"));
-    let next = match framed.pop() {
-        Some(0) => None,
-        Some(1) if framed.len() >= 24 => {
-            let at = framed.len() - 24;
-            let micros = i64::from_be_bytes(framed[at..at + 8].try_into().map_err(|_| corrupt())?);
-            let id = uuid::Uuid::from_slice(&framed[at + 8..]).map_err(|_| corrupt())?;
-            let created_at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(corrupt)?;
-            framed.truncate(at);
-            Some(Position {
-                created_at,
-                id: ItemId::from(id),
-            })
-        }
-        _ => return Err(corrupt()),
-    };
-    Ok(ListView { body: framed, next })
-}
-
-/// The namespace of one item's cached views: its own, so that only a write
-/// to that item invalidates them. (`i:` cannot begin a scope's namespace,
-/// which is `u:` or `o:`.) The key inside it is the reader's scope, so a
-/// view is only ever served to the scope it was read in.
-fn item_namespace(id: ItemId) -> String {
-    format!("i:{}", id.as_uuid())
+    observer: Option<Arc<dyn ChangeObserver>>,
 }
 
 impl ItemService {
@@ -119,82 +30,21 @@ impl ItemService {
         Self {
             repository,
             clock,
-            views: None,
+            observer: None,
         }
     }
 
-    /// Caches rendered views in `cache` for `ttl` (see the module docs).
+    /// Reports every successful write to `observer` (see the module docs).
     #[must_use]
-    pub fn with_view_cache(mut self, cache: Arc<dyn VersionedCache>, ttl: Duration) -> Self {
-        self.views = Some(ViewCache { cache, ttl });
+    pub fn with_change_observer(mut self, observer: Arc<dyn ChangeObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 
-    /// The cached view of `key` in `owner`'s namespace, or `load` rendered
-    /// (and cached under the version the lookup saw).
-    async fn view<T>(
-        &self,
-        owner: &str,
-        key: String,
-        render: Render<'_, T>,
-        load: impl std::future::Future<Output = Result<T, Error>>,
-    ) -> Result<Vec<u8>, Error> {
-        let Some(views) = &self.views else {
-            return render(load.await?);
-        };
-        let version = match views.cache.get(owner, &key).await {
-            Ok((_, Some(body))) => return Ok(body),
-            Ok((version, None)) => Some(version),
-            Err(_) => None,
-        };
-        let body = render(load.await?)?;
-        if let Some(version) = version {
-            let _ = views.cache.put(owner, version, &key, body.clone(), views.ttl).await;
+    async fn report(&self, change: Change) {
+        if let Some(observer) = &self.observer {
+            observer.changed(&change).await;
         }
-        Ok(body)
-    }
-
-    /// After a create: the scope's list pages must not be served again.
-    async fn invalidate_lists(&self, caller: &Caller) {
-        if let Some(views) = &self.views {
-            let _ = views.cache.invalidate(&caller.namespace()).await;
-        }
-    }
-
-    /// After a change or deletion of item `id`: the scope's list pages and
-    /// the item's own views must not be served again (both bumped at once).
-    async fn invalidate_item(&self, caller: &Caller, id: ItemId) {
-        if let Some(views) = &self.views {
-            let (lists, item) = (caller.namespace(), item_namespace(id));
-            let _ = futures_util::join!(views.cache.invalidate(&lists), views.cache.invalidate(&item));
-        }
-    }
-
-    /// [`ItemService::list`], rendered, from the view cache when it holds it.
-    ///
-    /// # Errors
-    /// As [`ItemService::list`], or what `render` returns.
-    pub async fn list_view(
-        &self,
-        caller: &Caller,
-        page: Page,
-        render: Render<'_, Vec<Item>>,
-    ) -> Result<ListView, Error> {
-        permitted(caller, "read")?;
-        let framed = self
-            .view(
-                &caller.namespace(),
-                list_key(page),
-                &|(items, next): (Vec<Item>, Option<Position>)| {
-                    Ok(frame(ListView {
-                        body: render(items)?,
-                        next,
-                    }))
-                },
-                self.list_page(caller, page),
-            )
-            .await?;
-        unframe(framed)
     }
 
     /// A page of the caller's items and the position after it when more follow.
@@ -210,23 +60,6 @@ impl ItemService {
         items.truncate(limit);
         let next = items.last().map(Position::after);
         Ok((items, next))
-    }
-
-    /// [`ItemService::get`], rendered, from the view cache when it holds it.
-    /// A malformed id is [`Error::NotFound`] without touching cache or storage.
-    ///
-    /// # Errors
-    /// As [`ItemService::get`], or what `render` returns.
-    pub async fn get_view(&self, caller: &Caller, raw_id: &str, render: Render<'_, Item>) -> Result<Vec<u8>, Error> {
-        permitted(caller, "read")?;
-        let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
-        self.view(
-            &item_namespace(id),
-            caller.namespace(),
-            render,
-            self.get(caller, raw_id),
-        )
-        .await
     }
 
     /// The items of the caller's scope, newest first.
@@ -295,7 +128,7 @@ impl ItemService {
             updated_at: now,
         };
         self.repository.insert(&item).await?;
-        self.invalidate_lists(caller).await;
+        self.report(Change::created(RESOURCE, caller)).await;
         Ok(item)
     }
 
@@ -319,7 +152,7 @@ impl ItemService {
             .await?
             .filter(|item| visible(caller, item))
             .ok_or(Error::NotFound)?;
-        self.invalidate_item(caller, id).await;
+        self.report(Change::changed(RESOURCE, caller, id)).await;
         Ok(item)
     }
 
@@ -332,7 +165,7 @@ impl ItemService {
         let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
         self.ensure_may_change(caller, id).await?;
         if self.repository.delete(&caller.owner(), id).await? {
-            self.invalidate_item(caller, id).await;
+            self.report(Change::changed(RESOURCE, caller, id)).await;
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -341,15 +174,11 @@ impl ItemService {
 }
 
 /// The resource name API-key permissions use for items.
-const RESOURCE: &str = "items";
+pub const RESOURCE: &str = "items";
 
 /// [`Error::Forbidden`] unless the caller's credential allows `action` on items.
 fn permitted(caller: &Caller, action: &str) -> Result<(), Error> {
-    if caller.may(RESOURCE, action) {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(Forbidden::MissingPermission))
-    }
+    caller.permit(RESOURCE, action)
 }
 
 /// Whether `item` belongs to the caller's scope (storage is asked for that
@@ -415,7 +244,7 @@ impl ItemService {
             .await?
             .filter(|item| visible(caller, item))
             .ok_or(Error::PreconditionFailed)?;
-        self.invalidate_item(caller, id).await;
+        self.report(Change::changed(RESOURCE, caller, id)).await;
         Ok(item)
     }
 
@@ -433,7 +262,7 @@ impl ItemService {
             .delete_unchanged(&caller.owner(), id, current.updated_at)
             .await?
         {
-            self.invalidate_item(caller, id).await;
+            self.report(Change::changed(RESOURCE, caller, id)).await;
             Ok(())
         } else {
             Err(Error::PreconditionFailed)
@@ -444,7 +273,7 @@ impl ItemService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::MockVersionedCache;
+    use crate::change::MockChangeObserver;
     use crate::clock::MockClock;
     use crate::item::model::{ItemDescription, ItemName};
     use crate::item::port::MockItemRepository;
@@ -717,77 +546,23 @@ mod tests {
         assert!(matches!(err, Error::NotFound));
     }
 
-    fn render_names(items: Vec<Item>) -> Result<Vec<u8>, Error> {
-        Ok(items
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-            .into_bytes())
-    }
-
-    fn cached(repository: MockItemRepository, cache: MockVersionedCache) -> ItemService {
-        service(repository).with_view_cache(Arc::new(cache), Duration::from_secs(30))
+    fn observed(repository: MockItemRepository, observer: MockChangeObserver) -> ItemService {
+        service(repository).with_change_observer(Arc::new(observer))
     }
 
     #[tokio::test]
-    async fn a_cached_view_is_served_without_asking_storage() {
-        let mut repo = MockItemRepository::new();
-        repo.expect_list().never();
-        let mut cache = MockVersionedCache::new();
-        cache
-            .expect_get()
-            .withf(|namespace, key| namespace == "u:alice" && key == "page:0:100")
-            .returning(|_, _| {
-                Ok((
-                    3,
-                    Some(frame(ListView {
-                        body: b"cached".to_vec(),
-                        next: None,
-                    })),
-                ))
-            });
-        let body = cached(repo, cache)
-            .list_view(&user("alice"), Page::default(), &render_names)
-            .await
-            .unwrap();
-        assert_eq!(body.body, b"cached");
-    }
-
-    #[tokio::test]
-    async fn a_miss_renders_and_stores_under_the_version_it_saw() {
-        let mut repo = MockItemRepository::new();
-        repo.expect_list().returning(|_, _| Ok(vec![item("alice")]));
-        let mut cache = MockVersionedCache::new();
-        cache.expect_get().returning(|_, _| Ok((7, None)));
-        cache
-            .expect_put()
-            .withf(|owner, version, key, body, _| {
-                owner == "u:alice" && *version == 7 && key == "page:0:100" && body[..] == *b"thing\0"
-            })
-            .times(1)
-            .returning(|_, _, _, _, _| Ok(()));
-        let body = cached(repo, cache)
-            .list_view(&user("alice"), Page::default(), &render_names)
-            .await
-            .unwrap();
-        assert_eq!(body.body, b"thing");
-    }
-
-    #[tokio::test]
-    async fn every_write_invalidates_the_views_it_changes_and_failures_do_not_fail_it() {
+    async fn every_write_is_reported_before_it_returns() {
         let mut repo = MockItemRepository::new();
         repo.expect_insert().returning(|_| Ok(()));
         repo.expect_update().returning(|_, _, _| Ok(Some(item("alice"))));
         repo.expect_delete().returning(|_, _| Ok(true));
-        let invalidated = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut cache = MockVersionedCache::new();
-        let seen = invalidated.clone();
-        cache.expect_invalidate().returning(move |namespace| {
-            seen.lock().unwrap().push(namespace.to_owned());
-            Err(Error::Unavailable(anyhow::anyhow!("redis down")))
-        });
-        let service = cached(repo, cache);
+        let reported = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut observer = MockChangeObserver::new();
+        let seen = reported.clone();
+        observer
+            .expect_changed()
+            .returning(move |change| seen.lock().unwrap().push(change.clone()));
+        let service = observed(repo, observer);
         let alice = user("alice");
         let new = NewItem {
             name: ItemName::parse("x").unwrap(),
@@ -795,94 +570,44 @@ mod tests {
             is_active: true,
         };
         service.create(&alice, new).await.unwrap();
-        assert_eq!(
-            *invalidated.lock().unwrap(),
-            ["u:alice"],
-            "a create changes the scope's lists and no existing item"
-        );
         let id = ItemId::generate();
         service
             .update(&alice, &id.to_string(), ItemPatch::default())
             .await
             .unwrap();
         service.delete(&alice, &id.to_string()).await.unwrap();
-        let mut after_create = invalidated.lock().unwrap().split_off(1);
-        after_create.sort();
-        let item_namespace = format!("i:{}", id.as_uuid());
+        let changed = Change::changed("items", &alice, id);
         assert_eq!(
-            after_create,
-            [
-                item_namespace.clone(),
-                item_namespace,
-                "u:alice".to_owned(),
-                "u:alice".to_owned()
-            ],
-            "a change or deletion invalidates the lists and that item's views"
+            *reported.lock().unwrap(),
+            [Change::created("items", &alice), changed.clone(), changed],
+            "a create changes the scope and no existing item; a change or deletion that item"
         );
     }
 
     #[tokio::test]
-    async fn an_item_view_is_cached_in_the_items_namespace_under_the_readers_scope() {
+    async fn a_failed_or_refused_write_reports_nothing() {
         let mut repo = MockItemRepository::new();
-        repo.expect_find().times(1).returning(|_, _| Ok(Some(item("alice"))));
-        let id = ItemId::generate();
-        let namespace = format!("i:{}", id.as_uuid());
-        let mut cache = MockVersionedCache::new();
-        let expected = namespace.clone();
-        cache
-            .expect_get()
-            .withf(move |ns, key| *ns == expected && key == "u:alice")
-            .times(1)
-            .returning(|_, _| Ok((4, None)));
-        cache
-            .expect_put()
-            .withf(move |ns, version, key, body, _| {
-                *ns == namespace && *version == 4 && key == "u:alice" && body == b"thing"
-            })
-            .times(1)
-            .returning(|_, _, _, _, _| Ok(()));
-        let render = |item: Item| Ok(item.name.as_str().as_bytes().to_vec());
-        let body = cached(repo, cache)
-            .get_view(&user("alice"), &id.to_string(), &render)
-            .await
-            .unwrap();
-        assert_eq!(body, b"thing");
-    }
-
-    #[tokio::test]
-    async fn a_failed_write_or_a_missing_item_is_not_cached_and_invalidates_nothing() {
-        let mut repo = MockItemRepository::new();
-        repo.expect_find().returning(|_, _| Ok(None));
+        repo.expect_find().returning(|_, _| Ok(Some(item("alice"))));
         repo.expect_delete().returning(|_, _| Ok(false));
-        let mut cache = MockVersionedCache::new();
-        cache.expect_get().returning(|_, _| Ok((1, None)));
-        cache.expect_put().never();
-        cache.expect_invalidate().never();
-        let service = cached(repo, cache);
+        repo.expect_insert()
+            .returning(|_| Err(Error::Unavailable(anyhow::anyhow!("down"))));
+        let mut observer = MockChangeObserver::new();
+        observer.expect_changed().never();
+        let service = observed(repo, observer);
         let alice = user("alice");
         let id = ItemId::generate().to_string();
-        let render = |item: Item| Ok(item.name.as_str().as_bytes().to_vec());
-        assert!(matches!(
-            service.get_view(&alice, &id, &render).await,
-            Err(Error::NotFound)
-        ));
         assert!(matches!(service.delete(&alice, &id).await, Err(Error::NotFound)));
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_cache_is_bypassed() {
-        let mut repo = MockItemRepository::new();
-        repo.expect_list().returning(|_, _| Ok(vec![item("alice")]));
-        let mut cache = MockVersionedCache::new();
-        cache
-            .expect_get()
-            .returning(|_, _| Err(Error::Unavailable(anyhow::anyhow!("redis down"))));
-        cache.expect_put().never();
-        let body = cached(repo, cache)
-            .list_view(&user("alice"), Page::default(), &render_names)
-            .await
-            .unwrap();
-        assert_eq!(body.body, b"thing");
+        let never = |_: &Item| false;
+        assert!(matches!(
+            service.delete_if(&alice, &id, &never).await,
+            Err(Error::PreconditionFailed)
+        ));
+        let new = NewItem {
+            name: ItemName::parse("x").unwrap(),
+            description: None,
+            is_active: true,
+        };
+        assert!(service.create(&alice, new).await.is_err());
     }
 
     #[tokio::test]
@@ -958,27 +683,6 @@ mod tests {
         let page = Page::new(None, Some(5)).unwrap();
         let (items, next) = service.list_page(&user("alice"), page).await.unwrap();
         assert_eq!((items.len(), next), (3, None));
-    }
-
-    #[test]
-    fn cached_list_pages_keep_their_next_position() {
-        let next = Position::after(&item("alice"));
-        for view in [
-            ListView {
-                body: b"[1]".to_vec(),
-                next: Some(next),
-            },
-            ListView {
-                body: b"[]".to_vec(),
-                next: None,
-            },
-        ] {
-            assert_eq!(unframe(frame(view.clone())).unwrap(), view);
-        }
-        assert!(
-            unframe(b"[]".to_vec()).is_err(),
-            "an unframed body is not taken for a page"
-        );
     }
 
     #[tokio::test]
