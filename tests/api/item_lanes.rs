@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use domain::item::{Item, ItemId, ItemName, ItemRepository, Page};
+use domain::item::{Item, ItemId, ItemName, Page, ScopedRepository};
 use domain::scope::Owner;
 use futures_util::future::join_all;
 use infra::better_auth::NamingStyle;

@@ -13,7 +13,7 @@ use domain::auth::{AuthService, AuthSettings, SessionRecord, SignatureVerifier};
 use domain::clock::SystemClock;
 use domain::health::MockDependencyProbe;
 use domain::item::ItemService;
-use domain::item::port::MockItemRepository;
+use domain::item::MockItemRepository;
 use domain::user::User;
 use serde_json::{Value, json};
 

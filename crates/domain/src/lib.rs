@@ -16,6 +16,7 @@ pub mod log_throttle;
 pub mod organization;
 pub mod page;
 pub mod rate_limit;
+pub mod resource;
 pub mod revocation;
 pub mod scope;
 pub mod user;

@@ -266,6 +266,27 @@ pub fn span(kind: DbBackendKind, operation: &'static str) -> tracing::Span {
     )
 }
 
+/// [`span`] for `operation` on the records of `collection` (a resource's
+/// table): named `<collection>.<operation>`, with `db.collection.name`.
+pub fn record_span(kind: DbBackendKind, collection: &'static str, operation: &'static str) -> tracing::Span {
+    if !in_traced_request() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        target: "otel",
+        "db",
+        otel.name = %format_args!("{collection}.{operation}"),
+        otel.kind = "client",
+        db.system.name = match kind {
+            DbBackendKind::Postgres => "postgresql",
+            DbBackendKind::Sqlite => "sqlite",
+        },
+        db.collection.name = collection,
+        db.operation.name = operation,
+        db.response.returned_rows = tracing::field::Empty,
+    )
+}
+
 /// Turns SQLAlchemy-style URLs into sqlx ones: `postgresql+asyncpg://` →
 /// `postgres://`, `sqlite+aiosqlite:///x` → `sqlite://x`.
 pub fn normalize_url(url: &str) -> String {

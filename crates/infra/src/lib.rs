@@ -2,6 +2,7 @@
 //!
 //! - [`db`]: connecting to PostgreSQL or SQLite and translating storage errors;
 //! - [`item_repository`]: items through sea-orm, on either backend;
+//! - [`resource`]: what every resource's repository gets (tracing);
 //! - [`better_auth`]: read-only access to better-auth's `session`/`user` tables,
 //!   whose column naming (camelCase or snake_case) is detected at start-up;
 //! - [`cache`]: the session cache in Redis (shared by every instance) or in
@@ -18,6 +19,7 @@ pub mod owner;
 pub mod probes;
 pub mod rate_limit;
 pub mod redis;
+pub mod resource;
 
 pub use db::{Db, DbBackendKind};
 pub use item_repository::SeaOrmItemRepository;

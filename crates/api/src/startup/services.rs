@@ -354,7 +354,7 @@ pub async fn compose(
     if let Some(lanes) = repository.lanes() {
         metrics.watch_item_lanes(lanes.clone());
     }
-    let traced = infra::item_repository::TracedItemRepository::new(repository, db.kind());
+    let traced = infra::resource::TracedRepository::new(repository, db.kind());
     let mut items = ItemService::new(Arc::new(traced), clock.clone());
     let mut response_cache = None;
     if let (Some(client), false) = (&redis, settings.cache.response_cache_ttl.is_zero()) {

@@ -1,10 +1,19 @@
-//! Items: the application's own resource, owned by a better-auth user.
+//! Items: the application's own resource, owned by a better-auth user; a
+//! [`crate::resource`] like any other (its use cases are
+//! [`crate::resource::ScopedService`]'s).
 
 pub mod model;
-pub mod port;
 pub mod rules;
-pub mod service;
 
-pub use model::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemPatch, NewItem, Page, Position};
-pub use port::ItemRepository;
-pub use service::{ItemService, Precondition, RESOURCE};
+pub use crate::resource::Precondition;
+pub use model::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemPatch, NewItem, Page, Position, RESOURCE};
+
+/// The item use cases.
+pub type ItemService = crate::resource::ScopedService<Item>;
+
+/// The storage port of items.
+pub use crate::resource::ScopedRepository;
+
+/// A fake item storage for unit tests.
+#[cfg(any(test, feature = "mocks"))]
+pub type MockItemRepository = crate::resource::MockScopedRepository<Item>;

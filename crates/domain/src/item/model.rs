@@ -2,50 +2,18 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use uuid::Uuid;
 use validator::ValidationError;
 
 use super::rules;
 
+use crate::resource::{Origin, Record};
 use crate::validation::FieldErrors;
 
 pub use super::rules::{DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS};
 pub use crate::page::{LIMIT_DEFAULT, LIMIT_MAX};
 
 /// An item's identifier (a UUID; v7, so ids sort by creation time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct ItemId(Uuid);
-
-impl ItemId {
-    /// A fresh, time-ordered id.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Parses a client-supplied id; `None` for anything that is not a UUID, which
-    /// callers answer exactly like a missing item.
-    pub fn parse(raw: &str) -> Option<Self> {
-        Uuid::try_parse(raw).ok().map(Self)
-    }
-
-    /// The UUID.
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl From<Uuid> for ItemId {
-    fn from(id: Uuid) -> Self {
-        Self(id)
-    }
-}
-
-impl std::fmt::Display for ItemId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub type ItemId = crate::resource::Id<Item>;
 
 /// An item name: 1–255 characters once trimmed, no NUL, at least one visible
 /// character ([`rules::name`]). Stored trimmed of whitespace; format
@@ -151,44 +119,58 @@ pub struct ItemPatch {
     pub is_active: Option<bool>,
 }
 
-/// A patch with the time it was applied: what a repository writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemChanges {
-    /// The fields to change.
-    pub patch: ItemPatch,
-    /// The new `updated_at`.
-    pub updated_at: DateTime<Utc>,
-    /// Write only if the stored `updated_at` is still this (optimistic
-    /// concurrency: the check and the write are one statement).
-    pub unless_changed_since: Option<DateTime<Utc>>,
-}
+/// A patch with the time it is applied: what a repository writes.
+pub type ItemChanges = crate::resource::Changes<ItemPatch>;
 
 /// Where a keyset page of items starts: strictly after (older than) this
 /// item in the newest-first order (`created_at`, then `id`, both descending).
-pub type Position = crate::page::Position<ItemId>;
+pub type Position = crate::resource::RecordPosition<Item>;
 
 /// A window into the newest-first list of items.
-pub type Page = crate::page::Page<Position>;
+pub type Page = crate::resource::RecordPage<Item>;
 
-impl crate::page::RecordId for ItemId {
-    fn as_uuid(&self) -> Uuid {
-        self.0
+impl Record for Item {
+    const RESOURCE: &'static str = RESOURCE;
+    type New = NewItem;
+    type Patch = ItemPatch;
+
+    fn id(&self) -> ItemId {
+        self.id
     }
 
-    fn from_uuid(id: Uuid) -> Self {
-        Self(id)
+    fn owner_id(&self) -> &str {
+        &self.owner_id
     }
-}
 
-impl Position {
-    /// The position just after `item`.
-    pub fn after(item: &Item) -> Self {
+    fn organization_id(&self) -> Option<&str> {
+        self.organization_id.as_deref()
+    }
+
+    fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+
+    fn create(new: NewItem, origin: Origin<Self>) -> Self {
         Self {
-            created_at: item.created_at,
-            id: item.id,
+            id: origin.id,
+            name: new.name,
+            description: new.description,
+            owner_id: origin.owner_id,
+            organization_id: origin.organization_id,
+            is_active: new.is_active,
+            created_at: origin.at,
+            updated_at: origin.at,
         }
     }
 }
+
+/// The resource name API-key permissions (`{"items": […]}`), change reports
+/// and cache namespaces use for items.
+pub const RESOURCE: &str = "items";
 
 #[cfg(test)]
 mod tests {
@@ -234,13 +216,5 @@ mod tests {
         assert_eq!(Page::new(Some(-1), Some(0)).unwrap_err().as_slice().len(), 2);
         assert!(Page::new(None, Some(1001)).is_err());
         assert!(Page::new(Some(i64::MAX), Some(1)).is_ok());
-    }
-
-    #[test]
-    fn item_ids_parse_only_uuids() {
-        assert!(ItemId::parse("not-a-uuid").is_none());
-        assert!(ItemId::parse("").is_none());
-        let id = ItemId::generate();
-        assert_eq!(ItemId::parse(&id.to_string()), Some(id));
     }
 }

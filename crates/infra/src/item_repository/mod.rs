@@ -1,4 +1,4 @@
-//! [`ItemRepository`] on sea-orm; the same code serves PostgreSQL and SQLite,
+//! [`ScopedRepository`]`<Item>` on sea-orm; the same code serves PostgreSQL and SQLite,
 //! except that on PostgreSQL lists (but keyset pages), finds and inserts go
 //! through the item lanes: batched, on connections of their own (see
 //! [`lanes`]).
@@ -12,13 +12,10 @@
 
 pub mod lanes;
 mod statements;
-pub mod traced;
-
-pub use traced::TracedItemRepository;
 
 use async_trait::async_trait;
 use domain::Error;
-use domain::item::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemRepository, Page};
+use domain::item::{Item, ItemChanges, ItemDescription, ItemId, ItemName, Page, ScopedRepository};
 use domain::scope::Owner;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -92,7 +89,7 @@ fn to_domain(model: items::Model) -> Item {
 }
 
 #[async_trait]
-impl ItemRepository for SeaOrmItemRepository {
+impl ScopedRepository<Item> for SeaOrmItemRepository {
     async fn list(&self, owner: &Owner, page: Page) -> Result<Vec<Item>, Error> {
         if let (Some(lanes), None) = (&self.lanes, page.after()) {
             return lanes.list(owner, page).await;

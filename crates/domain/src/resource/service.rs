@@ -1,32 +1,31 @@
-//! Item use cases: ownership, timestamps and ids are decided here, not by the
-//! client and not by storage.
+//! The use cases of a scoped resource, for any [`Record`]: ownership,
+//! timestamps and ids are decided here, not by the client and not by storage.
 //!
 //! Every successful write is reported to the [`ChangeObserver`] (when one is
 //! attached) before the service returns: a create as a change of the
-//! caller's scope, an update or deletion as a change of that item in it.
-//! What derives from items (the api's response cache) stays in step without
-//! the service knowing it exists; a failed write or a missing item reports
-//! nothing.
+//! caller's scope, an update or deletion as a change of that record in it.
+//! What derives from the records (the api's response cache) stays in step
+//! without the service knowing it exists; a failed write or a missing record
+//! reports nothing.
 
 use std::sync::Arc;
 
-use super::model::{Item, ItemChanges, ItemId, ItemPatch, NewItem, Page, Position};
-use super::port::ItemRepository;
+use super::{Changes, Id, Origin, Record, RecordPage, RecordPosition, ScopedRepository};
 use crate::change::{Change, ChangeObserver};
 use crate::clock::Clock;
 use crate::error::{Error, Forbidden};
 use crate::scope::{Caller, Scope};
 
-/// The item use cases for a signed-in user in a scope ([`Caller`]).
-pub struct ItemService {
-    repository: Arc<dyn ItemRepository>,
+/// The use cases of resource `R` for a signed-in user in a scope ([`Caller`]).
+pub struct ScopedService<R: Record> {
+    repository: Arc<dyn ScopedRepository<R>>,
     clock: Arc<dyn Clock>,
     observer: Option<Arc<dyn ChangeObserver>>,
 }
 
-impl ItemService {
+impl<R: Record> ScopedService<R> {
     /// Wires the service to its ports.
-    pub fn new(repository: Arc<dyn ItemRepository>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(repository: Arc<dyn ScopedRepository<R>>, clock: Arc<dyn Clock>) -> Self {
         Self {
             repository,
             clock,
@@ -47,125 +46,125 @@ impl ItemService {
         }
     }
 
-    /// A page of the caller's items and the position after it when more follow.
+    /// A page of the caller's records and the position after it when more follow.
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn list_page(&self, caller: &Caller, page: Page) -> Result<(Vec<Item>, Option<Position>), Error> {
-        let mut items = self.list(caller, page.with_one_more()).await?;
+    pub async fn list_page(
+        &self,
+        caller: &Caller,
+        page: RecordPage<R>,
+    ) -> Result<(Vec<R>, Option<RecordPosition<R>>), Error> {
+        let mut records = self.list(caller, page.with_one_more()).await?;
         let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
-        if items.len() <= limit {
-            return Ok((items, None));
+        if records.len() <= limit {
+            return Ok((records, None));
         }
-        items.truncate(limit);
-        let next = items.last().map(Position::after);
-        Ok((items, next))
+        records.truncate(limit);
+        let next = records.last().map(RecordPosition::<R>::after);
+        Ok((records, next))
     }
 
-    /// The items of the caller's scope, newest first.
+    /// The records of the caller's scope, newest first.
     ///
     /// # Errors
     /// Storage errors, as the repository reports them.
-    pub async fn list(&self, caller: &Caller, page: Page) -> Result<Vec<Item>, Error> {
-        permitted(caller, "read")?;
-        let mut items = self.repository.list(&caller.owner(), page).await?;
-        items.retain(|item| visible(caller, item));
-        Ok(items)
+    pub async fn list(&self, caller: &Caller, page: RecordPage<R>) -> Result<Vec<R>, Error> {
+        permitted::<R>(caller, "read")?;
+        let mut records = self.repository.list(&caller.owner(), page).await?;
+        records.retain(|record| visible(caller, record));
+        Ok(records)
     }
 
-    /// One item of the caller's scope. An id that is not a UUID, a missing
-    /// item and an item of another user or scope are all [`Error::NotFound`].
+    /// One record of the caller's scope. An id that is not a UUID, a missing
+    /// record and a record of another user or scope are all [`Error::NotFound`].
     ///
     /// # Errors
     /// [`Error::NotFound`], or storage errors.
-    pub async fn get(&self, caller: &Caller, raw_id: &str) -> Result<Item, Error> {
-        permitted(caller, "read")?;
-        let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
+    pub async fn get(&self, caller: &Caller, raw_id: &str) -> Result<R, Error> {
+        permitted::<R>(caller, "read")?;
+        let id = Id::parse(raw_id).ok_or(Error::NotFound)?;
         self.find_visible(caller, id).await
     }
 
-    /// Item `id` of the caller's scope; a missing or foreign one is [`Error::NotFound`].
-    async fn find_visible(&self, caller: &Caller, id: ItemId) -> Result<Item, Error> {
+    /// Record `id` of the caller's scope; a missing or foreign one is [`Error::NotFound`].
+    async fn find_visible(&self, caller: &Caller, id: Id<R>) -> Result<R, Error> {
         self.repository
             .find(&caller.owner(), id)
             .await?
-            .filter(|item| visible(caller, item))
+            .filter(|record| visible(caller, record))
             .ok_or(Error::NotFound)
     }
 
     /// Before a change in an organization by a member who manages nothing:
-    /// the item must exist there ([`Error::NotFound`]) and be theirs
+    /// the record must exist there ([`Error::NotFound`]) and be theirs
     /// ([`Error::Forbidden`]). Creators never change, so the check cannot go
-    /// stale before the write. Personal items and managers need no lookup.
-    async fn ensure_may_change(&self, caller: &Caller, id: ItemId) -> Result<(), Error> {
+    /// stale before the write. Personal records and managers need no lookup.
+    async fn ensure_may_change(&self, caller: &Caller, id: Id<R>) -> Result<(), Error> {
         if let Scope::Organization { roles, .. } = &caller.scope
             && !roles.manages_all_records()
         {
-            let item = self.find_visible(caller, id).await?;
-            if !caller.may_change(&item.owner_id) {
+            let record = self.find_visible(caller, id).await?;
+            if !caller.may_change(record.owner_id()) {
                 return Err(Error::Forbidden(Forbidden::NotAllowedToChange));
             }
         }
         Ok(())
     }
 
-    /// Creates an item in the caller's scope, created by the caller, with a
+    /// Creates a record in the caller's scope, created by the caller, with a
     /// fresh id and timestamps.
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn create(&self, caller: &Caller, new: NewItem) -> Result<Item, Error> {
-        permitted(caller, "create")?;
-        let now = self.clock.now();
-        let item = Item {
-            id: ItemId::generate(),
-            name: new.name,
-            description: new.description,
+    pub async fn create(&self, caller: &Caller, new: R::New) -> Result<R, Error> {
+        permitted::<R>(caller, "create")?;
+        let origin = Origin {
+            id: Id::generate(),
             owner_id: caller.user.id.clone(),
             organization_id: caller.organization_id().map(ToString::to_string),
-            is_active: new.is_active,
-            created_at: now,
-            updated_at: now,
+            at: self.clock.now(),
         };
-        self.repository.insert(&item).await?;
-        self.report(Change::created(RESOURCE, caller)).await;
-        Ok(item)
+        let record = R::create(new, origin);
+        self.repository.insert(&record).await?;
+        self.report(Change::created(R::RESOURCE, caller)).await;
+        Ok(record)
     }
 
-    /// Applies a partial update to an item of the caller's scope and moves its `updated_at`.
+    /// Applies a partial update to a record of the caller's scope and moves its `updated_at`.
     ///
     /// # Errors
-    /// [`Error::NotFound`] as for [`ItemService::get`], [`Error::Forbidden`]
-    /// for another member's item without the right role, or storage errors.
-    pub async fn update(&self, caller: &Caller, raw_id: &str, patch: ItemPatch) -> Result<Item, Error> {
-        permitted(caller, "update")?;
-        let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
+    /// [`Error::NotFound`] as for [`ScopedService::get`], [`Error::Forbidden`]
+    /// for another member's record without the right role, or storage errors.
+    pub async fn update(&self, caller: &Caller, raw_id: &str, patch: R::Patch) -> Result<R, Error> {
+        permitted::<R>(caller, "update")?;
+        let id = Id::parse(raw_id).ok_or(Error::NotFound)?;
         self.ensure_may_change(caller, id).await?;
-        let changes = ItemChanges {
+        let changes = Changes {
             patch,
             updated_at: self.clock.now(),
             unless_changed_since: None,
         };
-        let item = self
+        let record = self
             .repository
             .update(&caller.owner(), id, &changes)
             .await?
-            .filter(|item| visible(caller, item))
+            .filter(|record| visible(caller, record))
             .ok_or(Error::NotFound)?;
-        self.report(Change::changed(RESOURCE, caller, id)).await;
-        Ok(item)
+        self.report(Change::changed(R::RESOURCE, caller, id)).await;
+        Ok(record)
     }
 
-    /// Deletes an item of the caller's scope.
+    /// Deletes a record of the caller's scope.
     ///
     /// # Errors
-    /// As [`ItemService::update`].
+    /// As [`ScopedService::update`].
     pub async fn delete(&self, caller: &Caller, raw_id: &str) -> Result<(), Error> {
-        permitted(caller, "delete")?;
-        let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
+        permitted::<R>(caller, "delete")?;
+        let id = Id::parse(raw_id).ok_or(Error::NotFound)?;
         self.ensure_may_change(caller, id).await?;
         if self.repository.delete(&caller.owner(), id).await? {
-            self.report(Change::changed(RESOURCE, caller, id)).await;
+            self.report(Change::changed(R::RESOURCE, caller, id)).await;
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -173,35 +172,32 @@ impl ItemService {
     }
 }
 
-/// The resource name API-key permissions use for items.
-pub const RESOURCE: &str = "items";
-
-/// [`Error::Forbidden`] unless the caller's credential allows `action` on items.
-fn permitted(caller: &Caller, action: &str) -> Result<(), Error> {
-    caller.permit(RESOURCE, action)
+/// [`Error::Forbidden`] unless the caller's credential allows `action` on `R`.
+fn permitted<R: Record>(caller: &Caller, action: &str) -> Result<(), Error> {
+    caller.permit(R::RESOURCE, action)
 }
 
-/// Whether `item` belongs to the caller's scope (storage is asked for that
+/// Whether `record` belongs to the caller's scope (storage is asked for that
 /// scope only; this is the domain's own guard).
-fn visible(caller: &Caller, item: &Item) -> bool {
+fn visible<R: Record>(caller: &Caller, record: &R) -> bool {
     match &caller.scope {
-        Scope::Personal => item.owner_id == caller.user.id && item.organization_id.is_none(),
-        Scope::Organization { id, .. } => item.organization_id.as_deref() == Some(id.as_str()),
+        Scope::Personal => record.owner_id() == caller.user.id && record.organization_id().is_none(),
+        Scope::Organization { id, .. } => record.organization_id() == Some(id.as_str()),
     }
 }
 
-/// A client's condition on an item's current state (HTTP `If-Match`),
-/// judged on the item as stored.
-pub type Precondition<'a> = &'a (dyn Fn(&Item) -> bool + Sync);
+/// A client's condition on a record's current state (HTTP `If-Match`),
+/// judged on the record as stored.
+pub type Precondition<'a, R> = &'a (dyn Fn(&R) -> bool + Sync);
 
-impl ItemService {
-    /// The item of the caller's scope, then their right to change it, then
-    /// `precondition` on it: [`Error::NotFound`] as for [`ItemService::get`],
-    /// [`Error::Forbidden`] as for [`ItemService::update`],
+impl<R: Record> ScopedService<R> {
+    /// The record of the caller's scope, then their right to change it, then
+    /// `precondition` on it: [`Error::NotFound`] as for [`ScopedService::get`],
+    /// [`Error::Forbidden`] as for [`ScopedService::update`],
     /// [`Error::PreconditionFailed`] when it does not hold.
-    async fn checked(&self, caller: &Caller, id: ItemId, precondition: Precondition<'_>) -> Result<Item, Error> {
+    async fn checked(&self, caller: &Caller, id: Id<R>, precondition: Precondition<'_, R>) -> Result<R, Error> {
         let current = self.find_visible(caller, id).await?;
-        if !caller.may_change(&current.owner_id) {
+        if !caller.may_change(current.owner_id()) {
             return Err(Error::Forbidden(Forbidden::NotAllowedToChange));
         }
         if precondition(&current) {
@@ -211,8 +207,8 @@ impl ItemService {
         }
     }
 
-    /// [`ItemService::update`] only if `precondition` holds for the item as
-    /// stored; the write is conditional on the item not having changed since
+    /// [`ScopedService::update`] only if `precondition` holds for the record as
+    /// stored; the write is conditional on the record not having changed since
     /// it was judged (its `updated_at`), in the same statement, so of
     /// concurrent updates judged on one state exactly one succeeds.
     ///
@@ -222,47 +218,52 @@ impl ItemService {
         &self,
         caller: &Caller,
         raw_id: &str,
-        patch: ItemPatch,
-        precondition: Precondition<'_>,
-    ) -> Result<Item, Error> {
-        permitted(caller, "update")?;
-        let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
+        patch: R::Patch,
+        precondition: Precondition<'_, R>,
+    ) -> Result<R, Error> {
+        permitted::<R>(caller, "update")?;
+        let id = Id::parse(raw_id).ok_or(Error::NotFound)?;
         let current = self.checked(caller, id, precondition).await?;
-        let changes = ItemChanges {
+        let changes = Changes {
             patch,
             // Strictly later than the judged state, so that state can match
             // only one conditional write, even within one microsecond.
             updated_at: self
                 .clock
                 .now()
-                .max(current.updated_at + chrono::Duration::microseconds(1)),
-            unless_changed_since: Some(current.updated_at),
+                .max(current.updated_at() + chrono::Duration::microseconds(1)),
+            unless_changed_since: Some(current.updated_at()),
         };
-        let item = self
+        let record = self
             .repository
             .update(&caller.owner(), id, &changes)
             .await?
-            .filter(|item| visible(caller, item))
+            .filter(|record| visible(caller, record))
             .ok_or(Error::PreconditionFailed)?;
-        self.report(Change::changed(RESOURCE, caller, id)).await;
-        Ok(item)
+        self.report(Change::changed(R::RESOURCE, caller, id)).await;
+        Ok(record)
     }
 
-    /// [`ItemService::delete`] only if `precondition` holds, atomically as
-    /// for [`ItemService::update_if`].
+    /// [`ScopedService::delete`] only if `precondition` holds, atomically as
+    /// for [`ScopedService::update_if`].
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::PreconditionFailed`] (nothing deleted), or storage errors.
-    pub async fn delete_if(&self, caller: &Caller, raw_id: &str, precondition: Precondition<'_>) -> Result<(), Error> {
-        permitted(caller, "delete")?;
-        let id = ItemId::parse(raw_id).ok_or(Error::NotFound)?;
+    pub async fn delete_if(
+        &self,
+        caller: &Caller,
+        raw_id: &str,
+        precondition: Precondition<'_, R>,
+    ) -> Result<(), Error> {
+        permitted::<R>(caller, "delete")?;
+        let id = Id::parse(raw_id).ok_or(Error::NotFound)?;
         let current = self.checked(caller, id, precondition).await?;
         if self
             .repository
-            .delete_unchanged(&caller.owner(), id, current.updated_at)
+            .delete_unchanged(&caller.owner(), id, current.updated_at())
             .await?
         {
-            self.report(Change::changed(RESOURCE, caller, id)).await;
+            self.report(Change::changed(R::RESOURCE, caller, id)).await;
             Ok(())
         } else {
             Err(Error::PreconditionFailed)
@@ -275,8 +276,9 @@ mod tests {
     use super::*;
     use crate::change::MockChangeObserver;
     use crate::clock::MockClock;
-    use crate::item::model::{ItemDescription, ItemName};
-    use crate::item::port::MockItemRepository;
+    use crate::item::{
+        Item, ItemDescription, ItemId, ItemName, ItemPatch, ItemService, MockItemRepository, NewItem, Page, Position,
+    };
     use crate::scope::{OrganizationId, Owner, Roles};
     use crate::user::User;
     use chrono::{DateTime, TimeZone, Utc};
