@@ -1,0 +1,246 @@
+//! [`SeaOrmRepository`]: the [`ScopedRepository`] of any resource whose table
+//! has the scoped columns (`id`, `owner_id`, `organization_id`,
+//! `created_at`, `updated_at`), on PostgreSQL and SQLite alike. A resource
+//! says how its rows and its records map onto each other ([`ScopedTable`]);
+//! scoping, keyset pages, conditional writes and error mapping are written
+//! once, here.
+//!
+//! `owner_id` has the type of better-auth's `"user".id` (the migrations
+//! follow it): `text` by default, `uuid` when better-auth is set up with
+//! `advanced.database.generateId: "uuid"`. The domain's ids are text; the
+//! type is detected once, values are cast to it when written or compared
+//! (so the `(owner_id, created_at)` index still serves lists), and the
+//! column is read back as text (`select_as = "text"` in the entity).
+
+use std::marker::PhantomData;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::Error;
+use domain::resource::{Changes, Id, Record, RecordPage, ScopedRepository};
+use domain::scope::Owner;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    UpdateMany,
+};
+
+use crate::db::{Db, DbBackendKind, translate};
+use crate::owner::OwnerIdType;
+
+/// The columns every scoped table has.
+#[derive(Debug, Clone, Copy)]
+pub struct ScopedColumns<C> {
+    /// The primary key (a UUID).
+    pub id: C,
+    /// The creator (better-auth user id).
+    pub owner_id: C,
+    /// The organization; null for a personal record.
+    pub organization_id: C,
+    /// Creation time.
+    pub created_at: C,
+    /// Last change.
+    pub updated_at: C,
+}
+
+/// How a resource's table and its records map onto each other.
+pub trait ScopedTable: Send + Sync + 'static {
+    /// The domain record.
+    type Record: Record;
+    /// The sea-orm entity of the table.
+    type Entity: EntityTrait;
+    /// The table's name, for [`OwnerIdType::detect`].
+    const TABLE: &'static str;
+
+    /// The scoped columns.
+    fn columns() -> ScopedColumns<<Self::Entity as EntityTrait>::Column>;
+    /// A row read back (values were validated on the way in).
+    fn to_record(row: <Self::Entity as EntityTrait>::Model) -> Self::Record;
+    /// The row of a new record.
+    fn to_row(record: &Self::Record) -> <Self::Entity as EntityTrait>::ActiveModel;
+    /// `update` with the patch's fields set (`updated_at` and the scope are
+    /// the repository's).
+    fn patch(update: UpdateMany<Self::Entity>, patch: &<Self::Record as Record>::Patch) -> UpdateMany<Self::Entity>;
+}
+
+/// A resource's records in its table, through sea-orm.
+pub struct SeaOrmRepository<T> {
+    db: Db,
+    owner: OwnerIdType,
+    table: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for SeaOrmRepository<T> {
+    fn clone(&self) -> Self {
+        Self {
+            db: self.db.clone(),
+            owner: self.owner,
+            table: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SeaOrmRepository<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeaOrmRepository")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ScopedTable> SeaOrmRepository<T> {
+    /// A repository over `db`, whose `owner_id` column is of type `owner`.
+    pub fn new(db: Db, owner: OwnerIdType) -> Self {
+        Self {
+            db,
+            owner,
+            table: PhantomData,
+        }
+    }
+
+    /// [`SeaOrmRepository::new`] with the column type read from the database.
+    ///
+    /// # Errors
+    /// When the catalogue cannot be read.
+    pub async fn detect(db: Db) -> anyhow::Result<Self> {
+        let owner = OwnerIdType::detect(&db, T::TABLE).await?;
+        Ok(Self::new(db, owner))
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The type of the `owner_id` column.
+    pub fn owner_type(&self) -> OwnerIdType {
+        self.owner
+    }
+
+    /// The rows of `owner`: a user's personal records (`owner_id = <user>`,
+    /// the value cast to the column's type, and no organization), or an
+    /// organization's. Each is served by its own index.
+    fn owner_is(&self, owner: &Owner) -> Condition {
+        let columns = T::columns();
+        match owner {
+            Owner::User(user_id) => Condition::all()
+                .add(self.owner.matches(columns.owner_id, user_id))
+                .add(columns.organization_id.is_null()),
+            Owner::Organization(organization_id) => {
+                Condition::all().add(columns.organization_id.eq(organization_id.as_str()))
+            }
+        }
+    }
+
+    fn owned(&self, owner: &Owner, id: Id<T::Record>) -> Condition {
+        self.owner_is(owner).add(T::columns().id.eq(id.as_uuid()))
+    }
+}
+
+#[async_trait]
+impl<T: ScopedTable> ScopedRepository<T::Record> for SeaOrmRepository<T>
+where
+    <T::Entity as EntityTrait>::Model: Sync,
+    <T::Entity as EntityTrait>::ActiveModel: ActiveModelTrait<Entity = T::Entity> + Send,
+{
+    async fn list(&self, owner: &Owner, page: RecordPage<T::Record>) -> Result<Vec<T::Record>, Error> {
+        let columns = T::columns();
+        let mut query = T::Entity::find().filter(self.owner_is(owner));
+        if let Some(after) = page.after() {
+            // Keyset: strictly older than the last record seen, in the same
+            // (created_at, id) descending order; served by the index.
+            query = query.filter(
+                Condition::any().add(columns.created_at.lt(after.created_at)).add(
+                    Condition::all()
+                        .add(columns.created_at.eq(after.created_at))
+                        .add(columns.id.lt(after.id.as_uuid())),
+                ),
+            );
+        }
+        let rows = query
+            .order_by_desc(columns.created_at)
+            .order_by_desc(columns.id)
+            .offset(page.skip())
+            .limit(page.limit())
+            .all(self.db.conn())
+            .await
+            .map_err(translate)?;
+        Ok(rows.into_iter().map(T::to_record).collect())
+    }
+
+    async fn find(&self, owner: &Owner, id: Id<T::Record>) -> Result<Option<T::Record>, Error> {
+        let row = T::Entity::find()
+            .filter(self.owned(owner, id))
+            .one(self.db.conn())
+            .await
+            .map_err(translate)?;
+        Ok(row.map(T::to_record))
+    }
+
+    async fn insert(&self, record: &T::Record) -> Result<(), Error> {
+        T::Entity::insert(T::to_row(record))
+            .exec_without_returning(self.db.conn())
+            .await
+            .map_err(|error| match error.sql_err() {
+                // The owner_id's foreign key: the user is gone.
+                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+                    Error::Unauthenticated(domain::error::AuthFailure::UnknownUser)
+                }
+                _ => translate(error),
+            })?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        owner: &Owner,
+        id: Id<T::Record>,
+        changes: &Changes<<T::Record as Record>::Patch>,
+    ) -> Result<Option<T::Record>, Error> {
+        let columns = T::columns();
+        let mut update = T::Entity::update_many()
+            .col_expr(columns.updated_at, Expr::value(changes.updated_at))
+            .filter(self.owned(owner, id));
+        if let Some(judged) = changes.unless_changed_since {
+            update = update.filter(columns.updated_at.eq(judged));
+        }
+        let update = T::patch(update, &changes.patch);
+        let conn = self.db.conn();
+        // PostgreSQL: one statement, `UPDATE … RETURNING`. (SQLite's
+        // RETURNING does not alias `owner_id`'s `select_as` cast, so it
+        // updates, then reads.)
+        if self.db.kind() == DbBackendKind::Postgres && conn.support_returning() {
+            let rows = update.exec_with_returning(conn).await.map_err(translate)?;
+            return Ok(rows.into_iter().next().map(T::to_record));
+        }
+        let result = update.exec(conn).await.map_err(translate)?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.find(owner, id).await
+    }
+
+    async fn delete(&self, owner: &Owner, id: Id<T::Record>) -> Result<bool, Error> {
+        let result = T::Entity::delete_many()
+            .filter(self.owned(owner, id))
+            .exec(self.db.conn())
+            .await
+            .map_err(translate)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    async fn delete_unchanged(
+        &self,
+        owner: &Owner,
+        id: Id<T::Record>,
+        updated_at: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let result = T::Entity::delete_many()
+            .filter(self.owned(owner, id))
+            .filter(T::columns().updated_at.eq(updated_at))
+            .exec(self.db.conn())
+            .await
+            .map_err(translate)?;
+        Ok(result.rows_affected > 0)
+    }
+}
