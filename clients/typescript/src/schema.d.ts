@@ -12,16 +12,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * `GET /api/v1/items?skip=&limit=`: the caller's items, newest first.
+         * The collection: a page of the caller's scope, newest first.
          * @description # Errors
-         *     422 for bad pagination, 401, 503.
+         *     422 for bad pagination, 401, 403, 503.
          */
         get: operations["listItems"];
         put?: never;
         /**
-         * `POST /api/v1/items`: 201 and the new item.
+         * Create: 201 and the new record.
          * @description # Errors
-         *     422 for an invalid body, 401, 503.
+         *     422 for an invalid body, 401, 403, 409, 503.
          */
         post: operations["createItem"];
         delete?: never;
@@ -38,25 +38,25 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * `GET /api/v1/items/{id}`.
+         * One record of the caller's scope.
          * @description # Errors
-         *     404 for a missing, foreign or malformed id; 401; 503.
+         *     404 for a missing, foreign or malformed id; 401; 403; 503.
          */
         get: operations["getItem"];
         put?: never;
         post?: never;
         /**
-         * `DELETE /api/v1/items/{id}`: 204.
+         * Delete: 204.
          * @description # Errors
-         *     As `get`.
+         *     As `get`, plus 412.
          */
         delete: operations["deleteItem"];
         options?: never;
         head?: never;
         /**
-         * `PATCH /api/v1/items/{id}`: partial update.
+         * Partial update.
          * @description # Errors
-         *     As `get`, plus 422 for an invalid body.
+         *     As `get`, plus 412 and 422.
          */
         patch: operations["updateItem"];
         trace?: never;
@@ -327,7 +327,7 @@ export interface operations {
     listItems: {
         parameters: {
             query?: {
-                /** @description Items to pass over (offset paging; no Link; not with cursor) */
+                /** @description Records to pass over (offset paging; no Link; not with cursor) */
                 skip?: number;
                 /** @description Where to continue: the opaque cursor of a previous page's Link (keyset paging) */
                 cursor?: string;
@@ -345,7 +345,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The caller's items, newest first */
+            /** @description The caller's records, newest first */
             200: {
                 headers: {
                     /** @description Strong tag of this answer */
@@ -417,7 +417,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not a member of the organization */
+            /** @description Not a member of the organization, or an API key without `read` */
             403: {
                 headers: {
                     /** @description Requests per window for this client */
@@ -493,11 +493,11 @@ export interface operations {
             /** @description Created (or, with Idempotent-Replayed: true, the first answer replayed) */
             201: {
                 headers: {
-                    /** @description The new item's strong tag: what a GET of `Location` answers, usable at once in `If-Match` */
+                    /** @description The new record's strong tag: what a GET of `Location` answers, usable at once in `If-Match` */
                     ETag?: string;
                     /** @description `true` on a replayed answer */
                     "Idempotent-Replayed"?: string | null;
-                    /** @description The new item's path, `/api/v1/items/{id}` */
+                    /** @description The new record's path */
                     Location?: string;
                     /** @description Requests per window for this client */
                     "RateLimit-Limit"?: number;
@@ -547,7 +547,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role */
+            /** @description Cross-site request with a session cookie, not a member of the organization, or an API key without `create` */
             403: {
                 headers: {
                     /** @description Requests per window for this client */
@@ -680,14 +680,14 @@ export interface operations {
                 "If-None-Match"?: string;
             };
             path: {
-                /** @description The item's UUID (any other value is a 404) */
+                /** @description The record's UUID (any other value is a 404) */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The item */
+            /** @description The record */
             200: {
                 headers: {
                     /** @description Strong tag of this answer */
@@ -757,7 +757,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not a member of the organization */
+            /** @description Not a member of the organization, or an API key without `read` */
             403: {
                 headers: {
                     /** @description Requests per window for this client */
@@ -774,7 +774,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description No such item in the caller's scope */
+            /** @description No such record in the caller's scope */
             404: {
                 headers: {
                     /** @description Requests per window for this client */
@@ -818,11 +818,11 @@ export interface operations {
             header?: {
                 /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
                 "X-Organization-Id"?: string;
-                /** @description Delete only if the item's ETag is one of these (or *): else 412, nothing deleted */
+                /** @description Delete only if the record's ETag is one of these (or *): else 412, nothing deleted */
                 "If-Match"?: string;
             };
             path: {
-                /** @description The item's UUID (any other value is a 404) */
+                /** @description The record's UUID (any other value is a 404) */
                 id: string;
             };
             cookie?: never;
@@ -878,7 +878,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role */
+            /** @description Cross-site request with a session cookie, not a member of the organization, another member's record without the owner or admin role, or an API key without `delete` */
             403: {
                 headers: {
                     /** @description Requests per window for this client */
@@ -895,7 +895,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description No such item in the caller's scope */
+            /** @description No such record in the caller's scope */
             404: {
                 headers: {
                     /** @description Requests per window for this client */
@@ -912,7 +912,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description If-Match does not match the item's current ETag; nothing deleted */
+            /** @description If-Match does not match the record's current ETag; nothing deleted */
             412: {
                 headers: {
                     /** @description Requests per window for this client */
@@ -956,11 +956,11 @@ export interface operations {
             header?: {
                 /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
                 "X-Organization-Id"?: string;
-                /** @description Update only if the item's ETag is one of these (or *): else 412, nothing changed */
+                /** @description Update only if the record's ETag is one of these (or *): else 412, nothing changed */
                 "If-Match"?: string;
             };
             path: {
-                /** @description The item's UUID (any other value is a 404) */
+                /** @description The record's UUID (any other value is a 404) */
                 id: string;
             };
             cookie?: never;
@@ -971,10 +971,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The updated item */
+            /** @description The updated record */
             200: {
                 headers: {
-                    /** @description The item's new tag */
+                    /** @description The record's new tag */
                     ETag?: string;
                     /** @description Requests per window for this client */
                     "RateLimit-Limit"?: number;
@@ -1024,7 +1024,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Cross-site request with a session cookie, not a member of the organization, or (PATCH/DELETE) another member's item without the owner or admin role */
+            /** @description Cross-site request with a session cookie, not a member of the organization, another member's record without the owner or admin role, or an API key without `update` */
             403: {
                 headers: {
                     /** @description Requests per window for this client */
@@ -1041,7 +1041,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description No such item in the caller's scope */
+            /** @description No such record in the caller's scope */
             404: {
                 headers: {
                     /** @description Requests per window for this client */
@@ -1058,7 +1058,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description If-Match does not match the item's current ETag; nothing changed */
+            /** @description If-Match does not match the record's current ETag; nothing changed */
             412: {
                 headers: {
                     /** @description Requests per window for this client */

@@ -7,9 +7,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 
 use crate::extract::BodyConfig;
-use crate::extract::current_user::PermissionResource;
 use crate::handlers::fallback::{method_not_allowed, not_found};
-use crate::handlers::{health, items, organizations, users};
+use crate::handlers::{health, organizations, users};
 use crate::metrics::{Metrics, record, scrape};
 use crate::middleware::access_log::access_log;
 use crate::middleware::catch_panic::catch_panic;
@@ -39,13 +38,19 @@ pub struct AppOptions {
 /// it keeps a handle on the request, which actix allows only once routing
 /// has filled in the path's parameters.)
 pub fn api_resource(
-    path: &str,
+    path: impl Into<String>,
     allow: &'static str,
     routes: impl FnOnce(actix_web::Resource) -> actix_web::Resource,
 ) -> impl actix_web::dev::HttpServiceFactory {
-    routes(web::resource(path))
+    routes(web::resource(path.into()))
         .default_service(method_not_allowed(allow))
         .wrap(from_fn(catch_panic))
+}
+
+/// Every scoped resource of `/api/v1` (`saas-api generate resource` adds
+/// each new one here).
+fn resources(api: &mut web::ServiceConfig) {
+    crate::resource::mount::<domain::item::Item>(api);
 }
 
 /// Builds the app. Each resource also answers with a trailing slash
@@ -93,17 +98,8 @@ pub fn build(
                 .service(api_resource("/organizations", "GET, HEAD", |r| {
                     r.route(web::get().to(organizations::list))
                 }))
-                .service(api_resource("/items", "GET, HEAD, POST", |r| {
-                    r.app_data(PermissionResource("items"))
-                        .route(web::get().to(items::list))
-                        .route(web::post().to(items::create))
-                }))
-                .service(api_resource("/items/{id}", "GET, HEAD, PATCH, DELETE", |r| {
-                    r.app_data(PermissionResource("items"))
-                        .route(web::get().to(items::get))
-                        .route(web::patch().to(items::update))
-                        .route(web::delete().to(items::delete))
-                })),
+                // Scoped resources (`saas-api generate resource` adds its own here).
+                .configure(resources),
         )
         .configure(|cfg| {
             if docs {

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod otel;
 pub mod process_metrics;
+pub mod resource;
 pub mod response_cache;
 pub mod settings;
 pub mod startup;

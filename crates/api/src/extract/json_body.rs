@@ -104,6 +104,58 @@ impl Fields {
         let at = self.0.iter().position(|(n, _)| *n == name)?;
         Some(self.0.swap_remove(at).1)
     }
+
+    /// Takes string `name`: `None` when absent, or when it is not a string
+    /// (then a `null` or `type_error` is in `errors`).
+    pub fn string(&mut self, errors: &mut FieldErrors, name: &str) -> Option<String> {
+        match self.take(name)? {
+            FieldValue::String(s) => Some(s),
+            other => {
+                type_error(errors, name, &other, "a string");
+                None
+            }
+        }
+    }
+
+    /// Takes boolean `name`, as [`Fields::string`] does.
+    pub fn boolean(&mut self, errors: &mut FieldErrors, name: &str) -> Option<bool> {
+        match self.take(name)? {
+            FieldValue::Bool(b) => Some(b),
+            other => {
+                type_error(errors, name, &other, "a boolean");
+                None
+            }
+        }
+    }
+
+    /// Takes `name`, a string or null: `Some(None)` for null, `Some(Some(s))`
+    /// for a string, `None` when absent or of another type (a `type_error`).
+    pub fn nullable_string(&mut self, errors: &mut FieldErrors, name: &str) -> Option<Option<String>> {
+        match self.take(name)? {
+            FieldValue::String(s) => Some(Some(s)),
+            FieldValue::Null => Some(None),
+            _ => {
+                errors.push(name, "type_error", "must be a string or null");
+                None
+            }
+        }
+    }
+
+    /// A `missing` error on `name` unless the body has it (a required field).
+    pub fn require(&self, errors: &mut FieldErrors, name: &str) {
+        if self.get(name).is_none() {
+            errors.push(name, "missing", "is required");
+        }
+    }
+}
+
+/// `null` (`must not be null`) or `type_error` (`must be <expected>`).
+fn type_error(errors: &mut FieldErrors, field: &str, value: &FieldValue, expected: &str) {
+    if *value == FieldValue::Null {
+        errors.push(field, "null", "must not be null");
+    } else {
+        errors.push(field, "type_error", format!("must be {expected}"));
+    }
 }
 
 /// A request body type made from a JSON object's fields, then checked with

@@ -14,7 +14,7 @@ use domain::item::{ItemDescription, ItemName, ItemPatch, NewItem, rules};
 use domain::validation::FieldErrors;
 use validator::Validate;
 
-use crate::extract::json_body::{FieldValue, Fields, FromFields};
+use crate::extract::json_body::{Fields, FromFields};
 
 /// The largest body a valid item can need: every character of a name and a
 /// description written as a `\uXXXX\uXXXX` surrogate pair (12 bytes), plus
@@ -61,58 +61,16 @@ pub struct UpdateItemRequest {
 
 const FIELDS: &[&str] = &["name", "description", "is_active"];
 
-fn type_error(errors: &mut FieldErrors, field: &str, value: &FieldValue, expected: &str) {
-    if *value == FieldValue::Null {
-        errors.push(field, "null", "must not be null");
-    } else {
-        errors.push(field, "type_error", format!("must be {expected}"));
-    }
-}
-
-fn string(fields: &mut Fields, errors: &mut FieldErrors, field: &str) -> Option<String> {
-    match fields.take(field)? {
-        FieldValue::String(s) => Some(s),
-        other => {
-            type_error(errors, field, &other, "a string");
-            None
-        }
-    }
-}
-
-fn boolean(fields: &mut Fields, errors: &mut FieldErrors, field: &str) -> Option<bool> {
-    match fields.take(field)? {
-        FieldValue::Bool(b) => Some(b),
-        other => {
-            type_error(errors, field, &other, "a boolean");
-            None
-        }
-    }
-}
-
-/// `Some(None)` for null, `Some(Some(s))` for a string, `None` when absent or wrong.
-fn nullable_string(fields: &mut Fields, errors: &mut FieldErrors, field: &str) -> Option<Option<String>> {
-    match fields.take(field)? {
-        FieldValue::String(s) => Some(Some(s)),
-        FieldValue::Null => Some(None),
-        _ => {
-            errors.push(field, "type_error", "must be a string or null");
-            None
-        }
-    }
-}
-
 impl FromFields for CreateItemRequest {
     const FIELDS: &'static [&'static str] = FIELDS;
     const MAX_BYTES: usize = ITEM_BODY_MAX_BYTES;
 
     fn from_fields(mut fields: Fields, errors: &mut FieldErrors) -> Self {
-        if fields.get("name").is_none() {
-            errors.push("name", "missing", "is required");
-        }
+        fields.require(errors, "name");
         Self {
-            name: string(&mut fields, errors, "name").unwrap_or_default(),
-            description: nullable_string(&mut fields, errors, "description").flatten(),
-            is_active: boolean(&mut fields, errors, "is_active"),
+            name: fields.string(errors, "name").unwrap_or_default(),
+            description: fields.nullable_string(errors, "description").flatten(),
+            is_active: fields.boolean(errors, "is_active"),
         }
     }
 }
@@ -123,9 +81,9 @@ impl FromFields for UpdateItemRequest {
 
     fn from_fields(mut fields: Fields, errors: &mut FieldErrors) -> Self {
         Self {
-            name: string(&mut fields, errors, "name"),
-            description: nullable_string(&mut fields, errors, "description"),
-            is_active: boolean(&mut fields, errors, "is_active"),
+            name: fields.string(errors, "name"),
+            description: fields.nullable_string(errors, "description"),
+            is_active: fields.boolean(errors, "is_active"),
         }
     }
 }
