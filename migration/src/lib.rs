@@ -14,11 +14,13 @@ pub use sea_orm_migration::prelude::*;
 
 pub mod auth_changes;
 pub mod owner;
+pub mod scoped;
 
 mod m20260101_000001_create_items;
 mod m20261130_072653_create_idempotency_keys;
 mod m20261130_083424_add_organization_to_items;
 mod m20261203_000001_auth_change_triggers;
+// saas-api generate: migration modules above this line
 
 /// The ordered list of this application's migrations.
 #[derive(Debug)]
@@ -32,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_072653_create_idempotency_keys::Migration),
             Box::new(m20261130_083424_add_organization_to_items::Migration),
             Box::new(m20261203_000001_auth_change_triggers::Migration),
+            // saas-api generate: migrations above this line
         ]
     }
 }

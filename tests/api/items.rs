@@ -229,3 +229,19 @@ on_every_backend!(
     lists_are_newest_first_and_paginated,
     invalid_bodies_get_422_with_field_details_and_store_nothing,
 );
+
+/// The resource kit's contract, on items.
+mod contract {
+    use serde_json::json;
+
+    use crate::resource_contract::{Spec, resource_contract};
+
+    const SPEC: Spec = Spec {
+        path: "/api/v1/items",
+        create: |n| json!({"name": format!("item {n}"), "description": "made by the contract"}),
+        patch: || json!({"name": "renamed", "is_active": false}),
+        invalid: || (json!({"name": " ", "description": "x"}), "name"),
+    };
+
+    resource_contract!(SPEC);
+}

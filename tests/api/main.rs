@@ -25,6 +25,7 @@ mod migrations;
 mod organizations;
 mod pagination;
 mod resilience;
+mod resource_contract;
 mod response_cache;
 mod revocation;
 mod secondary_interop;

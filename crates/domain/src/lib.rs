@@ -9,6 +9,7 @@ pub mod cache;
 pub mod change;
 pub mod clock;
 pub mod error;
+pub mod fields;
 pub mod health;
 pub mod idempotency;
 pub mod item;

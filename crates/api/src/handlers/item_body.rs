@@ -19,7 +19,7 @@ use crate::extract::json_body::{Fields, FromFields};
 /// The largest body a valid item can need: every character of a name and a
 /// description written as a `\uXXXX\uXXXX` surrogate pair (12 bytes), plus
 /// room for the keys, `is_active` and whitespace.
-const ITEM_BODY_MAX_BYTES: usize = (rules::NAME_MAX_CHARS + rules::DESCRIPTION_MAX_CHARS) * 12 + 4096;
+const ITEM_BODY_MAX_BYTES: usize = (rules::SHORT_TEXT_MAX_CHARS + rules::LONG_TEXT_MAX_CHARS) * 12 + 4096;
 
 /// The body of `POST /api/v1/items`.
 #[derive(Debug, Default, Validate, utoipa::ToSchema)]
@@ -29,11 +29,11 @@ const ITEM_BODY_MAX_BYTES: usize = (rules::NAME_MAX_CHARS + rules::DESCRIPTION_M
 pub struct CreateItemRequest {
     /// 1–255 characters once trimmed, not only invisible ones; stored trimmed.
     #[schema(min_length = 1, max_length = 255, example = "Desk lamp")]
-    #[validate(custom(function = "rules::name"))]
+    #[validate(custom(function = "rules::short_text"))]
     pub name: String,
     /// At most 65,535 characters.
     #[schema(max_length = 65535)]
-    #[validate(custom(function = "rules::description"))]
+    #[validate(custom(function = "rules::long_text"))]
     pub description: Option<String>,
     /// Defaults to true; not null.
     #[schema(default = true, nullable = false)]
@@ -48,11 +48,11 @@ pub struct CreateItemRequest {
 pub struct UpdateItemRequest {
     /// 1–255 characters once trimmed, not only invisible ones; not null.
     #[schema(min_length = 1, max_length = 255, nullable = false)]
-    #[validate(custom(function = "rules::name"))]
+    #[validate(custom(function = "rules::short_text"))]
     pub name: Option<String>,
     /// At most 65,535 characters, or null to clear.
     #[schema(value_type = Option<String>, max_length = 65535, nullable)]
-    #[validate(custom(function = "rules::description"))]
+    #[validate(custom(function = "rules::long_text"))]
     pub description: Option<Option<String>>,
     /// Not null.
     #[schema(nullable = false)]
@@ -212,8 +212,8 @@ mod tests {
     fn the_largest_valid_item_fits_the_body_limit() {
         let worst = format!(
             r#"{{"name": "{}", "description": "{}", "is_active": false}}"#,
-            "\\ud83d\\ude00".repeat(rules::NAME_MAX_CHARS),
-            "\\ud83d\\ude00".repeat(rules::DESCRIPTION_MAX_CHARS)
+            "\\ud83d\\ude00".repeat(rules::SHORT_TEXT_MAX_CHARS),
+            "\\ud83d\\ude00".repeat(rules::LONG_TEXT_MAX_CHARS)
         );
         assert!(worst.len() <= ITEM_BODY_MAX_BYTES);
         assert!(create(&worst).is_ok());

@@ -3,7 +3,9 @@
 //! [`crate::resource::ScopedService`]'s).
 
 pub mod model;
-pub mod rules;
+
+/// The rules of item fields (the kit's text rules).
+pub use crate::fields::rules;
 
 pub use crate::resource::Precondition;
 pub use model::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemPatch, NewItem, Page, Position, RESOURCE};

@@ -1,79 +1,32 @@
 //! Item entity and its validated value types.
 
+use crate::resource::{Origin, Record};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use validator::ValidationError;
 
-use super::rules;
-
-use crate::resource::{Origin, Record};
-use crate::validation::FieldErrors;
-
-pub use super::rules::{DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS};
+pub use crate::fields::rules::{LONG_TEXT_MAX_CHARS as DESCRIPTION_MAX_CHARS, SHORT_TEXT_MAX_CHARS as NAME_MAX_CHARS};
+use crate::fields::{LongText, ShortText};
 pub use crate::page::{LIMIT_DEFAULT, LIMIT_MAX};
 
 /// An item's identifier (a UUID; v7, so ids sort by creation time).
 pub type ItemId = crate::resource::Id<Item>;
 
-/// An item name: 1–255 characters once trimmed, no NUL, at least one visible
-/// character ([`rules::name`]). Stored trimmed of whitespace; format
-/// characters are kept as given.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct ItemName(String);
+crate::field!(
+    /// The `name` field.
+    pub NameField = "name"
+);
+crate::field!(
+    /// The `description` field.
+    pub DescriptionField = "description"
+);
 
-/// A rule's failure as the field error of `field`.
-fn field_error(field: &str, error: &ValidationError) -> FieldErrors {
-    let message = error.message.as_deref().unwrap_or("is invalid");
-    FieldErrors::single(field, &error.code, message)
-}
-
-impl ItemName {
-    /// Trims and validates a name.
-    ///
-    /// # Errors
-    /// A field error on `name` when [`rules::name`] refuses it.
-    pub fn parse(raw: &str) -> Result<Self, FieldErrors> {
-        rules::name(raw).map_err(|e| field_error("name", &e))?;
-        Ok(Self(raw.trim().to_owned()))
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Rebuilds a name read back from storage, where it was validated on the way in.
-    pub fn from_trusted(stored: String) -> Self {
-        Self(stored)
-    }
-}
+/// An item name: 1–255 characters once trimmed, no NUL, at least one
+/// visible character ([`crate::fields::rules::short_text`]). Stored trimmed of
+/// whitespace; format characters are kept as given.
+pub type ItemName = ShortText<NameField>;
 
 /// An item description: at most 65,535 characters, no NUL. Kept as written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct ItemDescription(String);
-
-impl ItemDescription {
-    /// Validates a description.
-    ///
-    /// # Errors
-    /// A field error on `description` when [`rules::description`] refuses it.
-    pub fn parse(raw: &str) -> Result<Self, FieldErrors> {
-        rules::description(raw).map_err(|e| field_error("description", &e))?;
-        Ok(Self(raw.to_owned()))
-    }
-
-    /// The description.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Rebuilds a description read back from storage.
-    pub fn from_trusted(stored: String) -> Self {
-        Self(stored)
-    }
-}
+pub type ItemDescription = LongText<DescriptionField>;
 
 /// A stored item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -175,6 +128,7 @@ pub const RESOURCE: &str = "items";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::FieldErrors;
 
     fn kind(result: Result<impl std::fmt::Debug, FieldErrors>) -> String {
         result.unwrap_err().as_slice()[0].kind.clone()
