@@ -47,12 +47,6 @@ pub fn api_resource(
         .wrap(from_fn(catch_panic))
 }
 
-/// Every scoped resource of `/api/v1` (`saas-api generate resource` adds
-/// each new one here).
-fn resources(api: &mut web::ServiceConfig) {
-    crate::resource::mount::<domain::item::Item>(api);
-}
-
 /// Builds the app. Each resource also answers with a trailing slash
 /// (`/api/v1/items/`): `request_context` drops it before routing, so every
 /// route is one pattern and the static ones match without a regex.
@@ -99,7 +93,7 @@ pub fn build(
                     r.route(web::get().to(organizations::list))
                 }))
                 // Scoped resources (`saas-api generate resource` adds its own here).
-                .configure(resources),
+                .configure(crate::resources::routes),
         )
         .configure(|cfg| {
             if docs {

@@ -69,7 +69,7 @@ impl Modify for Security {
     info(title = "SaaS Starter API", description = "Authenticated REST API trusting better-auth sessions."),
     paths(health::health, health::live, health::ready, users::me, organizations::list, items::list, items::create, items::get, items::update, items::delete),
     components(schemas(ErrorResponse, crate::error::EnvelopeBody, crate::error::Details, domain::validation::FieldError)),
-    modifiers(&Security, &Contract),
+    modifiers(&Security),
     tags(
         (name = "health", description = "Liveness of the service and its dependencies"),
         (name = "users", description = "The signed-in user"),
@@ -144,7 +144,17 @@ async fn docs_redirect() -> HttpResponse {
 /// # Errors
 /// When serialization fails (it does not for this document).
 pub fn openapi_json() -> Result<String, serde_json::Error> {
-    ApiDoc::openapi().to_pretty_json()
+    document().to_pretty_json()
+}
+
+/// The whole document: [`ApiDoc`] and every registered resource's paths
+/// (`crate::resources::Docs`), with what [`Contract`] says of every operation.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    document.merge(crate::resources::Docs::openapi());
+    // After the merge, so every resource's operations get it.
+    Contract.modify(&mut document);
+    document
 }
 
 /// Mounts `/openapi.json`, `/docs` and `/redoc` (with ReDoc's script when
@@ -154,5 +164,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/redoc").route(web::get().to(redoc)));
     #[cfg(redoc_bundled)]
     cfg.service(web::resource(REDOC_SCRIPT_PATH).route(web::get().to(redoc_script)));
-    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document()));
 }

@@ -23,6 +23,7 @@ pub mod middleware;
 pub mod otel;
 pub mod process_metrics;
 pub mod resource;
+pub mod resources;
 pub mod response_cache;
 pub mod settings;
 pub mod startup;

@@ -16,6 +16,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::resource::{Record, ScopedService};
 use domain::validation::FieldErrors;
@@ -56,8 +59,40 @@ pub trait ApiResource: Record {
     /// Field errors.
     fn patch(body: Self::UpdateBody) -> Result<Self::Patch, FieldErrors>;
 
-    /// The resource's service.
-    fn service(state: &AppState) -> &ScopedService<Self>;
+    /// The resource's service: by default the one registered in
+    /// [`AppState::resources`] (see `crate::resources`).
+    fn service(state: &AppState) -> Option<&ScopedService<Self>> {
+        state.resources.get::<Self>()
+    }
+}
+
+/// Every scoped resource's service, by record type (items' is
+/// [`AppState::items`]).
+#[derive(Default)]
+pub struct Services(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
+
+impl Services {
+    /// Registers `service` (replacing one of the same resource).
+    pub fn insert<R: Record>(&mut self, service: ScopedService<R>) {
+        self.0.insert(TypeId::of::<R>(), Box::new(service));
+    }
+
+    /// The service of `R`, if registered.
+    pub fn get<R: Record>(&self) -> Option<&ScopedService<R>> {
+        self.0.get(&TypeId::of::<R>())?.downcast_ref()
+    }
+}
+
+/// `R`'s service, or a 500 naming the mistake (a resource mounted but never
+/// registered: `crate::resources` does both).
+fn service<R: ApiResource>(state: &AppState) -> Result<&ScopedService<R>, ApiError> {
+    R::service(state).ok_or_else(|| {
+        domain::Error::Unexpected(anyhow::anyhow!(
+            "resource {} is mounted but its service is not registered",
+            R::RESOURCE
+        ))
+        .into()
+    })
 }
 
 /// The resource's reads of this request, through the response cache when it is on.
@@ -93,7 +128,7 @@ pub async fn list<R: ApiResource>(
     let query = listing::parse(req.query_string())?;
     let scope = caller.0.namespace();
     let page = listing::page(&query, &state.cursors, &scope)?;
-    let load = R::service(&state).list_page(&caller.0, page);
+    let load = service::<R>(&state)?.list_page(&caller.0, page);
     let view = views::<R>(&state)
         .list(&caller.0, &page, load, render_list::<R>)
         .await?;
@@ -116,10 +151,13 @@ pub async fn create<R: ApiResource>(
     let key = idempotent::key(&req)?;
     let JsonBody(request, fingerprint) = body;
     let new = R::new_record(request)?;
-    let (service, creator) = (state.clone(), caller.0.clone());
-    let act = async move {
-        let record = R::service(&service).create(&creator, new).await?;
-        Ok((StatusCode::CREATED.as_u16(), render(record)?))
+    let creator = caller.0.clone();
+    let act = {
+        let state = state.clone();
+        async move {
+            let record = service::<R>(&state)?.create(&creator, new).await?;
+            Ok((StatusCode::CREATED.as_u16(), render(record)?))
+        }
     };
     match key {
         Some(key) => {
@@ -145,7 +183,7 @@ pub async fn get<R: ApiResource>(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let record_id = domain::resource::Id::<R>::parse(&id).ok_or(domain::Error::NotFound)?;
-    let load = R::service(&state).get(&caller.0, &id);
+    let load = service::<R>(&state)?.get(&caller.0, &id);
     let body = views::<R>(&state)
         .record(&caller.0, record_id, load, render::<R>)
         .await?;
@@ -165,7 +203,7 @@ pub async fn update<R: ApiResource>(
 ) -> Result<HttpResponse, ApiError> {
     let if_match = conditional::parse(&req, &header::IF_MATCH)?;
     let patch = R::patch(body.0)?;
-    let service = R::service(&state);
+    let service = service::<R>(&state)?;
     let record = match &if_match {
         None => service.update(&caller.0, &id, patch).await?,
         Some(tags) => {
@@ -191,7 +229,7 @@ pub async fn delete<R: ApiResource>(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let service = R::service(&state);
+    let service = service::<R>(&state)?;
     match conditional::parse(&req, &header::IF_MATCH)? {
         None => service.delete(&caller.0, &id).await?,
         Some(tags) => {
@@ -227,7 +265,7 @@ pub fn mount<R: ApiResource>(api: &mut web::ServiceConfig) {
 }
 
 /// The OpenAPI description of a resource's five operations (what
-/// [`mount`] serves), for `crate::docs::ApiDoc`'s `paths(…)`: invoked once
+/// [`mount`] serves), for the `paths(…)` of `crate::resources::Docs`: invoked once
 /// per resource, in its handlers module, as
 ///
 /// ```ignore

@@ -43,6 +43,8 @@ pub struct AppState {
     pub auth: AuthService,
     /// Item use cases (their writes reported to the response cache, when on).
     pub items: ItemService,
+    /// The services of the scoped resources besides items (see `crate::resources`).
+    pub resources: crate::resource::Services,
     /// Rendered answers of every resource's reads (Redis; `None`: off).
     pub response_cache: Option<Arc<crate::response_cache::ResponseCache>>,
     /// Scopes and memberships (better-auth's organization plugin).

@@ -65,8 +65,8 @@ impl ApiResource for Item {
         ItemPatch::try_from(body)
     }
 
-    fn service(state: &AppState) -> &ItemService {
-        &state.items
+    fn service(state: &AppState) -> Option<&ItemService> {
+        Some(&state.items)
     }
 }
 

@@ -369,6 +369,10 @@ pub async fn compose(
         items = items.with_change_observer(cache.clone());
         response_cache = Some(cache);
     }
+    let observer = response_cache
+        .clone()
+        .map(|cache| cache as Arc<dyn domain::change::ChangeObserver>);
+    let resources = crate::resources::services(db, &clock, observer).await?;
     let cursors = match &settings.auth.secret_key {
         Some(key) => CursorCodec::new(key.expose().as_bytes()),
         None => {
@@ -390,6 +394,7 @@ pub async fn compose(
         auth,
         items,
         response_cache,
+        resources,
         probes,
         redis_configured: settings.cache.redis_url.is_some(),
         cookies: CookieNames::new(&settings.auth.cookie_prefix).with_api_key_header(
