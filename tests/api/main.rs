@@ -28,6 +28,7 @@ mod resilience;
 mod resource_contract;
 mod response_cache;
 mod revocation;
+mod scoped_repository;
 mod secondary_interop;
 mod secondary_storage;
 mod security;

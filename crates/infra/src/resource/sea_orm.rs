@@ -19,10 +19,10 @@ use chrono::{DateTime, Utc};
 use domain::Error;
 use domain::resource::{Changes, Id, Record, RecordPage, ScopedRepository};
 use domain::scope::Owner;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    UpdateMany,
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IdenStatic, Iterable,
+    QueryFilter, QueryOrder, QuerySelect, UpdateMany,
 };
 
 use crate::db::{Db, DbBackendKind, translate};
@@ -178,8 +178,31 @@ where
     }
 
     async fn insert(&self, record: &T::Record) -> Result<(), Error> {
-        T::Entity::insert(T::to_row(record))
-            .exec_without_returning(self.db.conn())
+        // The row's values, but `owner_id` cast to the column's type (a
+        // `uuid` column does not take a text parameter).
+        let row = T::to_row(record);
+        let owner = T::columns().owner_id;
+        let mut insert = Query::insert();
+        insert.into_table(T::Entity::default());
+        let (mut names, mut values) = (Vec::new(), Vec::new());
+        for column in <<T::Entity as EntityTrait>::Column as Iterable>::iter() {
+            let (ActiveValue::Set(value) | ActiveValue::Unchanged(value)) = row.get(column) else {
+                continue;
+            };
+            values.push(if column.as_str() == owner.as_str() {
+                self.owner.value(record.owner_id())
+            } else {
+                Expr::val(value)
+            });
+            names.push(column);
+        }
+        insert.columns(names);
+        insert
+            .values(values)
+            .map_err(|e| Error::Unexpected(anyhow::anyhow!("insert into {}: {e}", T::TABLE)))?;
+        self.db
+            .conn()
+            .execute(&insert)
             .await
             .map_err(|error| match error.sql_err() {
                 // The owner_id's foreign key: the user is gone.
