@@ -8,7 +8,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 COMPOSE := docker compose -f docker/compose.yaml
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help run dev test test-all lint deny fmt migrate-up migrate-down migrate-status migrate-new seed bench rolling-restart bench-hostile fuzz-api client client-example docker-up docker-down docker-logs docker-lint clean
+.PHONY: help run dev test test-all lint deny fmt migrate-up migrate-down migrate-status migrate-new generate-resource seed bench rolling-restart bench-hostile fuzz-api client client-example docker-up docker-down docker-logs docker-lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -50,6 +50,10 @@ migrate-down: ## Roll back the last migration
 
 migrate-status: ## List migrations and whether each is applied
 	$(CARGO) run -- migrate status
+
+generate-resource: ## A new scoped resource on the kit, registered: make generate-resource NAME=projects FIELDS="title:string notes:text done:bool"
+	@test -n "$(NAME)" -a -n "$(FIELDS)" || { echo 'usage: make generate-resource NAME=projects FIELDS="title:string notes:text done:bool"'; exit 2; }
+	$(CARGO) run --quiet -p api --bin saas-api -- generate resource $(NAME) $(FIELDS)
 
 migrate-new: ## New migration from the template, registered in the Migrator: make migrate-new NAME=add_projects
 	@test -n "$(NAME)" || { echo "usage: make migrate-new NAME=snake_case_name"; exit 2; }

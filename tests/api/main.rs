@@ -35,3 +35,4 @@ mod security;
 mod session_cache;
 mod settings_effects;
 mod tls;
+// saas-api generate: modules above this line

@@ -20,7 +20,7 @@ use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, LINK, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Options, TestApp, TestUser, now, send, spawn_app_with};
+use crate::helpers::{Backend, Options, TestApp, TestUser, now, spawn_app_with};
 
 /// One resource, as its contract needs it.
 #[derive(Clone, Copy)]

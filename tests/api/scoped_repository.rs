@@ -47,7 +47,10 @@ async fn a_uuid_owner_column_is_written_and_compared_as_uuid() {
     repository.insert(&item).await.unwrap();
     let owner = Owner::User(user.clone());
     assert_eq!(repository.find(&owner, item.id).await.unwrap().as_ref(), Some(&item));
-    assert_eq!(repository.list(&owner, Page::default()).await.unwrap(), [item.clone()]);
+    assert_eq!(
+        repository.list(&owner, Page::default()).await.unwrap(),
+        std::slice::from_ref(&item)
+    );
     let changes = ItemChanges {
         patch: ItemPatch {
             is_active: Some(false),

@@ -259,7 +259,6 @@ export interface components {
             status: string;
             version: string;
         };
-        /** @description An item as the API shows it. */
         Item: {
             /** Format: date-time */
             created_at: string;
@@ -268,9 +267,9 @@ export interface components {
             id: string;
             is_active: boolean;
             name: string;
-            /** @description The organization the item belongs to; null for a personal item. */
+            /** @description The organization it belongs to; null for a personal record. */
             organization_id?: string | null;
-            /** @description The creator (in an organization) or owner (personal) of the item. */
+            /** @description Its creator (in an organization) or owner (personal). */
             owner_id: string;
             /** Format: date-time */
             updated_at: string;

@@ -445,3 +445,56 @@ macro_rules! scoped_resource_docs {
         }
     };
 }
+
+/// Declares a resource's JSON ([`ApiResource::Response`]): `id`, the
+/// resource's own fields, `owner_id`, `organization_id`, `created_at` and
+/// `updated_at` (RFC 3339), with its OpenAPI schema named `$schema`. Each
+/// field is converted from the record by kind: `short` (a
+/// `domain::fields::ShortText`, shown as a string), `long` (an optional
+/// `LongText`, a string or null) or `plain` (shown as it is):
+///
+/// ```ignore
+/// crate::scoped_response!(ItemResponse for Item as Item {
+///     name: short String,
+///     description: long Option<String>,
+///     is_active: plain bool,
+/// });
+/// ```
+#[macro_export]
+macro_rules! scoped_response {
+    ($response:ident for $record:ident as $schema:ident {
+        $($field:ident : $kind:ident $type:ty),* $(,)?
+    }) => {
+        #[doc = concat!("A `", stringify!($schema), "` as the API shows it.")]
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        #[schema(as = $schema)]
+        pub struct $response {
+            id: uuid::Uuid,
+            $($field: $type,)*
+            /// Its creator (in an organization) or owner (personal).
+            owner_id: String,
+            /// The organization it belongs to; null for a personal record.
+            organization_id: Option<String>,
+            #[serde(serialize_with = "crate::json_time::rfc3339")]
+            created_at: chrono::DateTime<chrono::Utc>,
+            #[serde(serialize_with = "crate::json_time::rfc3339")]
+            updated_at: chrono::DateTime<chrono::Utc>,
+        }
+
+        impl From<$record> for $response {
+            fn from(record: $record) -> Self {
+                Self {
+                    id: record.id.as_uuid(),
+                    $($field: $crate::scoped_response!(@show $kind record.$field),)*
+                    owner_id: record.owner_id,
+                    organization_id: record.organization_id,
+                    created_at: record.created_at,
+                    updated_at: record.updated_at,
+                }
+            }
+        }
+    };
+    (@show short $value:expr) => { $value.as_str().to_owned() };
+    (@show long $value:expr) => { $value.map(|text| text.as_str().to_owned()) };
+    (@show plain $value:expr) => { $value };
+}

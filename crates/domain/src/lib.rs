@@ -22,5 +22,6 @@ pub mod revocation;
 pub mod scope;
 pub mod user;
 pub mod validation;
+// saas-api generate: modules above this line
 
 pub use error::Error;

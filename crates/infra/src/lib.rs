@@ -20,6 +20,7 @@ pub mod probes;
 pub mod rate_limit;
 pub mod redis;
 pub mod resource;
+// saas-api generate: modules above this line
 
 pub use db::{Db, DbBackendKind};
 pub use item_repository::SeaOrmItemRepository;

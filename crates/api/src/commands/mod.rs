@@ -1,7 +1,8 @@
 //! The `saas-api` command line: `serve` (default), `migrate …`, `dev seed`,
-//! `healthcheck`, `openapi`.
+//! `healthcheck`, `openapi`, `generate resource`.
 
 pub mod dev_seed;
+pub mod generate;
 pub mod healthcheck;
 pub mod migrate;
 
@@ -10,8 +11,7 @@ use std::process::ExitCode;
 use crate::settings::Settings;
 use crate::startup::Application;
 
-const USAGE: &str =
-    "usage: saas-api [serve | migrate up|down|status|fresh | dev seed | healthcheck | openapi | --version]";
+const USAGE: &str = "usage: saas-api [serve | migrate up|down|status|fresh | dev seed | healthcheck | openapi | generate resource NAME field:type… | --version]";
 
 /// Whether `words` name a command that needs the configuration. Checked
 /// before the configuration is read, so a typo is a usage line (exit 2),
@@ -46,6 +46,10 @@ pub async fn run(args: &[String]) -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let ["generate", rest @ ..] = words.as_slice() {
+        // Writes source files: no settings, no database.
+        return generate::run(rest);
     }
     if matches!(words.as_slice(), ["healthcheck"]) {
         // Needs only the port, and must stay quiet and quick.

@@ -1,6 +1,5 @@
 //! Item entity and its validated value types.
 
-use crate::resource::{Origin, Record};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -82,44 +81,12 @@ pub type Position = crate::resource::RecordPosition<Item>;
 /// A window into the newest-first list of items.
 pub type Page = crate::resource::RecordPage<Item>;
 
-impl Record for Item {
-    const RESOURCE: &'static str = RESOURCE;
-    type New = NewItem;
-    type Patch = ItemPatch;
-
-    fn id(&self) -> ItemId {
-        self.id
-    }
-
-    fn owner_id(&self) -> &str {
-        &self.owner_id
-    }
-
-    fn organization_id(&self) -> Option<&str> {
-        self.organization_id.as_deref()
-    }
-
-    fn created_at(&self) -> DateTime<Utc> {
-        self.created_at
-    }
-
-    fn updated_at(&self) -> DateTime<Utc> {
-        self.updated_at
-    }
-
-    fn create(new: NewItem, origin: Origin<Self>) -> Self {
-        Self {
-            id: origin.id,
-            name: new.name,
-            description: new.description,
-            owner_id: origin.owner_id,
-            organization_id: origin.organization_id,
-            is_active: new.is_active,
-            created_at: origin.at,
-            updated_at: origin.at,
-        }
-    }
-}
+crate::scoped_record!(Item {
+    resource: RESOURCE,
+    new: NewItem,
+    patch: ItemPatch,
+    fields: [name, description, is_active],
+});
 
 /// The resource name API-key permissions (`{"items": […]}`), change reports
 /// and cache namespaces use for items.

@@ -52,6 +52,63 @@ pub trait Record: Clone + Send + Sync + std::fmt::Debug + 'static {
     fn create(new: Self::New, origin: Origin<Self>) -> Self;
 }
 
+/// A point in time, as records keep them.
+pub type Timestamp = DateTime<Utc>;
+
+/// Implements [`Record`] for a struct with the scoped fields (`id`,
+/// `owner_id`, `organization_id`, `created_at`, `updated_at`) and the
+/// resource's own `fields`, each of which its `New` type has too:
+///
+/// ```ignore
+/// domain::scoped_record!(Item { resource: "items", new: NewItem, patch: ItemPatch, fields: [name, description, is_active] });
+/// ```
+#[macro_export]
+macro_rules! scoped_record {
+    ($record:ident {
+        resource: $resource:expr,
+        new: $new:ident,
+        patch: $patch:ident,
+        fields: [$($field:ident),* $(,)?] $(,)?
+    }) => {
+        impl $crate::resource::Record for $record {
+            const RESOURCE: &'static str = $resource;
+            type New = $new;
+            type Patch = $patch;
+
+            fn id(&self) -> $crate::resource::Id<Self> {
+                self.id
+            }
+
+            fn owner_id(&self) -> &str {
+                &self.owner_id
+            }
+
+            fn organization_id(&self) -> Option<&str> {
+                self.organization_id.as_deref()
+            }
+
+            fn created_at(&self) -> $crate::resource::Timestamp {
+                self.created_at
+            }
+
+            fn updated_at(&self) -> $crate::resource::Timestamp {
+                self.updated_at
+            }
+
+            fn create(new: $new, origin: $crate::resource::Origin<Self>) -> Self {
+                Self {
+                    id: origin.id,
+                    $($field: new.$field,)*
+                    owner_id: origin.owner_id,
+                    organization_id: origin.organization_id,
+                    created_at: origin.at,
+                    updated_at: origin.at,
+                }
+            }
+        }
+    };
+}
+
 /// What the service decides for a new record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin<R> {

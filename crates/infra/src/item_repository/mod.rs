@@ -9,76 +9,20 @@ mod statements;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::Error;
-use domain::item::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemPatch, Page, ScopedRepository};
+use domain::item::{Item, ItemChanges, ItemId, Page, ScopedRepository};
 use domain::scope::Owner;
-use sea_orm::sea_query::Expr;
-use sea_orm::{Set, UpdateMany};
 
 use crate::db::Db;
-use crate::entities::items::{self, Column, Entity};
+use crate::entities::items;
 pub use crate::owner::OwnerIdType;
-use crate::resource::{ScopedColumns, ScopedTable, SeaOrmRepository};
+use crate::resource::{ScopedTable, SeaOrmRepository};
 use lanes::Lanes;
 
-/// The `items` table.
-#[derive(Debug, Clone, Copy)]
-pub struct ItemsTable;
-
-impl ScopedTable for ItemsTable {
-    type Record = Item;
-    type Entity = Entity;
-    const TABLE: &'static str = "items";
-
-    fn columns() -> ScopedColumns<Column> {
-        ScopedColumns {
-            id: Column::Id,
-            owner_id: Column::OwnerId,
-            organization_id: Column::OrganizationId,
-            created_at: Column::CreatedAt,
-            updated_at: Column::UpdatedAt,
-        }
-    }
-
-    fn to_record(row: items::Model) -> Item {
-        Item {
-            id: ItemId::from(row.id),
-            name: ItemName::from_trusted(row.name),
-            description: row.description.map(ItemDescription::from_trusted),
-            owner_id: row.owner_id,
-            organization_id: row.organization_id,
-            is_active: row.is_active,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-
-    fn to_row(item: &Item) -> items::ActiveModel {
-        items::ActiveModel {
-            id: Set(item.id.as_uuid()),
-            name: Set(item.name.as_str().to_owned()),
-            description: Set(item.description.as_ref().map(|d| d.as_str().to_owned())),
-            owner_id: Set(item.owner_id.clone()),
-            organization_id: Set(item.organization_id.clone()),
-            is_active: Set(item.is_active),
-            created_at: Set(item.created_at),
-            updated_at: Set(item.updated_at),
-        }
-    }
-
-    fn patch(mut update: UpdateMany<Entity>, patch: &ItemPatch) -> UpdateMany<Entity> {
-        if let Some(name) = &patch.name {
-            update = update.col_expr(Column::Name, Expr::value(name.as_str()));
-        }
-        if let Some(description) = &patch.description {
-            let value: Option<String> = description.as_ref().map(|d| d.as_str().to_owned());
-            update = update.col_expr(Column::Description, Expr::value(value));
-        }
-        if let Some(is_active) = patch.is_active {
-            update = update.col_expr(Column::IsActive, Expr::value(is_active));
-        }
-        update
-    }
-}
+crate::scoped_table!(ItemsTable: Item = "items" in items {
+    name: short => Name,
+    description: long => Description,
+    is_active: plain => IsActive,
+});
 
 /// Items stored in the `items` table.
 #[derive(Debug, Clone)]
