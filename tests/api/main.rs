@@ -9,6 +9,7 @@ mod api_keys;
 mod auth;
 mod browser;
 mod conditional;
+mod connection_budget;
 mod cors;
 mod credentials;
 mod dev_seed;

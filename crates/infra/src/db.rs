@@ -53,6 +53,16 @@ pub struct Db {
     /// Connections the item lanes may hold (none on SQLite).
     lanes: Arc<Semaphore>,
     lane_budget: u32,
+    /// Pooled connections resource traffic may hold at once (PostgreSQL):
+    /// the rest of the pool is kept for credential and membership lookups.
+    resources: Option<Arc<Semaphore>>,
+    acquire_timeout: Duration,
+}
+
+/// Pooled connections kept for credential and membership lookups: half the
+/// pool (after the lanes' share), at least one when the pool has two or more.
+pub fn reserved_for_lookups(pool: u32) -> u32 {
+    if pool < 2 { 0 } else { (pool / 2).max(1) }
 }
 
 impl Db {
@@ -110,12 +120,45 @@ impl Db {
                 anyhow::bail!("unsupported database backend {other:?}: use PostgreSQL or SQLite")
             }
         };
+        let pool = options.max_connections - lane_budget;
+        let resources = (kind == DbBackendKind::Postgres)
+            .then(|| Arc::new(Semaphore::new((pool - reserved_for_lookups(pool)) as usize)));
         Ok(Self {
             conn,
             kind,
             lanes: Arc::new(Semaphore::new(lane_budget as usize)),
             lane_budget,
+            resources,
+            acquire_timeout: options.acquire_timeout,
         })
+    }
+
+    /// Waits for room to use a pooled connection for resource traffic
+    /// (items and every scoped resource; held until the permit drops). On
+    /// PostgreSQL at most the pool minus [`reserved_for_lookups`] connections
+    /// serve resources at once, so however saturated resource traffic is,
+    /// sessions, API keys and memberships still find a connection. `None`
+    /// on SQLite (one writer at a time; nothing to share fairly).
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when no room frees within `DB_TIMEOUT_MS` (the
+    /// pool's acquire timeout), as a pool timeout would be.
+    pub async fn resource_permit(&self) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Error> {
+        let Some(resources) = &self.resources else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(self.acquire_timeout, resources.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => Err(Error::Unavailable(anyhow::anyhow!(
+                "no database connection for resource traffic within {:?}",
+                self.acquire_timeout
+            ))),
+        }
+    }
+
+    /// The permits of resource traffic on the pool (`None` on SQLite).
+    pub fn resource_budget(&self) -> Option<Arc<Semaphore>> {
+        self.resources.clone()
     }
 
     /// The sqlx pool under the sea-orm connection, on PostgreSQL.

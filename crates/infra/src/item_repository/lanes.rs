@@ -31,7 +31,9 @@
 //! `DB_POOL_MAX`, the pool has the rest; see [`crate::Db`]); a lane that
 //! cannot open a connection of its own — budget spent by other threads, or
 //! PostgreSQL refusing (and then for a second) — runs its batch on a
-//! pooled connection instead, so
+//! pooled connection instead, as resource traffic (with a
+//! [`Db::resource_permit`], so never in the connections kept for
+//! credential lookups), so
 //! lanes are never a reason for a request to wait or fail. Opening a
 //! connection and answering a batch are each bounded by `DB_TIMEOUT_MS` (the
 //! pool's acquire timeout): a database that hangs costs the batch's requests
@@ -121,6 +123,8 @@ struct Shared {
     options: Arc<PgConnectOptions>,
     budget: Arc<Semaphore>,
     pool: PgPool,
+    /// For the resource permits of batches run on the pool.
+    db: Db,
     statements: Statements,
     /// Dropped with the last [`Lanes`] handle: the lanes then stop.
     alive: watch::Sender<()>,
@@ -168,6 +172,7 @@ impl Lanes {
                 options: pool.connect_options(),
                 budget: db.lane_budget(),
                 pool,
+                db: db.clone(),
                 statements: Statements::new(owner),
                 alive: watch::channel(()).0,
                 connect_warnings: Arc::new(Throttle::default()),
@@ -260,6 +265,7 @@ impl Lanes {
             options: self.shared.options.clone(),
             budget: self.shared.budget.clone(),
             pool: self.shared.pool.clone(),
+            db: self.shared.db.clone(),
             statements: self.shared.statements.clone(),
             connect_warnings: self.shared.connect_warnings.clone(),
             counts: self.shared.counts.clone(),
@@ -296,6 +302,7 @@ struct Lane {
     options: Arc<PgConnectOptions>,
     budget: Arc<Semaphore>,
     pool: PgPool,
+    db: Db,
     statements: Statements,
     connect_warnings: Arc<Throttle>,
     counts: Arc<Counts>,
@@ -384,8 +391,14 @@ impl Lane {
                     });
                 }
                 None => {
-                    let (pool, deadline) = (self.pool.clone(), self.deadline);
+                    let (pool, deadline, db) = (self.pool.clone(), self.deadline, self.db.clone());
                     tokio::spawn(async move {
+                        // On the pool as resource traffic: never in the
+                        // connections kept for credential lookups.
+                        let _permit = match db.resource_permit().await {
+                            Ok(permit) => permit,
+                            Err(error) => return batch.fail_unavailable(&error),
+                        };
                         match pool.acquire().await {
                             Ok(mut conn) => {
                                 if tokio::time::timeout(deadline, batch.run(&statements, &mut conn))
@@ -477,6 +490,17 @@ impl Batch {
             };
         }
         healthy
+    }
+
+    /// No room for resource traffic on the pool: every job gets
+    /// [`Error::Unavailable`] saying so.
+    fn fail_unavailable(self, error: &Error) {
+        let jobs = (self.lists.into_iter().map(Job::List))
+            .chain(self.finds.into_iter().map(Job::Find))
+            .chain(self.inserts.into_iter().map(Job::Insert));
+        for job in jobs {
+            job.fail(Error::Unavailable(anyhow::anyhow!("{error}")));
+        }
     }
 
     /// No connection could be had: every job gets `error`'s translation.

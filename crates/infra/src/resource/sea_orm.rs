@@ -1,6 +1,9 @@
 //! [`SeaOrmRepository`]: the [`ScopedRepository`] of any resource whose table
 //! has the scoped columns (`id`, `owner_id`, `organization_id`,
-//! `created_at`, `updated_at`), on PostgreSQL and SQLite alike. A resource
+//! `created_at`, `updated_at`), on PostgreSQL and SQLite alike. Every call
+//! holds a resource permit of the database ([`Db::resource_permit`]) while it
+//! uses a pooled connection, so resource traffic never takes the
+//! connections kept for credential lookups. A resource
 //! says how its rows and its records map onto each other ([`ScopedTable`]);
 //! scoping, keyset pages, conditional writes and error mapping are written
 //! once, here.
@@ -144,6 +147,7 @@ where
     <T::Entity as EntityTrait>::ActiveModel: ActiveModelTrait<Entity = T::Entity> + Send,
 {
     async fn list(&self, owner: &Owner, page: RecordPage<T::Record>) -> Result<Vec<T::Record>, Error> {
+        let _permit = self.db.resource_permit().await?;
         let columns = T::columns();
         let mut query = T::Entity::find().filter(self.owner_is(owner));
         if let Some(after) = page.after() {
@@ -169,6 +173,7 @@ where
     }
 
     async fn find(&self, owner: &Owner, id: Id<T::Record>) -> Result<Option<T::Record>, Error> {
+        let _permit = self.db.resource_permit().await?;
         let row = T::Entity::find()
             .filter(self.owned(owner, id))
             .one(self.db.conn())
@@ -178,6 +183,7 @@ where
     }
 
     async fn insert(&self, record: &T::Record) -> Result<(), Error> {
+        let _permit = self.db.resource_permit().await?;
         // The row's values, but `owner_id` cast to the column's type (a
         // `uuid` column does not take a text parameter).
         let row = T::to_row(record);
@@ -220,6 +226,7 @@ where
         id: Id<T::Record>,
         changes: &Changes<<T::Record as Record>::Patch>,
     ) -> Result<Option<T::Record>, Error> {
+        let permit = self.db.resource_permit().await?;
         let columns = T::columns();
         let mut update = T::Entity::update_many()
             .col_expr(columns.updated_at, Expr::value(changes.updated_at))
@@ -237,6 +244,7 @@ where
             return Ok(rows.into_iter().next().map(T::to_record));
         }
         let result = update.exec(conn).await.map_err(translate)?;
+        drop(permit);
         if result.rows_affected == 0 {
             return Ok(None);
         }
@@ -244,6 +252,7 @@ where
     }
 
     async fn delete(&self, owner: &Owner, id: Id<T::Record>) -> Result<bool, Error> {
+        let _permit = self.db.resource_permit().await?;
         let result = T::Entity::delete_many()
             .filter(self.owned(owner, id))
             .exec(self.db.conn())
@@ -258,6 +267,7 @@ where
         id: Id<T::Record>,
         updated_at: DateTime<Utc>,
     ) -> Result<bool, Error> {
+        let _permit = self.db.resource_permit().await?;
         let result = T::Entity::delete_many()
             .filter(self.owned(owner, id))
             .filter(T::columns().updated_at.eq(updated_at))
