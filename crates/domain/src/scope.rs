@@ -1,9 +1,10 @@
 //! Whose data a request acts on: the caller's own (personal scope) or an
 //! organization's they are a member of, and what they may do there.
 //!
-//! - Personal scope: items with no organization whose owner is the caller.
-//! - Organization scope: every member reads every item of the organization
-//!   and may create; changing or deleting an item is for its creator and for
+//! - Personal scope: records (of any resource) with no organization whose
+//!   owner is the caller.
+//! - Organization scope: every member reads every record of the organization
+//!   and may create; changing or deleting a record is for its creator and for
 //!   members whose role list (better-auth stores several, comma-separated:
 //!   `"admin,member"`) has an entry that is exactly `owner` or `admin`.
 
@@ -84,7 +85,7 @@ impl Roles {
 /// The scope a request acts in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
-    /// The caller's own items.
+    /// The caller's own records.
     Personal,
     /// An organization the caller is a member of, with their roles there.
     Organization {
@@ -95,12 +96,12 @@ pub enum Scope {
     },
 }
 
-/// Whose items a storage read or write may touch.
+/// Whose records a storage read or write may touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
-    /// Items with no organization owned by this user.
+    /// Records with no organization owned by this user.
     User(String),
-    /// Items of this organization.
+    /// Records of this organization.
     Organization(String),
 }
 
@@ -170,7 +171,7 @@ impl Caller {
         }
     }
 
-    /// Whether the caller may change or delete an item created by
+    /// Whether the caller may change or delete a record created by
     /// `creator_id` that is visible in this scope.
     pub fn may_change(&self, creator_id: &str) -> bool {
         match &self.scope {
