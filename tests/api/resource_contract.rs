@@ -14,7 +14,8 @@
 //!   tampered cursor is 422;
 //! - validation: the resource's bad field and a server-set field are 422;
 //! - organizations: members read each other's records, change only their
-//!   own unless admin, and no record crosses scopes.
+//!   own unless admin, no record crosses scopes, and a deleted
+//!   organization's records are cleaned up.
 
 use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, LINK, LOCATION};
 use reqwest::{Method, StatusCode};
@@ -396,6 +397,29 @@ pub async fn organizations(backend: Backend, spec: Spec) {
     assert_eq!(status, StatusCode::FORBIDDEN, "not a member");
     let (status, ..) = call(&app, Method::DELETE, &path, &admin, &acme, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // A deleted organization's records are removed by the clean-up; the
+    // personal ones stay.
+    create(&app, spec, &member, 3, Some("acme")).await;
+    app.dev.delete_organization("acme").await.unwrap();
+    let table = spec.path.rsplit('/').next().unwrap();
+    let schema = infra::better_auth::BetterAuthSchema::detect(&app.db).await.unwrap();
+    let store = infra::better_auth::SqlMembershipStore::new(app.db.clone(), &schema).unwrap();
+    assert_eq!(
+        store
+            .delete_records_of_deleted_organizations(table, 1000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .delete_records_of_deleted_organizations(table, 1000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(app.get(spec.path, &member).await.1, json!([personal]));
 }
 
 /// The whole contract for the [`Spec`] `$spec` returns, on every backend.

@@ -67,19 +67,30 @@ pub trait ApiResource: Record {
 }
 
 /// Every scoped resource's service, by record type (items' is
-/// [`AppState::items`]).
+/// [`AppState::items`]), and the tables they keep.
 #[derive(Default)]
-pub struct Services(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
+pub struct Services {
+    services: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    tables: Vec<&'static str>,
+}
 
 impl Services {
-    /// Registers `service` (replacing one of the same resource).
-    pub fn insert<R: Record>(&mut self, service: ScopedService<R>) {
-        self.0.insert(TypeId::of::<R>(), Box::new(service));
+    /// Registers `service`, kept in `table` (replacing one of the same resource).
+    pub fn insert<R: Record>(&mut self, table: &'static str, service: ScopedService<R>) {
+        self.services.insert(TypeId::of::<R>(), Box::new(service));
+        if !self.tables.contains(&table) {
+            self.tables.push(table);
+        }
+    }
+
+    /// The tables of the registered resources (for housekeeping).
+    pub fn tables(&self) -> &[&'static str] {
+        &self.tables
     }
 
     /// The service of `R`, if registered.
     pub fn get<R: Record>(&self) -> Option<&ScopedService<R>> {
-        self.0.get(&TypeId::of::<R>())?.downcast_ref()
+        self.services.get(&TypeId::of::<R>())?.downcast_ref()
     }
 }
 

@@ -53,24 +53,28 @@ pub async fn services(
     Ok(services)
 }
 
-/// The service of the resource stored in table `T`: the generic repository
-/// (traced), the clock, and the response cache told of every write.
+/// Registers the service of the resource stored in table `T` in
+/// `services`: the generic repository (traced), the clock, and the response
+/// cache told of every write.
 ///
 /// # Errors
 /// When the table's catalogue cannot be read.
-pub async fn scoped_service<T: ScopedTable>(
+pub async fn register<T: ScopedTable>(
+    services: &mut Services,
     db: &Db,
     clock: &Arc<dyn Clock>,
     observer: Option<Arc<dyn ChangeObserver>>,
-) -> anyhow::Result<ScopedService<T::Record>>
+) -> anyhow::Result<()>
 where
     SeaOrmRepository<T>: domain::resource::ScopedRepository<T::Record>,
 {
     let repository = SeaOrmRepository::<T>::detect(db.clone()).await?;
     let traced = TracedRepository::new(repository, db.kind());
     let service = ScopedService::new(Arc::new(traced), clock.clone());
-    Ok(match observer {
+    let service = match observer {
         Some(observer) => service.with_change_observer(observer),
         None => service,
-    })
+    };
+    services.insert(T::TABLE, service);
+    Ok(())
 }

@@ -334,7 +334,7 @@ impl Resource {
                 path: "crates/api/src/resources.rs".into(),
                 mark: "saas-api generate: services above this line",
                 line: format!(
-                    "services.insert(scoped_service::<infra::{singular}::{}Table>(db, clock, observer.clone()).await?);",
+                    "register::<infra::{singular}::{}Table>(&mut services, db, clock, observer.clone()).await?;",
                     camel(plural)
                 ),
             },

@@ -37,8 +37,10 @@ pub struct Application {
     lifecycle: Arc<Lifecycle>,
     shutdown_delay: Duration,
     idempotency: Arc<domain::idempotency::IdempotencyService>,
-    /// The organization plugin's tables, for the clean-up of deleted organizations' items.
+    /// The organization plugin's tables, for the clean-up of deleted organizations' records.
     memberships: Option<infra::better_auth::SqlMembershipStore>,
+    /// Every scoped resource's table (items' first), for that clean-up.
+    tables: Vec<&'static str>,
 }
 
 /// How often housekeeping runs, and how many rows one statement deletes.
@@ -46,20 +48,24 @@ const PURGE_EVERY: Duration = Duration::from_secs(600);
 const PURGE_BATCH: u32 = 1000;
 
 /// Housekeeping off the request path, in small batches every
-/// [`PURGE_EVERY`]: expired idempotency keys, and the items of organizations
-/// better-auth has deleted (no foreign key can cascade to them).
+/// [`PURGE_EVERY`]: expired idempotency keys, and every scoped resource's
+/// records of organizations better-auth has deleted (no foreign key can
+/// cascade to them).
 async fn housekeeping(
     idempotency: Arc<domain::idempotency::IdempotencyService>,
     memberships: Option<infra::better_auth::SqlMembershipStore>,
+    tables: Vec<&'static str>,
 ) {
     loop {
         tokio::time::sleep(PURGE_EVERY).await;
         purge("expired idempotency keys", || idempotency.purge_expired(PURGE_BATCH)).await;
         if let Some(store) = &memberships {
-            purge("items of deleted organizations", || {
-                store.delete_items_of_deleted_organizations(PURGE_BATCH)
-            })
-            .await;
+            for table in &tables {
+                purge(&format!("{table} of deleted organizations"), || {
+                    store.delete_records_of_deleted_organizations(table, PURGE_BATCH)
+                })
+                .await;
+            }
         }
     }
 }
@@ -127,6 +133,9 @@ impl Application {
         let state =
             web::Data::new(services::compose(&settings, &db, &schema, metrics.clone(), lifecycle.clone()).await?);
         let idempotency = state.idempotency.clone();
+        let tables = std::iter::once(<infra::item_repository::ItemsTable as infra::resource::ScopedTable>::TABLE)
+            .chain(state.resources.tables().iter().copied())
+            .collect();
         let memberships = infra::better_auth::SqlMembershipStore::new(db.clone(), &schema);
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
@@ -162,6 +171,7 @@ impl Application {
             shutdown_delay: settings.server.shutdown_delay,
             idempotency,
             memberships,
+            tables,
         })
     }
 
@@ -188,7 +198,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let signals = tokio::spawn(shutdown_on_signal(self.lifecycle.clone(), handle, self.shutdown_delay));
-        let purge = tokio::spawn(housekeeping(self.idempotency.clone(), self.memberships.clone()));
+        let purge = tokio::spawn(housekeeping(
+            self.idempotency.clone(),
+            self.memberships.clone(),
+            self.tables.clone(),
+        ));
         let metrics_handle = self.metrics_server.as_ref().map(Server::handle);
         if let Some(metrics) = self.metrics_server {
             tokio::spawn(metrics);

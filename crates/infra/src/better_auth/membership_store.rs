@@ -46,7 +46,7 @@ impl SqlMembershipStore {
             p = cast(1),
         );
         let orphans_sql = format!(
-            "DELETE FROM \"items\" WHERE \"id\" IN (SELECT i.\"id\" FROM \"items\" i \
+            "DELETE FROM \"{{table}}\" WHERE \"id\" IN (SELECT i.\"id\" FROM \"{{table}}\" i \
              WHERE i.\"organization_id\" IS NOT NULL AND NOT EXISTS \
              (SELECT 1 FROM \"organization\" o WHERE {} = i.\"organization_id\") LIMIT {})",
             schema.id_text("o", "id"),
@@ -68,15 +68,35 @@ impl SqlMembershipStore {
         !self.uuid_ids || uuid::Uuid::try_parse(id).is_ok_and(|u| u.hyphenated().to_string() == id)
     }
 
-    /// Deletes up to `limit` items whose organization no longer exists
+    /// Deletes up to `limit` items whose organization no longer exists;
+    /// see [`SqlMembershipStore::delete_records_of_deleted_organizations`].
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn delete_items_of_deleted_organizations(&self, limit: u32) -> Result<u64, Error> {
+        self.delete_records_of_deleted_organizations("items", limit).await
+    }
+
+    /// Deletes up to `limit` rows of `table` (a scoped resource's: it has
+    /// `id` and `organization_id`) whose organization no longer exists
     /// (better-auth's `deleteOrganization` cannot cascade to them: there is
     /// no foreign key, so the plugin's tables stay optional); returns how
     /// many went. Run periodically, off the request path.
     ///
     /// # Errors
-    /// Any database error.
-    pub async fn delete_items_of_deleted_organizations(&self, limit: u32) -> Result<u64, Error> {
-        let stmt = Statement::from_sql_and_values(self.db.backend(), self.orphans_sql.as_str(), [limit.into()]);
+    /// [`Error::Unexpected`] for a table name that is not a plain
+    /// identifier (names come from the code, never from a client); any
+    /// database error.
+    pub async fn delete_records_of_deleted_organizations(&self, table: &str, limit: u32) -> Result<u64, Error> {
+        if table.is_empty()
+            || !table
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(Error::Unexpected(anyhow::anyhow!("not a table name: {table:?}")));
+        }
+        let sql = self.orphans_sql.replace("{table}", table);
+        let stmt = Statement::from_sql_and_values(self.db.backend(), sql.as_str(), [limit.into()]);
         let result = self.db.conn().execute_raw(stmt).await.map_err(translate)?;
         Ok(result.rows_affected())
     }
