@@ -145,14 +145,7 @@ impl<R: Record> ScopedService<R> {
             updated_at: self.clock.now(),
             unless_changed_since: None,
         };
-        let record = self
-            .repository
-            .update(&caller.owner(), id, &changes)
-            .await?
-            .filter(|record| visible(caller, record))
-            .ok_or(Error::NotFound)?;
-        self.report(Change::changed(R::RESOURCE, caller, id)).await;
-        Ok(record)
+        self.write(caller, id, &changes, Error::NotFound).await
     }
 
     /// Deletes a record of the caller's scope.
@@ -234,12 +227,19 @@ impl<R: Record> ScopedService<R> {
                 .max(current.updated_at() + chrono::Duration::microseconds(1)),
             unless_changed_since: Some(current.updated_at()),
         };
+        self.write(caller, id, &changes, Error::PreconditionFailed).await
+    }
+
+    /// Applies `changes` to record `id` of the caller's scope and reports
+    /// it; `missing` when storage finds no such record (or, conditionally,
+    /// one that has changed since it was judged).
+    async fn write(&self, caller: &Caller, id: Id<R>, changes: &Changes<R::Patch>, missing: Error) -> Result<R, Error> {
         let record = self
             .repository
-            .update(&caller.owner(), id, &changes)
+            .update(&caller.owner(), id, changes)
             .await?
             .filter(|record| visible(caller, record))
-            .ok_or(Error::PreconditionFailed)?;
+            .ok_or(missing)?;
         self.report(Change::changed(R::RESOURCE, caller, id)).await;
         Ok(record)
     }
