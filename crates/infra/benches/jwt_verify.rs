@@ -59,6 +59,7 @@ fn setup() -> (JwtVerifier, Vec<String>) {
             audience: ISSUER.into(),
             key_grace: std::time::Duration::from_secs(86_400),
         },
+        Arc::new(infra::cache::MemoryJwtCache::new(domain::auth::jwt::REMEMBERED_MAX)),
     );
     let signing = EncodingKey::from_ed_der(&pkcs8(&SEED));
     let mut header = Header::new(Algorithm::EdDSA);

@@ -27,7 +27,7 @@ use infra::better_auth::{
     SessionStorageProbe, SqlApiKeyStore, SqlKeySource, SqlMembershipStore, SqlSessionStore,
 };
 use infra::cache::{
-    MemoryApiKeyCache, MemoryMembershipCache, MemorySessionCache, RedisApiKeyCache, RedisMembershipCache,
+    MemoryApiKeyCache, MemoryJwtCache, MemoryMembershipCache, MemorySessionCache, RedisApiKeyCache, RedisMembershipCache,
     RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredApiKeyCache, TieredMembershipCache,
     TieredSessionCache,
 };
@@ -115,6 +115,7 @@ fn jwt_verifier(
             audience: settings.auth.jwt_audience.clone(),
             key_grace: settings.auth.jwt_key_grace,
         },
+        Arc::new(MemoryJwtCache::new(domain::auth::jwt::REMEMBERED_MAX)),
     )))
 }
 

@@ -55,7 +55,7 @@ impl SessionToken {
 
     /// The SHA-256 of the token: the only form of it that may be used as a cache key.
     pub fn hash(&self) -> TokenHash {
-        TokenHash(hex::encode(Sha256::digest(self.0)))
+        TokenHash::of(&self.0)
     }
 }
 
@@ -70,6 +70,11 @@ impl std::fmt::Debug for SessionToken {
 pub struct TokenHash(String);
 
 impl TokenHash {
+    /// The SHA-256 of any credential (a session token, a JWT).
+    pub fn of(credential: &[u8]) -> Self {
+        Self(hex::encode(Sha256::digest(credential)))
+    }
+
     /// The hex digest.
     pub fn as_str(&self) -> &str {
         &self.0

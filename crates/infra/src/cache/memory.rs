@@ -1,6 +1,7 @@
-//! An in-process cache with a per-entry time to live, for sessions,
-//! organization memberships and unmetered API keys: the whole cache on the
-//! embedded default, the first level in front of Redis otherwise.
+//! The service's one in-process cache with a per-entry time to live: for
+//! sessions, organization memberships and unmetered API keys (the whole
+//! cache on the embedded default, the first level in front of Redis
+//! otherwise), and for verified JWTs (remembered until their `exp`).
 //!
 //! Whether an entry is still valid is decided with the [`Clock`] port (so the
 //! rule is testable without sleeping).
@@ -38,6 +39,7 @@ use domain::clock::{Clock, SystemClock};
 use async_trait::async_trait;
 use domain::Error;
 use domain::auth::api_key::{ApiKeyCache, CachedApiKey};
+use domain::auth::jwt::{RememberedTokens, VerifiedJwt};
 use domain::auth::{CachedSession, SessionCache, TokenHash};
 use domain::organization::{CachedMembership, MembershipCache};
 
@@ -104,6 +106,8 @@ pub type MemorySessionCache = MemoryTtlCache<CachedSession>;
 pub type MemoryMembershipCache = MemoryTtlCache<CachedMembership>;
 /// Unmetered API keys cached in this process.
 pub type MemoryApiKeyCache = MemoryTtlCache<CachedApiKey>;
+/// Verified JWTs remembered in this process.
+pub type MemoryJwtCache = MemoryTtlCache<VerifiedJwt>;
 
 impl<V> std::fmt::Debug for MemoryTtlCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -232,6 +236,16 @@ impl ApiKeyCache for MemoryTtlCache<CachedApiKey> {
     async fn put(&self, hash: &str, entry: &CachedApiKey, ttl: Duration) -> Result<(), Error> {
         self.store(hash, entry.clone(), ttl);
         Ok(())
+    }
+}
+
+impl RememberedTokens for MemoryTtlCache<VerifiedJwt> {
+    fn recall(&self, token: &TokenHash) -> Option<VerifiedJwt> {
+        self.lookup(token.as_str())
+    }
+
+    fn remember(&self, token: &TokenHash, verified: &VerifiedJwt, ttl: Duration) {
+        self.store(token.as_str(), verified.clone(), ttl);
     }
 }
 

@@ -10,7 +10,7 @@ mod resilient;
 mod tiered;
 mod versioned;
 
-pub use memory::{MemoryApiKeyCache, MemoryMembershipCache, MemorySessionCache, MemoryTtlCache};
+pub use memory::{MemoryApiKeyCache, MemoryJwtCache, MemoryMembershipCache, MemorySessionCache, MemoryTtlCache};
 pub use redis_session::{RedisApiKeyCache, RedisMembershipCache, RedisSessionCache, RedisTtlCache};
 pub use resilient::{MAX_PENDING, ResilientVersionedCache};
 pub use tiered::{TieredApiKeyCache, TieredCache, TieredMembershipCache, TieredSessionCache};

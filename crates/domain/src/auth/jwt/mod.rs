@@ -31,9 +31,10 @@
 //!   still in the set.
 //! - A JWT stays valid until its `exp` even if its session is revoked
 //!   (better-auth's own rule). A verified token is therefore remembered in
-//!   process until its `exp`, keyed by its SHA-256 (at most
-//!   [`REMEMBERED_MAX`] of them), so a client re-sending it costs a hash and a
-//!   key lookup, not a signature check.
+//!   process until its `exp`, keyed by its SHA-256, in the service's one
+//!   in-process cache (the [`RememberedTokens`] port; at most
+//!   [`REMEMBERED_MAX`] of them), so a client re-sending it costs a hash and
+//!   a key lookup, not a signature check.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -43,9 +44,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use sha2::Digest as _;
 
 use super::port::{SessionStore, UserRecord};
+use super::token::TokenHash;
 use crate::clock::Clock;
 use crate::error::{AuthFailure, Error};
 use crate::revocation::{Mark, Revocations};
@@ -60,8 +61,8 @@ const LEEWAY_SECS: i64 = 30;
 pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// The key set is re-read once it is older than this.
 pub const KEYS_MAX_AGE: Duration = Duration::from_secs(600);
-/// Verified tokens remembered at most (then the expired go, or all).
-pub const REMEMBERED_MAX: usize = 10_000;
+/// Verified tokens remembered at most (the size to give [`RememberedTokens`]).
+pub const REMEMBERED_MAX: u64 = 10_000;
 
 mod keys;
 #[cfg(test)]
@@ -140,6 +141,16 @@ pub struct VerifiedJwt {
     pub verified_at: DateTime<Utc>,
 }
 
+/// Where verified tokens are remembered (keyed by the token's SHA-256, each
+/// for the `ttl` it is stored with): in production infra's in-process TTL
+/// cache, the same one that holds sessions, memberships and API keys.
+pub trait RememberedTokens: Send + Sync {
+    /// The token remembered under `token`, if its time has not passed.
+    fn recall(&self, token: &TokenHash) -> Option<VerifiedJwt>;
+    /// Remembers `verified` under `token` for `ttl`.
+    fn remember(&self, token: &TokenHash, verified: &VerifiedJwt, ttl: Duration);
+}
+
 /// Whether `value` has the shape of a JWS (three non-empty base64url
 /// segments): the bearer value is then a JWT, not a session token.
 pub fn looks_like_jwt(value: &str) -> bool {
@@ -164,7 +175,7 @@ pub struct JwtVerifier {
     clock: Arc<dyn Clock>,
     settings: JwtSettings,
     keys: RwLock<Keys>,
-    remembered: RwLock<HashMap<[u8; 32], VerifiedJwt>>,
+    remembered: Arc<dyn RememberedTokens>,
     /// Where a token's user is looked up the first time it is seen.
     users: Option<Arc<dyn SessionStore>>,
     revocations: Arc<Revocations>,
@@ -193,14 +204,20 @@ fn decode_json<T: serde::de::DeserializeOwned>(segment: &str) -> Result<T, Error
 }
 
 impl JwtVerifier {
-    /// A verifier of tokens signed by keys from `source`.
-    pub fn new(source: Arc<dyn KeySource>, clock: Arc<dyn Clock>, settings: JwtSettings) -> Self {
+    /// A verifier of tokens signed by keys from `source`, remembering the
+    /// verified ones in `remembered`.
+    pub fn new(
+        source: Arc<dyn KeySource>,
+        clock: Arc<dyn Clock>,
+        settings: JwtSettings,
+        remembered: Arc<dyn RememberedTokens>,
+    ) -> Self {
         Self {
             source,
             clock,
             settings,
             keys: RwLock::new(Keys::default()),
-            remembered: RwLock::new(HashMap::new()),
+            remembered,
             users: None,
             revocations: Arc::default(),
             refreshing: tokio::sync::Mutex::new(()),
@@ -239,15 +256,9 @@ impl JwtVerifier {
         if token.len() > MAX_TOKEN_BYTES || !looks_like_jwt(token) {
             return Err(refused(AuthFailure::Malformed));
         }
-        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let digest = TokenHash::of(token.as_bytes());
         let now = self.clock.now();
-        let known = self
-            .remembered
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&digest)
-            .cloned();
-        if let Some(known) = known {
+        if let Some(known) = self.remembered.recall(&digest) {
             // Remembered tokens are re-checked against `exp` (with the leeway)
             // and their key's presence in a fresh enough key set.
             if known.expires_at + chrono::Duration::seconds(LEEWAY_SECS) > now
@@ -263,14 +274,11 @@ impl JwtVerifier {
         if !self.user_confirmed(&verified.user.id, now).await? {
             return Ok(verified);
         }
-        let mut remembered = self.remembered.write().unwrap_or_else(PoisonError::into_inner);
-        if remembered.len() >= REMEMBERED_MAX {
-            remembered.retain(|_, v| v.expires_at + chrono::Duration::seconds(LEEWAY_SECS) > now);
-            if remembered.len() >= REMEMBERED_MAX {
-                remembered.clear();
-            }
-        }
-        remembered.insert(digest, verified.clone());
+        // Until `exp` and its leeway; the re-checks above still run on every recall.
+        let ttl = (verified.expires_at + chrono::Duration::seconds(LEEWAY_SECS) - now)
+            .to_std()
+            .unwrap_or_default();
+        self.remembered.remember(&digest, &verified, ttl);
         Ok(verified)
     }
 

@@ -53,6 +53,21 @@ fn clock_at(at: DateTime<Utc>) -> Arc<MockClock> {
     Arc::new(clock)
 }
 
+/// Remembers every token for ever (expiry is the verifier's own re-check;
+/// production uses infra's bounded TTL cache).
+#[derive(Default)]
+struct Remembered(std::sync::Mutex<HashMap<String, VerifiedJwt>>);
+
+impl RememberedTokens for Remembered {
+    fn recall(&self, token: &TokenHash) -> Option<VerifiedJwt> {
+        self.0.lock().unwrap().get(token.as_str()).cloned()
+    }
+
+    fn remember(&self, token: &TokenHash, verified: &VerifiedJwt, _ttl: Duration) {
+        self.0.lock().unwrap().insert(token.as_str().to_owned(), verified.clone());
+    }
+}
+
 fn verifier(source: MockKeySource) -> JwtVerifier {
     verifier_at(source, now())
 }
@@ -66,6 +81,7 @@ fn verifier_at(source: MockKeySource, at: DateTime<Utc>) -> JwtVerifier {
             audience: ISSUER.into(),
             key_grace: Duration::from_secs(30 * 86_400),
         },
+        Arc::new(Remembered::default()),
     )
 }
 
@@ -437,6 +453,7 @@ async fn the_key_set_is_re_read_after_ten_minutes_and_a_removed_key_stops_its_re
             audience: ISSUER.into(),
             key_grace: Duration::from_secs(30 * 86_400),
         },
+        Arc::new(Remembered::default()),
     );
     let token = token(header("k1"), claims());
     assert!(verifier.verify(&token).await.is_ok());
