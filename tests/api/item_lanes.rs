@@ -11,10 +11,12 @@ use std::time::Duration;
 use domain::item::{Item, ItemId, ItemName, Page, ScopedRepository};
 use domain::scope::Owner;
 use futures_util::future::join_all;
+use infra::OwnerIdType;
 use infra::better_auth::NamingStyle;
 use infra::db::DbOptions;
-use infra::item_repository::SeaOrmItemRepository;
-use infra::item_repository::lanes::{READ_CONNECTIONS, WRITE_CONNECTIONS};
+use infra::item_repository::{ItemsTable, SeaOrmItemRepository};
+use infra::lanes::{READ_CONNECTIONS, WRITE_CONNECTIONS};
+use infra::resource::ScopedStatements;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
@@ -60,8 +62,8 @@ async fn concurrent_creates_share_commits_and_every_answered_item_is_stored() {
     assert_eq!(scalar(&app, "SELECT count(*) FROM items").await, 300);
     let transactions = scalar(&app, "SELECT count(DISTINCT xmin::text) FROM items").await;
     assert!(transactions < 150, "300 concurrent creates took {transactions} commits");
-    let requests = app.gauge("db_item_lane_requests_total").await;
-    let batches = app.gauge("db_item_lane_batches_total").await;
+    let requests = app.gauge("db_lane_requests_total").await;
+    let batches = app.gauge("db_lane_batches_total").await;
     assert!(requests >= 300, "the lanes answered {requests} requests");
     assert!(batches < 150, "and ran {batches} batches (exported in /metrics)");
 
@@ -193,7 +195,7 @@ async fn concurrent_reads_are_batched_and_each_gets_exactly_its_own_scope() {
     }
     anns = newest_first(anns);
     let org = newest_first(org);
-    let before = repository.lanes().unwrap().stats();
+    let before = app.db.lane_counts().stats();
 
     let (ann_owner, bob_owner) = (Owner::User(ann.id.clone()), Owner::User(bob.id.clone()));
     let org_owner = Owner::Organization("org-x".into());
@@ -227,7 +229,7 @@ async fn concurrent_reads_are_batched_and_each_gets_exactly_its_own_scope() {
     });
     futures_util::future::join(join_all(lists), join_all(finds)).await;
 
-    let after = repository.lanes().unwrap().stats();
+    let after = app.db.lane_counts().stats();
     let (jobs, batches) = (after.jobs - before.jobs, after.batches - before.batches);
     assert_eq!(jobs, 400);
     assert!(batches * 4 <= jobs, "400 concurrent reads took {batches} batches");
@@ -407,4 +409,52 @@ async fn a_hung_database_costs_lane_requests_503_within_db_timeout_and_they_resu
         assert!(thawed.elapsed() < Duration::from_secs(5), "reads resume");
     }
     repository.insert(&new_item(&user.id, None, 9)).await.unwrap();
+}
+
+#[tokio::test]
+async fn every_batched_list_is_an_index_scan_on_a_table_of_100_000_rows() {
+    let Some(app) = spawn_app(
+        Backend::Postgres(NamingStyle::CamelCase),
+        "batched_list_is_an_index_scan",
+    )
+    .await
+    else {
+        return;
+    };
+    let (ann, bob) = (app.signed_in_user("ann").await, app.signed_in_user("bob").await);
+    let pool = app.db.postgres_pool().unwrap();
+    let fill = format!(
+        "INSERT INTO items (id, name, owner_id, organization_id, is_active, created_at, updated_at) \
+         SELECT gen_random_uuid(), 'item ' || n, CASE WHEN n % 2 = 0 THEN '{}' ELSE '{}' END, \
+         CASE WHEN n % 5 = 0 THEN 'org-' || (n % 50) END, true, \
+         now() - n * interval '1 second', now() FROM generate_series(1, 100000) AS n",
+        ann.id, bob.id
+    );
+    sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(fill))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sea_orm::sqlx::query("ANALYZE items").execute(&pool).await.unwrap();
+
+    let statements = ScopedStatements::<ItemsTable>::new(OwnerIdType::Text).unwrap();
+    let explain = format!("EXPLAIN {}", statements.list_sql());
+    let plan: Vec<String> = sea_orm::sqlx::query_scalar(sea_orm::sqlx::AssertSqlSafe(explain))
+        .bind(vec![0_i32, 1])
+        .bind(vec![ann.id.clone(), bob.id.clone()])
+        .bind(vec![0_i64, 20])
+        .bind(vec![20_i64, 20])
+        .bind(vec![2_i32])
+        .bind(vec!["org-5".to_owned()])
+        .bind(vec![0_i64])
+        .bind(vec![20_i64])
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(!plan.contains("Seq Scan on items"), "{plan}");
+    assert_eq!(
+        plan.matches("Index Scan").count(),
+        2,
+        "one index scan per scope kind: {plan}"
+    );
 }

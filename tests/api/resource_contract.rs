@@ -86,6 +86,7 @@ fn id(record: &Value) -> &str {
 }
 
 pub async fn whole_life(backend: Backend, spec: Spec) {
+    let on_postgres = matches!(backend, Backend::Postgres(_));
     let Some(app) = app(backend, spec, "whole_life").await else {
         return;
     };
@@ -97,6 +98,12 @@ pub async fn whole_life(backend: Backend, spec: Spec) {
     assert_eq!(created["created_at"], created["updated_at"]);
     let member = format!("{}/{}", spec.path, id(&created));
     assert_eq!(header(&headers, LOCATION), member);
+    if on_postgres {
+        assert!(
+            app.gauge("db_lane_requests_total").await >= 1,
+            "on PostgreSQL the insert went through the lanes (every column of a type they carry)"
+        );
+    }
 
     let (status, read_headers, read) = call(&app, Method::GET, &member, &user, &[], None).await;
     assert_eq!(

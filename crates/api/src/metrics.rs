@@ -8,8 +8,8 @@
 //! - `db_pool_connections` and `db_pool_idle_connections`, read at scrape time;
 //! - `response_cache_pending_invalidations`: namespaces whose invalidation
 //!   waits for Redis to answer again (at most one each), read at scrape time;
-//! - `db_item_lane_batches_total` and `db_item_lane_requests_total`: item
-//!   reads and inserts answered by the PostgreSQL lanes, and the batches that
+//! - `db_lane_batches_total` and `db_lane_requests_total`: reads and
+//!   inserts of every resource answered by the PostgreSQL lanes, and the batches that
 //!   answered them (their ratio is the batching factor), read at scrape time.
 
 use std::sync::Arc;
@@ -25,7 +25,6 @@ use domain::auth::{CachedSession, SessionCache, TokenHash};
 use infra::Db;
 use infra::better_auth::auth_changes::ListenerStatus;
 use infra::better_auth::secondary_tracking::TrackingStatus;
-use infra::item_repository::lanes::Lanes;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -139,7 +138,7 @@ pub struct Metrics {
     lane_requests: Counter,
     db: Option<Db>,
     response_cache: std::sync::OnceLock<infra::cache::ResilientVersionedCache>,
-    lanes: std::sync::OnceLock<Lanes>,
+    lanes: std::sync::OnceLock<infra::Db>,
     auth_changes: std::sync::OnceLock<Arc<ListenerStatus>>,
     auth_listening: Gauge<i64, AtomicI64>,
     secondary_tracking: std::sync::OnceLock<Arc<TrackingStatus>>,
@@ -231,13 +230,13 @@ impl Metrics {
             pending_invalidations.clone(),
         );
         registry.register(
-            "db_item_lane_batches",
-            "Batches the PostgreSQL item lanes ran",
+            "db_lane_batches",
+            "Batches the PostgreSQL lanes ran (every resource's)",
             lane_batches.clone(),
         );
         registry.register(
-            "db_item_lane_requests",
-            "Item reads and inserts the PostgreSQL item lanes answered",
+            "db_lane_requests",
+            "Reads and inserts the PostgreSQL lanes answered (every resource's)",
             lane_requests.clone(),
         );
         let process = crate::process_metrics::ProcessMetrics::register(&mut registry);
@@ -324,16 +323,16 @@ impl Metrics {
         let _ = self.revocations.set(revocations);
     }
 
-    /// Reports what `lanes` have batched from now on.
-    pub fn watch_item_lanes(&self, lanes: Lanes) {
-        let _ = self.lanes.set(lanes);
+    /// Reports what the lanes of `db` have batched from now on.
+    pub fn watch_lanes(&self, db: infra::Db) {
+        let _ = self.lanes.set(db);
     }
 
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
-        if let Some(lanes) = self.lanes.get() {
+        if let Some(db) = self.lanes.get() {
             let _sync = self.lane_sync.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let stats = lanes.stats();
+            let stats = db.lane_counts().stats();
             self.lane_batches
                 .inc_by(stats.batches.saturating_sub(self.lane_batches.get()));
             self.lane_requests

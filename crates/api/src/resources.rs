@@ -12,7 +12,7 @@ use domain::change::ChangeObserver;
 use domain::clock::Clock;
 use domain::resource::ScopedService;
 use infra::Db;
-use infra::resource::{ScopedTable, SeaOrmRepository, TracedRepository};
+use infra::resource::{LanedRepository, ScopedTable, TracedRepository};
 
 use crate::resource::{Services, mount};
 
@@ -37,8 +37,8 @@ pub fn routes(api: &mut web::ServiceConfig) {
 )]
 pub struct Docs;
 
-/// The service of every resource but items (whose service has lanes of its
-/// own: `startup::services`).
+/// The service of every resource but items (which `startup::services`
+/// builds: the other services use it).
 ///
 /// # Errors
 /// When a table's catalogue cannot be read.
@@ -54,7 +54,7 @@ pub async fn services(
 }
 
 /// Registers the service of the resource stored in table `T` in
-/// `services`: the generic repository (traced), the clock, and the response
+/// `services`: the generic repository with its lanes (traced), the clock, and the response
 /// cache told of every write.
 ///
 /// # Errors
@@ -66,9 +66,9 @@ pub async fn register<T: ScopedTable>(
     observer: Option<Arc<dyn ChangeObserver>>,
 ) -> anyhow::Result<()>
 where
-    SeaOrmRepository<T>: domain::resource::ScopedRepository<T::Record>,
+    LanedRepository<T>: domain::resource::ScopedRepository<T::Record>,
 {
-    let repository = SeaOrmRepository::<T>::detect(db.clone()).await?;
+    let repository = LanedRepository::<T>::detect(db.clone()).await?;
     let traced = TracedRepository::new(repository, db.kind());
     let service = ScopedService::new(Arc::new(traced), clock.clone());
     let service = match observer {

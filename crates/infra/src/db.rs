@@ -1,7 +1,7 @@
 //! Database connections and the translation of storage errors into domain errors.
 //!
 //! One pool per process, and on PostgreSQL a budget of connections for the
-//! item lanes (see [`crate::item_repository::lanes`]): of `DB_POOL_MAX`,
+//! lanes of every repository (see [`crate::lanes`]): of `DB_POOL_MAX`,
 //! half (rounded down) may be held by lanes, the pool has the rest, so the
 //! process never opens more than `DB_POOL_MAX`. URLs in SQLAlchemy style (`postgresql+asyncpg://…`,
 //! `sqlite+aiosqlite:///…`) are normalised, so a `.env` from the Python
@@ -50,9 +50,11 @@ impl Default for DbOptions {
 pub struct Db {
     conn: DatabaseConnection,
     kind: DbBackendKind,
-    /// Connections the item lanes may hold (none on SQLite).
+    /// Connections the lanes of every repository may hold (none on SQLite).
     lanes: Arc<Semaphore>,
     lane_budget: u32,
+    /// What those lanes have batched.
+    lane_counts: Arc<crate::lanes::Counts>,
     /// Pooled connections resource traffic may hold at once (PostgreSQL):
     /// the rest of the pool is kept for credential and membership lookups.
     resources: Option<Arc<Semaphore>>,
@@ -128,6 +130,7 @@ impl Db {
             kind,
             lanes: Arc::new(Semaphore::new(lane_budget as usize)),
             lane_budget,
+            lane_counts: Arc::default(),
             resources,
             acquire_timeout: options.acquire_timeout,
         })
@@ -166,9 +169,14 @@ impl Db {
         (self.kind == DbBackendKind::Postgres).then(|| self.conn.get_postgres_connection_pool().clone())
     }
 
-    /// The permits of the item lanes' connections (each held connection holds one).
+    /// The permits of the lanes' connections (each held connection holds one).
     pub fn lane_budget(&self) -> Arc<Semaphore> {
         self.lanes.clone()
+    }
+
+    /// What the lanes of every repository have batched.
+    pub fn lane_counts(&self) -> &crate::lanes::Counts {
+        &self.lane_counts
     }
 
     /// At most one row of `stmt`, the statement traced as `operation` (see
@@ -225,7 +233,7 @@ impl Db {
     }
 
     /// `(open connections, idle connections)` of the pool, for metrics; the
-    /// open ones include those the item lanes hold.
+    /// open ones include those the lanes hold.
     pub fn pool_stats(&self) -> (u32, usize) {
         match self.kind {
             DbBackendKind::Postgres => {

@@ -27,9 +27,9 @@ use infra::better_auth::{
     SessionStorageProbe, SqlApiKeyStore, SqlKeySource, SqlMembershipStore, SqlSessionStore,
 };
 use infra::cache::{
-    MemoryApiKeyCache, MemoryJwtCache, MemoryMembershipCache, MemorySessionCache, RedisApiKeyCache, RedisMembershipCache,
-    RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredApiKeyCache, TieredMembershipCache,
-    TieredSessionCache,
+    MemoryApiKeyCache, MemoryJwtCache, MemoryMembershipCache, MemorySessionCache, RedisApiKeyCache,
+    RedisMembershipCache, RedisSessionCache, RedisVersionedCache, ResilientVersionedCache, TieredApiKeyCache,
+    TieredMembershipCache, TieredSessionCache,
 };
 use infra::idempotency_store::SqlIdempotencyStore;
 use infra::probes::{DatabaseProbe, RedisProbe};
@@ -351,10 +351,10 @@ pub async fn compose(
     if let Some(status) = &auth_changes {
         metrics.watch_auth_changes(status.clone(), revocations);
     }
-    let repository = SeaOrmItemRepository::detect(db.clone()).await?;
-    if let Some(lanes) = repository.lanes() {
-        metrics.watch_item_lanes(lanes.clone());
+    if db.kind() == infra::db::DbBackendKind::Postgres {
+        metrics.watch_lanes(db.clone());
     }
+    let repository = SeaOrmItemRepository::detect(db.clone()).await?;
     let traced = infra::resource::TracedRepository::new(repository, db.kind());
     let mut items = ItemService::new(Arc::new(traced), clock.clone());
     let mut response_cache = None;

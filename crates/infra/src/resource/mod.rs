@@ -1,10 +1,14 @@
 //! What every resource's storage adapter gets: a sea-orm repository written
 //! once for any scoped table ([`SeaOrmRepository`], given a [`ScopedTable`]),
-//! and tracing around its calls ([`TracedRepository`]).
+//! the lanes in front of it on PostgreSQL ([`LanedRepository`], with the
+//! batched statements of [`ScopedStatements`]), and tracing around its calls
+//! ([`TracedRepository`]).
 
+mod batched;
 mod sea_orm;
 mod traced;
 
+pub use batched::{LanedRepository, ScopedJob, ScopedStatements};
 pub use sea_orm::{ScopedColumns, ScopedTable, SeaOrmRepository};
 pub use traced::TracedRepository;
 

@@ -64,7 +64,10 @@ impl RememberedTokens for Remembered {
     }
 
     fn remember(&self, token: &TokenHash, verified: &VerifiedJwt, _ttl: Duration) {
-        self.0.lock().unwrap().insert(token.as_str().to_owned(), verified.clone());
+        self.0
+            .lock()
+            .unwrap()
+            .insert(token.as_str().to_owned(), verified.clone());
     }
 }
 

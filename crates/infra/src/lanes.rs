@@ -1,4 +1,8 @@
-//! Item lanes: how item reads and inserts reach PostgreSQL under load.
+//! Lanes: a batching executor through which any repository's reads and
+//! inserts reach PostgreSQL under load. A repository says what its jobs are
+//! and how one statement answers a batch of them ([`Batches`]; the kit's is
+//! [`crate::resource::ScopedStatements`], for every scoped table); the
+//! lanes own the connections, the batching, the budget and the failures.
 //!
 //! Three costs dominated the item path when every request ran its own
 //! query on a pooled connection (measured in `make bench`, see
@@ -22,13 +26,14 @@
 //! of its own (never returned to a pool, so never pinged). A request queues
 //! its job on its thread's lane and waits; the lane takes whatever has
 //! queued (up to [`MAX_BATCH`] jobs) and answers all of it with one
-//! statement per kind ([`super::statements`]) on one of its connections,
+//! statement per kind ([`Batches::run`]) on one of its connections,
 //! while the next batch gathers. Nothing waits for
 //! a batch to fill: a lone request is sent at once, alone; batches form only
 //! while the lane's connections are busy. A `201` still means committed.
 //!
-//! Bounds: lanes together open at most the database's lane budget (half of
-//! `DB_POOL_MAX`, the pool has the rest; see [`crate::Db`]); a lane that
+//! Bounds: the lanes of every repository together open at most the
+//! database's lane budget (half of `DB_POOL_MAX`, the pool has the rest; see
+//! [`crate::db::Db`]); a lane that
 //! cannot open a connection of its own — budget spent by other threads, or
 //! PostgreSQL refusing (and then for a second) — runs its batch on a
 //! pooled connection instead, as resource traffic (with a
@@ -44,23 +49,23 @@
 //! their repository is dropped. A connection that breaks fails the requests
 //! of its batch with 503 once (as a pooled one would) and is discarded.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use domain::Error;
-use domain::item::{Item, ItemId, Page};
 use domain::log_throttle::Throttle;
-use domain::scope::Owner;
+use sea_orm::sqlx;
 use sea_orm::sqlx::Connection as _;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
-use super::statements::{FindJob, InsertJob, ListJob, Statements, translate};
 use crate::db::Db;
-use crate::owner::OwnerIdType;
 
 /// Most jobs answered by one batch.
 pub const MAX_BATCH: usize = 256;
@@ -84,59 +89,89 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// This thread's read and write lanes of each [`Lanes`] (by id).
-    static LANES: RefCell<HashMap<(u64, Kind), mpsc::Sender<Job>>> = RefCell::new(HashMap::new());
+    static LANES: RefCell<HashMap<(u64, Kind), Box<dyn Queue>>> = RefCell::new(HashMap::new());
+}
+
+/// A lane's queue, whatever its job type.
+trait Queue {
+    fn is_closed(&self) -> bool;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<J: Send + 'static> Queue for mpsc::Sender<J> {
+    fn is_closed(&self) -> bool {
+        mpsc::Sender::is_closed(self)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// Reads and writes have lanes of their own, so a read never waits behind a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
+pub enum Kind {
+    /// Answered on the read lane.
     Read,
+    /// Answered on the write lane (a commit).
     Write,
 }
 
-enum Job {
-    List(ListJob),
-    Find(FindJob),
-    Insert(InsertJob),
-}
+/// Where a job's answer goes.
+pub type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
-impl Job {
-    fn kind(&self) -> Kind {
-        match self {
-            Self::List(_) | Self::Find(_) => Kind::Read,
-            Self::Insert(_) => Kind::Write,
-        }
-    }
+/// What a repository runs on lanes: its jobs, and how one statement per
+/// kind answers a batch of them on a connection.
+pub trait Batches: Send + Sync + 'static {
+    /// One request's job (it carries its [`Reply`]).
+    type Job: Send + 'static;
 
-    fn fail(self, error: Error) {
-        match self {
-            Self::List(job) => drop(job.reply.send(Err(error))),
-            Self::Find(job) => drop(job.reply.send(Err(error))),
-            Self::Insert(job) => drop(job.reply.send(Err(error))),
-        }
-    }
+    /// Which lane answers `job`.
+    fn kind(job: &Self::Job) -> Kind;
+
+    /// Answers every job of `jobs` (all of one [`Kind`]) on `conn`,
+    /// sending each its answer. Returns whether the connection is still
+    /// usable (after it broke, the jobs not yet answered must get
+    /// [`Error::Unavailable`]).
+    fn run<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        jobs: Vec<Self::Job>,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+    /// Answers `job` with `error`.
+    fn fail(job: Self::Job, error: Error);
 }
 
 /// What every lane of one repository shares.
-struct Shared {
+struct Shared<B> {
     id: u64,
     options: Arc<PgConnectOptions>,
     budget: Arc<Semaphore>,
     pool: PgPool,
     /// For the resource permits of batches run on the pool.
     db: Db,
-    statements: Statements,
+    batches: Arc<B>,
     /// Dropped with the last [`Lanes`] handle: the lanes then stop.
     alive: watch::Sender<()>,
     connect_warnings: Arc<Throttle>,
-    counts: Arc<Counts>,
 }
 
-/// What the lanes have done since they started.
+/// What the lanes of a process have done since it started.
 #[derive(Debug, Default)]
-struct Counts {
+pub struct Counts {
     batches: AtomicU64,
     jobs: AtomicU64,
+}
+
+impl Counts {
+    /// How much batching has happened so far.
+    pub fn stats(&self) -> LaneStats {
+        LaneStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            jobs: self.jobs.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// How much batching happened: `jobs` requests were answered by `batches` batches.
@@ -148,13 +183,20 @@ pub struct LaneStats {
     pub jobs: u64,
 }
 
-/// The lanes of one item repository (a cheap handle; see the module docs).
-#[derive(Clone)]
-pub struct Lanes {
-    shared: Arc<Shared>,
+/// The lanes of one repository (a cheap handle; see the module docs).
+pub struct Lanes<B> {
+    shared: Arc<Shared<B>>,
 }
 
-impl std::fmt::Debug for Lanes {
+impl<B> Clone for Lanes<B> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for Lanes<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lanes")
             .field("id", &self.shared.id)
@@ -162,9 +204,9 @@ impl std::fmt::Debug for Lanes {
     }
 }
 
-impl Lanes {
-    /// Lanes over `db` (PostgreSQL; `None` otherwise) whose `owner_id` is of type `owner`.
-    pub fn new(db: &Db, owner: OwnerIdType) -> Option<Self> {
+impl<B: Batches> Lanes<B> {
+    /// Lanes over `db` (PostgreSQL; `None` otherwise) answering with `batches`.
+    pub fn new(db: &Db, batches: B) -> Option<Self> {
         let pool = db.postgres_pool()?;
         Some(Self {
             shared: Arc::new(Shared {
@@ -173,88 +215,55 @@ impl Lanes {
                 budget: db.lane_budget(),
                 pool,
                 db: db.clone(),
-                statements: Statements::new(owner),
+                batches: Arc::new(batches),
                 alive: watch::channel(()).0,
                 connect_warnings: Arc::new(Throttle::default()),
-                counts: Arc::default(),
             }),
         })
     }
 
-    /// How much batching has happened so far.
-    pub fn stats(&self) -> LaneStats {
-        LaneStats {
-            batches: self.shared.counts.batches.load(Ordering::Relaxed),
-            jobs: self.shared.counts.jobs.load(Ordering::Relaxed),
-        }
-    }
-
-    /// A page of `owner`'s items (no keyset position: those are not batched).
+    /// Queues the job `job` makes of its reply on this thread's lane of its
+    /// kind, and waits for the answer.
     ///
     /// # Errors
-    /// [`Error::Unavailable`] when the database cannot be reached, [`Error::Unexpected`] otherwise.
-    pub async fn list(&self, owner: &Owner, page: Page) -> Result<Vec<Item>, Error> {
+    /// The job's own error; [`Error::Unavailable`] when its batch was
+    /// abandoned (the database did not answer within the deadline, or the
+    /// runtime is shutting down): an insert in it may or may not have been
+    /// committed, as with any request that times out (retry it with an
+    /// `Idempotency-Key`).
+    pub async fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> B::Job) -> Result<T, Error> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::List(ListJob {
-            owner: owner.clone(),
-            page,
-            reply,
-        }))
-        .await;
-        receive(answer).await
-    }
-
-    /// Item `id` if it is `owner`'s.
-    ///
-    /// # Errors
-    /// As [`Lanes::list`].
-    pub async fn find(&self, owner: &Owner, id: ItemId) -> Result<Option<Item>, Error> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(Job::Find(FindJob {
-            owner: owner.clone(),
-            id,
-            reply,
-        }))
-        .await;
-        receive(answer).await
-    }
-
-    /// Inserts `item`; returns after the commit that holds it.
-    ///
-    /// # Errors
-    /// As [`Lanes::list`].
-    pub async fn insert(&self, item: &Item) -> Result<(), Error> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(Job::Insert(InsertJob {
-            item: item.clone(),
-            reply,
-        }))
-        .await;
-        receive(answer).await
+        self.submit(job(reply)).await;
+        answer
+            .await
+            .map_err(|_| Error::Unavailable(anyhow::anyhow!("the database did not answer in time")))?
     }
 
     /// Queues `job` on this thread's lane, starting the lane if there is
     /// none (or the old one stopped with its runtime).
-    async fn submit(&self, job: Job) {
-        let key = (self.shared.id, job.kind());
+    async fn submit(&self, job: B::Job) {
+        let kind = B::kind(&job);
+        let key = (self.shared.id, kind);
         let queue = LANES.with(|lanes| {
             let mut lanes = lanes.borrow_mut();
-            match lanes.get(&key) {
-                Some(queue) if !queue.is_closed() => queue.clone(),
-                _ => {
-                    lanes.retain(|_, queue| !queue.is_closed());
-                    let queue = self.start(key.1);
-                    lanes.insert(key, queue.clone());
-                    queue
-                }
-            }
+            let current = lanes
+                .get(&key)
+                .and_then(|queue| queue.as_any().downcast_ref::<mpsc::Sender<B::Job>>())
+                .filter(|queue| !queue.is_closed())
+                .cloned();
+            current.unwrap_or_else(|| {
+                lanes.retain(|_, queue| !queue.is_closed());
+                let queue = self.start(kind);
+                lanes.insert(key, Box::new(queue.clone()));
+                queue
+            })
         });
         if let Err(mpsc::error::SendError(job)) = queue.send(job).await {
-            job.fail(Error::Unavailable(anyhow::anyhow!("the item lane has stopped")));
+            B::fail(job, Error::Unavailable(anyhow::anyhow!("the lane has stopped")));
         }
     }
 
-    fn start(&self, kind: Kind) -> mpsc::Sender<Job> {
+    fn start(&self, kind: Kind) -> mpsc::Sender<B::Job> {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let lane = Lane {
             deadline: self.shared.pool.options().get_acquire_timeout(),
@@ -266,23 +275,12 @@ impl Lanes {
             budget: self.shared.budget.clone(),
             pool: self.shared.pool.clone(),
             db: self.shared.db.clone(),
-            statements: self.shared.statements.clone(),
+            batches: self.shared.batches.clone(),
             connect_warnings: self.shared.connect_warnings.clone(),
-            counts: self.shared.counts.clone(),
         };
         tokio::spawn(lane.run(jobs, self.shared.alive.subscribe()));
         queue
     }
-}
-
-/// The job's answer. A job whose batch was abandoned (the database did not
-/// answer within the deadline, or the runtime is shutting down) is
-/// [`Error::Unavailable`]: an insert in it may or may not have been committed,
-/// as with any request that times out (retry it with an `Idempotency-Key`).
-async fn receive<T>(answer: oneshot::Receiver<Result<T, Error>>) -> Result<T, Error> {
-    answer
-        .await
-        .map_err(|_| Error::Unavailable(anyhow::anyhow!("the database did not answer in time")))?
 }
 
 /// A connection a lane holds, and its share of the budget.
@@ -292,7 +290,7 @@ struct Held {
 }
 
 /// One thread's read or write lane.
-struct Lane {
+struct Lane<B> {
     /// Most connections held at once.
     connections: usize,
     /// The longest a connection may take to open, or a batch to be answered
@@ -303,13 +301,12 @@ struct Lane {
     budget: Arc<Semaphore>,
     pool: PgPool,
     db: Db,
-    statements: Statements,
+    batches: Arc<B>,
     connect_warnings: Arc<Throttle>,
-    counts: Arc<Counts>,
 }
 
-impl Lane {
-    async fn run(self, mut jobs: mpsc::Receiver<Job>, mut alive: watch::Receiver<()>) {
+impl<B: Batches> Lane<B> {
+    async fn run(self, mut jobs: mpsc::Receiver<B::Job>, mut alive: watch::Receiver<()>) {
         let mut idle: Vec<Held> = Vec::new();
         let mut busy = 0usize;
         // After a failed open, batches use the pool until then (a database
@@ -365,17 +362,17 @@ impl Lane {
                     idle.extend(conn);
                 }
             };
-            let mut batch = Batch::default();
-            batch.push(first);
-            while batch.len < MAX_BATCH {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
                 match jobs.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,
                 }
             }
-            self.counts.batches.fetch_add(1, Ordering::Relaxed);
-            self.counts.jobs.fetch_add(batch.len as u64, Ordering::Relaxed);
-            let statements = self.statements.clone();
+            let counts = self.db.lane_counts();
+            counts.batches.fetch_add(1, Ordering::Relaxed);
+            counts.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let batches = self.batches.clone();
             match conn {
                 Some(mut held) => {
                     busy += 1;
@@ -384,7 +381,7 @@ impl Lane {
                     tokio::spawn(async move {
                         // Past the deadline the batch is dropped (its requests get 503)
                         // and so is the connection: its state is unknown.
-                        let healthy = tokio::time::timeout(deadline, batch.run(&statements, &mut held.conn))
+                        let healthy = tokio::time::timeout(deadline, batches.run(&mut held.conn, batch))
                             .await
                             .unwrap_or(false);
                         let _ = back.send(healthy.then_some(held));
@@ -397,18 +394,20 @@ impl Lane {
                         // connections kept for credential lookups.
                         let _permit = match db.resource_permit().await {
                             Ok(permit) => permit,
-                            Err(error) => return batch.fail_unavailable(&error),
+                            Err(error) => {
+                                return fail_all::<B>(batch, || Error::Unavailable(anyhow::anyhow!("{error}")));
+                            }
                         };
                         match pool.acquire().await {
                             Ok(mut conn) => {
-                                if tokio::time::timeout(deadline, batch.run(&statements, &mut conn))
+                                if tokio::time::timeout(deadline, batches.run(&mut conn, batch))
                                     .await
                                     .is_err()
                                 {
                                     conn.close_on_drop();
                                 }
                             }
-                            Err(error) => batch.fail(&error),
+                            Err(error) => fail_all::<B>(batch, || translate(&error)),
                         }
                     });
                 }
@@ -430,7 +429,7 @@ impl Lane {
             Ok(conn) => Ok(Some(Held { conn, _permit: permit })),
             Err(error) => {
                 if let Some(suppressed) = self.connect_warnings.admit() {
-                    tracing::warn!(error = %error, suppressed, "an item lane could not open a connection; using the pool");
+                    tracing::warn!(error = %error, suppressed, "a lane could not open a connection; using the pool");
                 }
                 Err(())
             }
@@ -446,78 +445,47 @@ async fn close(connections: Vec<Held>) {
     }
 }
 
-/// Jobs taken together, by kind.
-#[derive(Default)]
-struct Batch {
-    lists: Vec<ListJob>,
-    finds: Vec<FindJob>,
-    inserts: Vec<InsertJob>,
-    len: usize,
-}
-
-impl Batch {
-    fn push(&mut self, job: Job) {
-        self.len += 1;
-        match job {
-            Job::List(job) => self.lists.push(job),
-            Job::Find(job) => self.finds.push(job),
-            Job::Insert(job) => self.inserts.push(job),
-        }
-    }
-
-    /// Runs one statement per kind present; returns whether the connection
-    /// is still usable (after it broke, the remaining kinds get 503).
-    async fn run(self, statements: &Statements, conn: &mut PgConnection) -> bool {
-        let Self {
-            lists, finds, inserts, ..
-        } = self;
-        let mut healthy = true;
-        if !inserts.is_empty() {
-            healthy = statements.inserts(conn, inserts).await;
-        }
-        if !lists.is_empty() {
-            healthy = if healthy {
-                statements.lists(conn, lists).await
-            } else {
-                fail_all(lists.into_iter().map(Job::List))
-            };
-        }
-        if !finds.is_empty() {
-            healthy = if healthy {
-                statements.finds(conn, finds).await
-            } else {
-                fail_all(finds.into_iter().map(Job::Find))
-            };
-        }
-        healthy
-    }
-
-    /// No room for resource traffic on the pool: every job gets
-    /// [`Error::Unavailable`] saying so.
-    fn fail_unavailable(self, error: &Error) {
-        let jobs = (self.lists.into_iter().map(Job::List))
-            .chain(self.finds.into_iter().map(Job::Find))
-            .chain(self.inserts.into_iter().map(Job::Insert));
-        for job in jobs {
-            job.fail(Error::Unavailable(anyhow::anyhow!("{error}")));
-        }
-    }
-
-    /// No connection could be had: every job gets `error`'s translation.
-    fn fail(self, error: &sea_orm::sqlx::Error) {
-        let jobs = (self.lists.into_iter().map(Job::List))
-            .chain(self.finds.into_iter().map(Job::Find))
-            .chain(self.inserts.into_iter().map(Job::Insert));
-        for job in jobs {
-            job.fail(translate(error));
-        }
-    }
-}
-
-/// After the connection broke: the jobs not yet run get 503.
-fn fail_all(jobs: impl Iterator<Item = Job>) -> bool {
+/// Answers every job of `jobs` with an `error` (no connection for them).
+fn fail_all<B: Batches>(jobs: Vec<B::Job>, error: impl Fn() -> Error) {
     for job in jobs {
-        job.fail(Error::Unavailable(anyhow::anyhow!("the database connection broke")));
+        B::fail(job, error());
     }
-    false
+}
+
+/// Whether `error` means the connection can no longer be used: the socket
+/// failed, or PostgreSQL said it is ending the session (SQLSTATE class 08,
+/// connection exception, or 57P, the server shutting down or an
+/// administrator's `pg_terminate_backend`).
+pub fn broken(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
+/// The domain's view of `error`: a broken connection is
+/// [`Error::Unavailable`] (503, retry), a foreign-key violation (only an
+/// insert's `owner_id` has one) an unknown user, anything else unexpected.
+pub fn translate(error: &sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = error
+        && db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation
+    {
+        return Error::Unauthenticated(domain::error::AuthFailure::UnknownUser);
+    }
+    if broken(error) || matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) {
+        Error::Unavailable(anyhow::anyhow!("database unavailable: {error}"))
+    } else {
+        Error::Unexpected(anyhow::anyhow!("database error: {error}"))
+    }
+}
+
+/// Answers every reply with `error`; returns whether the connection is still usable.
+pub fn fail<T>(replies: impl Iterator<Item = Reply<T>>, error: &sqlx::Error) -> bool {
+    for reply in replies {
+        let _ = reply.send(Err(translate(error)));
+    }
+    !broken(error)
 }
