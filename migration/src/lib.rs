@@ -20,6 +20,7 @@ mod m20260101_000001_create_items;
 mod m20261130_072653_create_idempotency_keys;
 mod m20261130_083424_add_organization_to_items;
 mod m20261203_000001_auth_change_triggers;
+mod m20261204_000001_items_list_indexes;
 // saas-api generate: migration modules above this line
 
 /// The ordered list of this application's migrations.
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_072653_create_idempotency_keys::Migration),
             Box::new(m20261130_083424_add_organization_to_items::Migration),
             Box::new(m20261203_000001_auth_change_triggers::Migration),
+            Box::new(m20261204_000001_items_list_indexes::Migration),
             // saas-api generate: migrations above this line
         ]
     }

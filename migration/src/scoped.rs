@@ -62,6 +62,56 @@ pub async fn create_table(manager: &SchemaManager<'_>, table: &str, columns: Vec
     Ok(())
 }
 
+/// The indexes that keep each sort of a scoped table's lists a keyset scan
+/// (see `domain::resource::list`): `(scope, column, id)` for both scopes and
+/// `updated_at` plus each of `sorted` (the text fields its list spec sorts
+/// by). `created_at` has its own since [`create_table`].
+///
+/// # Errors
+/// As the statements do.
+pub async fn create_list_indexes(manager: &SchemaManager<'_>, table: &str, sorted: &[&str]) -> Result<(), DbErr> {
+    for (scope, column) in list_indexes(sorted) {
+        manager
+            .create_index(
+                Index::create()
+                    .name(format!("idx_{table}_{scope}_{column}_id"))
+                    .table(Alias::new(table))
+                    .col(Alias::new(scope))
+                    .col(Alias::new(column))
+                    .col(Alias::new("id"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops what [`create_list_indexes`] created.
+///
+/// # Errors
+/// As the statements do.
+pub async fn drop_list_indexes(manager: &SchemaManager<'_>, table: &str, sorted: &[&str]) -> Result<(), DbErr> {
+    for (scope, column) in list_indexes(sorted) {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(format!("idx_{table}_{scope}_{column}_id"))
+                    .table(Alias::new(table))
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+fn list_indexes<'a>(sorted: &'a [&'a str]) -> impl Iterator<Item = (&'static str, &'a str)> + 'a {
+    std::iter::once("updated_at")
+        .chain(sorted.iter().copied())
+        .flat_map(|column| [("owner_id", column), ("organization_id", column)])
+}
+
 /// Drops `table` (and its indexes with it).
 ///
 /// # Errors

@@ -56,7 +56,10 @@ async fn a_session_lookup_answers_while_item_traffic_holds_every_connection_it_m
                 let result = match i % 4 {
                     0 => items.list(&owner, Page::default()).await.map(drop),
                     1 => {
-                        let after = Position { created_at: now(), id };
+                        let after = Position {
+                            key: domain::page::SortKey::Time(now()),
+                            id,
+                        };
                         let page = Page::default().starting_after(Some(after));
                         items.list(&owner, page).await.map(drop)
                     }

@@ -22,6 +22,7 @@ mod idempotency;
 mod interop;
 mod item_lanes;
 mod items;
+mod list_queries;
 mod migrations;
 mod organizations;
 mod pagination;

@@ -332,6 +332,16 @@ export interface operations {
                 cursor?: string;
                 /** @description Page size (default 100) */
                 limit?: number;
+                /** @description Order: a field, ascending, or descending with a `-` prefix; ties by id in the same direction (default `-created_at`). A cursor is bound to its sort */
+                sort?: "created_at" | "-created_at" | "updated_at" | "-updated_at" | "name" | "-name";
+                /** @description Only records created strictly after this RFC 3339 date-time */
+                created_after?: string;
+                /** @description Only records created strictly before this RFC 3339 date-time */
+                created_before?: string;
+                /** @description Only records whose `is_active` is this */
+                is_active?: boolean;
+                /** @description Only records whose `name` contains this text, in any case, literally (`%`, `_` and `\` match themselves); 1–100 characters after trimming */
+                q?: string;
             };
             header?: {
                 /** @description Act in this better-auth organization (the caller must be a member); else the session's active organization; else personal */
@@ -344,7 +354,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The caller's records, newest first */
+            /** @description The caller's records, in the order `sort` asks (newest first by default), filtered as asked */
             200: {
                 headers: {
                     /** @description Strong tag of this answer */
@@ -433,7 +443,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Bad pagination: skip/limit out of range, skip with cursor, or a cursor that is not genuine or not the caller's */
+            /** @description Bad pagination or query: skip/limit out of range, skip with cursor, a cursor that is not genuine, not the caller's or for another sort or filter, an unknown sort, a bad flag, q or date-time, or a parameter given twice */
             422: {
                 headers: {
                     /** @description Requests per window for this client */

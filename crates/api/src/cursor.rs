@@ -1,58 +1,75 @@
 //! Pagination cursors: opaque, URL-safe, signed with `SECRET_KEY`.
 //!
 //! A cursor is `base64url(payload ‖ tag)` without padding, where the payload
-//! is the sort key's version byte, the keyset position (a [`Keyset`]: for
-//! items, the last item's `created_at` in µs and its id) and 8 bytes of
-//! SHA-256 of the scope it was issued for (the caller and organization), and
-//! the tag is HMAC-SHA256(key, payload) cut to 16 bytes, checked in constant
-//! time. One codec serves every resource: each names its position type. A cursor that was tampered with,
-//! truncated, issued to another caller, or written by another version of the
-//! sort key is refused (the API answers 422). Without `SECRET_KEY`
+//! is the position format's version byte, 8 bytes of SHA-256 of the scope it
+//! was issued for (the caller and organization), 8 bytes of SHA-256 of the
+//! list query it was issued for (its sort and filter, canonical), and the
+//! keyset position (a [`Keyset`]: the last record's id and its sort field's
+//! value), and the tag is HMAC-SHA256(key, payload) cut to 16 bytes, checked
+//! in constant time. One codec serves every resource: each names its
+//! position type. A cursor that was tampered with, truncated, issued to
+//! another caller or for another sort or filter, or written by another
+//! version of the format is refused (the API answers 422). Without `SECRET_KEY`
 //! (development only) a random key made at start-up signs them: cursors then
 //! stop working when the process restarts.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::DateTime;
-use domain::page::{Position, RecordId};
+use domain::page::{Position, RecordId, SortKey};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
 const SCOPE: usize = 8;
+const QUERY: usize = 8;
 const TAG: usize = 16;
-/// Longest cursor text looked at (an item's is 66 characters).
-const MAX_CHARS: usize = 256;
+/// Longest cursor text looked at (a timestamp position's is 88 characters;
+/// a text one carries up to 255 characters of the field).
+const MAX_CHARS: usize = 2048;
 
-/// A keyset position a cursor can carry: a fixed number of bytes.
+/// A keyset position a cursor can carry.
 pub trait Keyset: Sized {
-    /// The sort key's version: a cursor of another version is refused
+    /// The format's version: a cursor of another version is refused
     /// ("start again"). Change it when the bytes change meaning.
     const VERSION: u8;
-    /// How many bytes [`Keyset::write`] writes.
-    const LEN: usize;
-    /// Appends exactly [`Keyset::LEN`] bytes.
+    /// Appends the position's bytes.
     fn write(&self, out: &mut Vec<u8>);
-    /// The position `bytes` ([`Keyset::LEN`] of them) stand for, if any.
+    /// The position `bytes` (all of them) stand for, if any.
     fn read(bytes: &[u8]) -> Option<Self>;
 }
 
-/// Every resource's default order: `(created_at, id)` descending.
+/// Every resource's positions: the id (16 bytes), then the sort field's
+/// value: `0` and a timestamp in µs (8 bytes), or `1` and UTF-8 text.
 impl<Id: RecordId> Keyset for Position<Id> {
-    const VERSION: u8 = 1;
-    const LEN: usize = 8 + 16;
+    const VERSION: u8 = 2;
 
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.created_at.timestamp_micros().to_be_bytes());
         out.extend_from_slice(self.id.as_uuid().as_bytes());
+        match &self.key {
+            SortKey::Time(at) => {
+                out.push(0);
+                out.extend_from_slice(&at.timestamp_micros().to_be_bytes());
+            }
+            SortKey::Text(text) => {
+                out.push(1);
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
     }
 
     fn read(bytes: &[u8]) -> Option<Self> {
-        let micros = i64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
-        let id = uuid::Uuid::from_slice(bytes.get(8..24)?).ok()?;
+        let id = uuid::Uuid::from_slice(bytes.get(..16)?).ok()?;
+        let key = match (bytes.get(16)?, bytes.get(17..)?) {
+            (0, micros) => SortKey::Time(DateTime::from_timestamp_micros(i64::from_be_bytes(
+                micros.try_into().ok()?,
+            ))?),
+            (1, text) => SortKey::Text(std::str::from_utf8(text).ok()?.to_owned()),
+            _ => return None,
+        };
         Some(Self {
-            created_at: DateTime::from_timestamp_micros(micros)?,
+            key,
             id: Id::from_uuid(id),
         })
     }
@@ -67,6 +84,8 @@ pub enum CursorError {
     OtherVersion,
     /// Signed, but issued to another caller.
     OtherScope,
+    /// Signed, but for another sort or filter.
+    OtherQuery,
 }
 
 /// Signs and reads cursors.
@@ -81,8 +100,8 @@ impl std::fmt::Debug for CursorCodec {
     }
 }
 
-fn scope_digest(scope: &str) -> [u8; 8] {
-    let digest = Sha256::digest(scope.as_bytes());
+fn digest(text: &str) -> [u8; 8] {
+    let digest = Sha256::digest(text.as_bytes());
     let mut out = [0u8; 8];
     out.copy_from_slice(&digest[..8]);
     out
@@ -111,42 +130,46 @@ impl CursorCodec {
         tag
     }
 
-    /// The cursor of `position`, for `scope`.
-    pub fn encode<P: Keyset>(&self, position: &P, scope: &str) -> String {
-        let mut bytes = Vec::with_capacity(1 + P::LEN + SCOPE + TAG);
+    /// The cursor of `position`, for `scope` and the list query `query`
+    /// (its canonical text).
+    pub fn encode<P: Keyset>(&self, position: &P, scope: &str, query: &str) -> String {
+        let mut bytes = Vec::with_capacity(1 + SCOPE + QUERY + 32 + TAG);
         bytes.push(P::VERSION);
+        bytes.extend_from_slice(&digest(scope));
+        bytes.extend_from_slice(&digest(query));
         position.write(&mut bytes);
-        debug_assert_eq!(bytes.len(), 1 + P::LEN, "Keyset::write wrote LEN bytes");
-        bytes.extend_from_slice(&scope_digest(scope));
         let tag = self.tag(&bytes);
         bytes.extend_from_slice(&tag);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    /// The position a cursor stands for, if it is genuine and `scope`'s.
+    /// The position `cursor` carries, if this codec signed it for `scope`
+    /// and `query`.
     ///
     /// # Errors
     /// Why it was refused.
-    pub fn decode<P: Keyset>(&self, cursor: &str, scope: &str) -> Result<P, CursorError> {
+    pub fn decode<P: Keyset>(&self, cursor: &str, scope: &str, query: &str) -> Result<P, CursorError> {
         if cursor.len() > MAX_CHARS {
             return Err(CursorError::Invalid);
         }
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| CursorError::Invalid)?;
-        let payload_len = 1 + P::LEN + SCOPE;
-        if bytes.len() != payload_len + TAG {
+        if bytes.len() < 1 + SCOPE + QUERY + TAG {
             return Err(CursorError::Invalid);
         }
-        let (payload, tag) = bytes.split_at(payload_len);
+        let (payload, tag) = bytes.split_at(bytes.len() - TAG);
         let mut mac = self.key.clone();
         mac.update(payload);
         mac.verify_truncated_left(tag).map_err(|_| CursorError::Invalid)?;
         if payload[0] != P::VERSION {
             return Err(CursorError::OtherVersion);
         }
-        if payload[1 + P::LEN..] != scope_digest(scope) {
+        if payload[1..=SCOPE] != digest(scope) {
             return Err(CursorError::OtherScope);
         }
-        P::read(&payload[1..=P::LEN]).ok_or(CursorError::Invalid)
+        if payload[1 + SCOPE..1 + SCOPE + QUERY] != digest(query) {
+            return Err(CursorError::OtherQuery);
+        }
+        P::read(&payload[1 + SCOPE + QUERY..]).ok_or(CursorError::Invalid)
     }
 }
 
@@ -155,62 +178,95 @@ mod tests {
     use super::*;
     use domain::item::{ItemId, Position};
 
+    const NEWEST: &str = "sort=-created_at";
+
     fn position() -> Position {
         Position {
-            created_at: DateTime::from_timestamp_micros(1_764_480_000_123_456).unwrap(),
+            key: SortKey::Time(DateTime::from_timestamp_micros(1_764_480_000_123_456).unwrap()),
             id: ItemId::generate(),
         }
     }
 
     #[test]
-    fn a_cursor_round_trips_for_its_scope_only() {
+    fn a_cursor_round_trips_for_its_scope_and_query_only() {
         let codec = CursorCodec::new(b"secret-key");
         let at = position();
-        let cursor = codec.encode(&at, "alice");
+        let cursor = codec.encode(&at, "alice", NEWEST);
         assert!(
             cursor
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
-        assert_eq!(codec.decode::<Position>(&cursor, "alice"), Ok(at));
-        assert_eq!(codec.decode::<Position>(&cursor, "bob"), Err(CursorError::OtherScope));
+        assert_eq!(codec.decode::<Position>(&cursor, "alice", NEWEST), Ok(at));
         assert_eq!(
-            CursorCodec::new(b"another-key").decode::<Position>(&cursor, "alice"),
+            codec.decode::<Position>(&cursor, "bob", NEWEST),
+            Err(CursorError::OtherScope)
+        );
+        assert_eq!(
+            codec.decode::<Position>(&cursor, "alice", "sort=name"),
+            Err(CursorError::OtherQuery)
+        );
+        assert_eq!(
+            CursorCodec::new(b"another-key").decode::<Position>(&cursor, "alice", NEWEST),
             Err(CursorError::Invalid),
             "signed with another key"
         );
     }
 
     #[test]
+    fn a_text_position_round_trips_whatever_its_text() {
+        let codec = CursorCodec::new(b"secret-key");
+        for text in ["", "lamp", "ünïcødé 🎉", &"x".repeat(255), "a\u{0}b%_"] {
+            let at = Position {
+                key: SortKey::Text(text.to_owned()),
+                id: ItemId::generate(),
+            };
+            let cursor = codec.encode(&at, "alice", "sort=name");
+            assert!(cursor.len() <= MAX_CHARS, "{}", cursor.len());
+            assert_eq!(codec.decode::<Position>(&cursor, "alice", "sort=name"), Ok(at));
+        }
+    }
+
+    #[test]
     fn tampered_truncated_and_foreign_version_cursors_are_refused() {
         let codec = CursorCodec::new(b"secret-key");
-        let cursor = codec.encode(&position(), "alice");
+        let cursor = codec.encode(&position(), "alice", NEWEST);
         let mut bytes = URL_SAFE_NO_PAD.decode(&cursor).unwrap();
         bytes[5] ^= 1;
         assert_eq!(
-            codec.decode::<Position>(&URL_SAFE_NO_PAD.encode(&bytes), "alice"),
+            codec.decode::<Position>(&URL_SAFE_NO_PAD.encode(&bytes), "alice", NEWEST),
             Err(CursorError::Invalid)
         );
         assert_eq!(
-            codec.decode::<Position>(&cursor[..cursor.len() - 2], "alice"),
+            codec.decode::<Position>(&cursor[..cursor.len() - 2], "alice", NEWEST),
             Err(CursorError::Invalid)
         );
         assert_eq!(
-            codec.decode::<Position>("not a cursor!", "alice"),
+            codec.decode::<Position>("not a cursor!", "alice", NEWEST),
             Err(CursorError::Invalid)
         );
         assert_eq!(
-            codec.decode::<Position>(&"A".repeat(5000), "alice"),
+            codec.decode::<Position>(&"A".repeat(5000), "alice", NEWEST),
             Err(CursorError::Invalid)
         );
-        // A genuine signature over another sort key version.
-        let mut other = URL_SAFE_NO_PAD.decode(&cursor).unwrap()[..1 + Position::LEN + SCOPE].to_vec();
-        other[0] = 2;
+        // A genuine signature over another format version.
+        let decoded = URL_SAFE_NO_PAD.decode(&cursor).unwrap();
+        let mut other = decoded[..decoded.len() - TAG].to_vec();
+        other[0] = 1;
         let tag = codec.tag(&other);
         other.extend_from_slice(&tag);
         assert_eq!(
-            codec.decode::<Position>(&URL_SAFE_NO_PAD.encode(&other), "alice"),
+            codec.decode::<Position>(&URL_SAFE_NO_PAD.encode(&other), "alice", NEWEST),
             Err(CursorError::OtherVersion)
+        );
+        // A genuine signature over a position that does not parse.
+        let mut broken = decoded[..1 + SCOPE + QUERY + 16].to_vec();
+        broken.push(7);
+        let tag = codec.tag(&broken);
+        broken.extend_from_slice(&tag);
+        assert_eq!(
+            codec.decode::<Position>(&URL_SAFE_NO_PAD.encode(&broken), "alice", NEWEST),
+            Err(CursorError::Invalid)
         );
     }
 }

@@ -117,6 +117,68 @@ fn render_list<R: ApiResource>(records: Vec<R>) -> Result<Vec<u8>, domain::Error
     serde_json::to_vec(&shown).map_err(|e| domain::Error::Unexpected(e.into()))
 }
 
+/// The list query parameters of `R` for OpenAPI (`params(ListParams<R>)`),
+/// made from its [`domain::resource::list::ListSpec`]: `sort` with its enum,
+/// `created_after`, `created_before`, each flag and, when it searches, `q`.
+pub struct ListParams<R>(std::marker::PhantomData<R>);
+
+impl<R: Record> utoipa::IntoParams for ListParams<R> {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::Required;
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        let spec = R::LIST;
+        let query = |name: &str, description: String, schema: ObjectBuilder| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(schema))
+                .build()
+        };
+        let mut params = vec![query(
+            "sort",
+            "Order: a field, ascending, or descending with a `-` prefix; ties by id in the same direction (default `-created_at`). A cursor is bound to its sort".to_owned(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(spec.sort_values())),
+        )];
+        for (name, word) in [("created_after", "after"), ("created_before", "before")] {
+            params.push(query(
+                name,
+                format!("Only records created strictly {word} this RFC 3339 date-time"),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            ));
+        }
+        for flag in spec.flags {
+            params.push(query(
+                flag,
+                format!("Only records whose `{flag}` is this"),
+                ObjectBuilder::new().schema_type(Type::Boolean),
+            ));
+        }
+        if let Some(field) = spec.search {
+            params.push(query(
+                "q",
+                format!(
+                    "Only records whose `{field}` contains this text, in any case, literally (`%`, `_` and `\\` match themselves); 1–{} characters after trimming",
+                    domain::resource::list::SEARCH_MAX
+                ),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(domain::resource::list::SEARCH_MAX)),
+            ));
+        }
+        params
+    }
+}
+
 /// The JSON of one record.
 fn render<R: ApiResource>(record: R) -> Result<Vec<u8>, domain::Error> {
     serde_json::to_vec(&R::Response::from(record)).map_err(|e| domain::Error::Unexpected(e.into()))
@@ -136,15 +198,22 @@ pub async fn list<R: ApiResource>(
     caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = listing::parse(req.query_string())?;
+    let request = listing::parse(req.query_string(), &R::LIST)?;
     let scope = caller.0.namespace();
-    let page = listing::page(&query, &state.cursors, &scope)?;
-    let load = service::<R>(&state)?.list_page(&caller.0, page);
+    let page = listing::page(&request, &state.cursors, &scope)?;
+    let load = service::<R>(&state)?.list_page(&caller.0, page.clone());
     let view = views::<R>(&state)
         .list(&caller.0, &page, load, render_list::<R>)
         .await?;
     let mut response = conditional::respond(&req, view.body)?;
-    listing::link_next(&mut response, &req, &query, view.next.as_ref(), &state.cursors, &scope);
+    listing::link_next(
+        &mut response,
+        &req,
+        &request,
+        view.next.as_ref(),
+        &state.cursors,
+        &scope,
+    );
     Ok(response)
 }
 
@@ -307,9 +376,10 @@ macro_rules! scoped_resource_docs {
                 ("cursor" = Option<String>, Query, description = "Where to continue: the opaque cursor of a previous page's Link (keyset paging)"),
                 ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
                 ("If-None-Match" = Option<String>, Header, description = "ETags (or *) the client holds: 304 when one matches"),
+                $crate::resource::ListParams<$record>,
             ),
             responses(
-                (status = 200, description = "The caller's records, newest first", body = [$response],
+                (status = 200, description = "The caller's records, in the order `sort` asks (newest first by default), filtered as asked", body = [$response],
                     headers(
                         ("ETag" = String, description = "Strong tag of this answer"),
                         ("Link" = String, description = "`<…?limit=…&cursor=…>; rel=\"next\"` when a next page exists (not with skip)"),
@@ -319,7 +389,7 @@ macro_rules! scoped_resource_docs {
                 (status = 400, description = "Malformed If-None-Match or X-Organization-Id", body = $crate::docs::ErrorResponse),
                 (status = 401, description = "Not signed in", body = $crate::docs::ErrorResponse),
                 (status = 403, description = "Not a member of the organization, or an API key without `read`", body = $crate::docs::ErrorResponse),
-                (status = 422, description = "Bad pagination: skip/limit out of range, skip with cursor, or a cursor that is not genuine or not the caller's", body = $crate::docs::ErrorResponse),
+                (status = 422, description = "Bad pagination or query: skip/limit out of range, skip with cursor, a cursor that is not genuine, not the caller's or for another sort or filter, an unknown sort, a bad flag, q or date-time, or a parameter given twice", body = $crate::docs::ErrorResponse),
             ),
             security(("cookieAuth" = []), ("bearerAuth" = []), ("jwtAuth" = []), ("apiKeyAuth" = [])))]
         pub async fn list(

@@ -43,6 +43,7 @@ use domain::cache::VersionedCache;
 use domain::change::{Change, ChangeObserver};
 use domain::page::Page;
 use domain::scope::Caller;
+use sha2::{Digest as _, Sha256};
 
 use crate::cursor::Keyset;
 
@@ -134,7 +135,7 @@ impl<'a> Views<'a> {
         render: impl FnOnce(Vec<T>) -> Result<Vec<u8>, Error>,
     ) -> Result<ListView<P>, Error>
     where
-        P: Keyset + Copy,
+        P: Keyset,
     {
         caller.permit(self.resource, "read")?;
         let namespace = lists_namespace(self.resource, &caller.namespace());
@@ -165,12 +166,12 @@ impl<'a> Views<'a> {
         self.view(&namespace, key, load, render).await
     }
 
-    fn list_key<P: Keyset + Copy>(&self, page: &Page<P>) -> String {
+    fn list_key<P: Keyset>(&self, page: &Page<P>) -> String {
         let version = self.representation;
-        match page.after() {
+        let mut key = match page.after() {
             None => format!("v{version}:page:{}:{}", page.skip(), page.limit()),
             Some(after) => {
-                let mut bytes = Vec::with_capacity(P::LEN);
+                let mut bytes = Vec::new();
                 after.write(&mut bytes);
                 format!(
                     "v{version}:after{}:{}:{}",
@@ -179,7 +180,16 @@ impl<'a> Views<'a> {
                     page.limit()
                 )
             }
+        };
+        // Another sort or filter is another answer: keyed by its canonical
+        // text's digest (a `q` may hold anything).
+        let query = page.query();
+        if !query.is_default() {
+            let digest = Sha256::digest(query.canonical().as_bytes());
+            key.push_str(":q");
+            key.push_str(&URL_SAFE_NO_PAD.encode(&digest[..12]));
         }
+        key
     }
 
     /// The cached bytes of `key` in `namespace`, or `load` rendered (and
@@ -210,12 +220,16 @@ impl<'a> Views<'a> {
 /// A cached list page: the body, then a trailer — `0`, or the next
 /// position's [`Keyset`] bytes and `1` — so that framing and unframing only
 /// append and truncate (a page is kilobytes; nothing is copied or shifted).
+/// A list page's body, then its next position's bytes and their length
+/// (2 bytes), then `1`; or the body and `0` when it is the last page.
 fn frame<P: Keyset>(mut body: Vec<u8>, next: Option<&P>) -> Vec<u8> {
     match next {
         None => body.push(0),
         Some(next) => {
-            body.reserve(P::LEN + 1);
+            let start = body.len();
             next.write(&mut body);
+            let len = u16::try_from(body.len() - start).unwrap_or(u16::MAX);
+            body.extend_from_slice(&len.to_be_bytes());
             body.push(1);
         }
     }
@@ -226,9 +240,11 @@ fn unframe<P: Keyset>(mut framed: Vec<u8>) -> Result<ListView<P>, Error> {
     let corrupt = || Error::Unexpected(anyhow::anyhow!("malformed cached list page"));
     let next = match framed.pop() {
         Some(0) => None,
-        Some(1) if framed.len() >= P::LEN => {
-            let at = framed.len() - P::LEN;
-            let next = P::read(&framed[at..]).ok_or_else(corrupt)?;
+        Some(1) if framed.len() >= 2 => {
+            let end = framed.len() - 2;
+            let len = usize::from(u16::from_be_bytes([framed[end], framed[end + 1]]));
+            let at = end.checked_sub(len).ok_or_else(corrupt)?;
+            let next = P::read(&framed[at..end]).ok_or_else(corrupt)?;
             framed.truncate(at);
             Some(next)
         }
@@ -261,7 +277,7 @@ mod tests {
 
     fn position() -> Position {
         Position {
-            created_at: Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap(),
+            key: domain::page::SortKey::Time(Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap()),
             id: ItemId::generate(),
         }
     }
@@ -281,10 +297,11 @@ mod tests {
     #[tokio::test]
     async fn a_cached_page_is_served_without_asking_storage() {
         let next = position();
+        let stored = next.clone();
         let mut mock = MockVersionedCache::new();
         mock.expect_get()
             .withf(|namespace, key| namespace == "items:u:alice" && key == "v3:page:0:100")
-            .returning(move |_, _| Ok((3, Some(frame(b"cached".to_vec(), Some(&next))))));
+            .returning(move |_, _| Ok((3, Some(frame(b"cached".to_vec(), Some(&stored))))));
         let cache = cache(mock);
         let views = Views::new("items", 3, Some(&cache));
         let page = views
@@ -327,13 +344,48 @@ mod tests {
         assert_eq!(page.body, b"a,b");
     }
 
+    #[test]
+    fn each_sort_and_filter_has_its_own_key_and_the_default_keeps_the_plain_one() {
+        use domain::resource::list::{ListFilter, ListQuery, Sort, SortField};
+        let views = Views::new("items", 2, None);
+        let plain = Page::<Position>::default();
+        let key = |query: ListQuery| views.list_key(&plain.clone().with_query(query));
+        assert_eq!(key(ListQuery::default()), "v2:page:0:100");
+        let by_name = ListQuery {
+            sort: Sort {
+                field: SortField::Text("name"),
+                descending: false,
+            },
+            ..ListQuery::default()
+        };
+        let searching = |text: &str| ListQuery {
+            filter: ListFilter {
+                search: Some(("name", text.to_owned())),
+                ..ListFilter::default()
+            },
+            ..ListQuery::default()
+        };
+        let keys = [
+            key(by_name),
+            key(searching("lamp")),
+            key(searching("lamps")),
+            key(ListQuery::default()),
+        ];
+        for (n, a) in keys.iter().enumerate() {
+            assert!(a.starts_with("v2:page:0:100"), "{a}");
+            for b in &keys[n + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
     #[tokio::test]
     async fn keyset_pages_are_keyed_by_their_position_and_resources_apart() {
         let after = position();
-        let page = Page::new(None, Some(5)).unwrap().starting_after(Some(after));
+        let page = Page::new(None, Some(5)).unwrap().starting_after(Some(after.clone()));
         let mut bytes = Vec::new();
         after.write(&mut bytes);
-        let expected = format!("v1:after1:{}:5", URL_SAFE_NO_PAD.encode(bytes));
+        let expected = format!("v1:after2:{}:5", URL_SAFE_NO_PAD.encode(bytes));
         let mut mock = MockVersionedCache::new();
         mock.expect_get()
             .withf(move |namespace, key| namespace == "projects:u:alice" && key == expected)

@@ -1,11 +1,12 @@
 //! Pages of a list, for every resource: by offset (`skip`) or by keyset
 //! (`after` a [`Position`], which keeps pages stable while rows are added).
 //! The default order is newest first: `created_at`, then the id, both
-//! descending.
+//! descending; a page's [`ListQuery`] may ask for another, and a filter.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::resource::list::ListQuery;
 use crate::validation::FieldErrors;
 
 /// Largest page a list may ask for.
@@ -21,27 +22,38 @@ pub trait RecordId: Copy + Eq + std::hash::Hash + std::fmt::Debug + Send + Sync 
     fn from_uuid(id: Uuid) -> Self;
 }
 
-/// Where a keyset page starts: strictly after this row in the newest-first
-/// order (`created_at`, then `id`, both descending).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The value of the sort field at a keyset position.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    /// `created_at` or `updated_at`.
+    Time(DateTime<Utc>),
+    /// A text field.
+    Text(String),
+}
+
+/// Where a keyset page starts: strictly after this row in the list's order
+/// (its sort field, then `id`, both in the sort's direction).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Position<Id> {
-    /// The `created_at` of the last row of the previous page.
-    pub created_at: DateTime<Utc>,
-    /// Its id (ties on `created_at` are ordered by id).
+    /// The sort field's value in the last row of the previous page.
+    pub key: SortKey,
+    /// Its id (ties on the sort field are ordered by id).
     pub id: Id,
 }
 
-/// A window into a list: by offset (`skip`) or by keyset (`after`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A window into a list (by offset, `skip`, or by keyset, `after`) in the
+/// order and with the filter of its [`ListQuery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<P> {
     skip: u64,
     limit: u64,
     after: Option<P>,
+    query: ListQuery,
 }
 
-impl<P: Copy> Page<P> {
+impl<P> Page<P> {
     /// Validates `skip ≥ 0` (and small enough for SQL's `OFFSET`) and `1 ≤ limit ≤ 1000`;
-    /// a missing limit means 100, a missing skip 0.
+    /// a missing limit means 100, a missing skip 0. Newest first, unfiltered.
     ///
     /// # Errors
     /// Field errors on `skip` and/or `limit`.
@@ -60,6 +72,7 @@ impl<P: Copy> Page<P> {
             skip: skip as u64,
             limit: limit as u64,
             after: None,
+            query: ListQuery::default(),
         })
     }
 
@@ -73,6 +86,12 @@ impl<P: Copy> Page<P> {
         }
     }
 
+    /// The same window of the list ordered and filtered by `query`.
+    #[must_use]
+    pub fn with_query(self, query: ListQuery) -> Self {
+        Self { query, ..self }
+    }
+
     /// One more row than asked for: a service fetches it to learn whether a
     /// next page exists.
     #[must_use]
@@ -84,8 +103,13 @@ impl<P: Copy> Page<P> {
     }
 
     /// Where a keyset page starts, if it is one.
-    pub fn after(&self) -> Option<P> {
-        self.after
+    pub fn after(&self) -> Option<&P> {
+        self.after.as_ref()
+    }
+
+    /// The list's order and filter.
+    pub fn query(&self) -> &ListQuery {
+        &self.query
     }
 
     /// How many rows to pass over.
@@ -105,6 +129,7 @@ impl<P> Default for Page<P> {
             skip: 0,
             limit: LIMIT_DEFAULT,
             after: None,
+            query: ListQuery::default(),
         }
     }
 }

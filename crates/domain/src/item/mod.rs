@@ -8,7 +8,9 @@ pub mod model;
 pub use crate::fields::rules;
 
 pub use crate::resource::Precondition;
-pub use model::{Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemPatch, NewItem, Page, Position, RESOURCE};
+pub use model::{
+    ITEM_LIST, Item, ItemChanges, ItemDescription, ItemId, ItemName, ItemPatch, NewItem, Page, Position, RESOURCE,
+};
 
 /// The item use cases.
 pub type ItemService = crate::resource::ScopedService<Item>;

@@ -86,7 +86,16 @@ crate::scoped_record!(Item {
     new: NewItem,
     patch: ItemPatch,
     fields: [name, description, is_active],
+    list: ITEM_LIST,
 });
+
+/// How item lists may be sorted and filtered: by name (besides the
+/// timestamps), on `is_active`, and searched by name (`q`).
+pub const ITEM_LIST: crate::resource::list::ListSpec = crate::resource::list::ListSpec {
+    sort: &["name"],
+    flags: &["is_active"],
+    search: Some("name"),
+};
 
 /// The resource name API-key permissions (`{"items": […]}`), change reports
 /// and cache namespaces use for items.

@@ -15,6 +15,7 @@
 //! write reported to a [`crate::change::ChangeObserver`].
 
 mod id;
+pub mod list;
 mod port;
 mod service;
 
@@ -26,7 +27,8 @@ pub use port::MockScopedRepository;
 pub use port::ScopedRepository;
 pub use service::{Precondition, ScopedService};
 
-use crate::page::{Page, Position};
+use crate::page::{Page, Position, SortKey};
+use list::{ListSpec, Sort, SortField};
 
 /// A record of a scoped resource.
 pub trait Record: Clone + Send + Sync + std::fmt::Debug + 'static {
@@ -50,6 +52,14 @@ pub trait Record: Clone + Send + Sync + std::fmt::Debug + 'static {
     fn updated_at(&self) -> DateTime<Utc>;
     /// The record made of a client's `new` and what the service decided.
     fn create(new: Self::New, origin: Origin<Self>) -> Self;
+
+    /// What its lists may be sorted and filtered by (beyond `created_at`,
+    /// `updated_at`, `created_after` and `created_before`).
+    const LIST: ListSpec = ListSpec::BASIC;
+
+    /// The value of text field `field` (what a keyset position of a text
+    /// sort carries); `None` for a field that is not text or not there.
+    fn sort_text(&self, field: &str) -> Option<&str>;
 }
 
 /// A point in time, as records keep them.
@@ -68,12 +78,21 @@ macro_rules! scoped_record {
         resource: $resource:expr,
         new: $new:ident,
         patch: $patch:ident,
-        fields: [$($field:ident),* $(,)?] $(,)?
+        fields: [$($field:ident),* $(,)?]
+        $(, list: $list:expr)? $(,)?
     }) => {
         impl $crate::resource::Record for $record {
             const RESOURCE: &'static str = $resource;
             type New = $new;
             type Patch = $patch;
+            $(const LIST: $crate::resource::list::ListSpec = $list;)?
+
+            fn sort_text(&self, field: &str) -> Option<&str> {
+                match field {
+                    $(stringify!($field) => $crate::resource::list::FieldText::field_text(&self.$field),)*
+                    _ => None,
+                }
+            }
 
             fn id(&self) -> $crate::resource::Id<Self> {
                 self.id
@@ -122,19 +141,21 @@ pub struct Origin<R> {
     pub at: DateTime<Utc>,
 }
 
-/// Where a keyset page of `R` starts (newest first: `created_at`, then id).
+/// Where a keyset page of `R` starts.
 pub type RecordPosition<R> = Position<Id<R>>;
 
-/// A window into the newest-first list of `R`.
+/// A window into a list of `R`.
 pub type RecordPage<R> = Page<RecordPosition<R>>;
 
 impl<R: Record> Position<Id<R>> {
-    /// The position just after `record`.
-    pub fn after(record: &R) -> Self {
-        Self {
-            created_at: record.created_at(),
-            id: record.id(),
-        }
+    /// The position just after `record` in a list sorted by `sort`.
+    pub fn after(record: &R, sort: Sort) -> Self {
+        let key = match sort.field {
+            SortField::CreatedAt => SortKey::Time(record.created_at()),
+            SortField::UpdatedAt => SortKey::Time(record.updated_at()),
+            SortField::Text(field) => SortKey::Text(record.sort_text(field).unwrap_or_default().to_owned()),
+        };
+        Self { key, id: record.id() }
     }
 }
 

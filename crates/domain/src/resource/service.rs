@@ -55,13 +55,14 @@ impl<R: Record> ScopedService<R> {
         caller: &Caller,
         page: RecordPage<R>,
     ) -> Result<(Vec<R>, Option<RecordPosition<R>>), Error> {
-        let mut records = self.list(caller, page.with_one_more()).await?;
+        let mut records = self.list(caller, page.clone().with_one_more()).await?;
         let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
         if records.len() <= limit {
             return Ok((records, None));
         }
         records.truncate(limit);
-        let next = records.last().map(RecordPosition::<R>::after);
+        let sort = page.query().sort;
+        let next = records.last().map(|last| RecordPosition::<R>::after(last, sort));
         Ok((records, next))
     }
 
@@ -681,7 +682,10 @@ mod tests {
         let page = Page::new(None, Some(2)).unwrap();
         let (items, next) = service.list_page(&user("alice"), page).await.unwrap();
         assert_eq!(items.len(), 2);
-        assert_eq!(next, Some(Position::after(&items[1])));
+        assert_eq!(
+            next,
+            Some(Position::after(&items[1], crate::resource::list::Sort::default()))
+        );
         let page = Page::new(None, Some(5)).unwrap();
         let (items, next) = service.list_page(&user("alice"), page).await.unwrap();
         assert_eq!((items.len(), next), (3, None));

@@ -43,7 +43,8 @@ use crate::owner::OwnerIdType;
 
 /// A job of a scoped table's lanes.
 pub enum ScopedJob<R: Record> {
-    /// A first page (or a `skip` page): keyset pages are not batched.
+    /// A first page (or a `skip` page) in the default order, unfiltered:
+    /// keyset pages, other orders and filters are not batched.
     List {
         /// Whose records.
         owner: Owner,
@@ -595,7 +596,8 @@ where
 {
     async fn list(&self, owner: &Owner, page: RecordPage<T::Record>) -> Result<Vec<T::Record>, Error> {
         match (&self.lanes, page.after()) {
-            (Some(lanes), None) => {
+            // The lanes batch the default order, unfiltered (first pages).
+            (Some(lanes), None) if page.query().is_default() => {
                 let owner = owner.clone();
                 lanes.ask(|reply| ScopedJob::List { owner, page, reply }).await
             }

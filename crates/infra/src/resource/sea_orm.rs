@@ -22,10 +22,14 @@ use chrono::{DateTime, Utc};
 use domain::Error;
 use domain::resource::{Changes, Id, Record, RecordPage, ScopedRepository};
 use domain::scope::Owner;
-use sea_orm::sea_query::{Expr, Query};
+use std::str::FromStr as _;
+
+use domain::page::SortKey;
+use domain::resource::list::{ListQuery, SortField};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Func, LikeExpr, Order, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IdenStatic, Iterable,
-    QueryFilter, QueryOrder, QuerySelect, UpdateMany,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait as _, Select, UpdateMany,
 };
 
 use crate::db::{Db, DbBackendKind, translate};
@@ -135,9 +139,107 @@ impl<T: ScopedTable> SeaOrmRepository<T> {
         }
     }
 
+    /// The list query of `page` in `owner`'s scope: its filter, its order
+    /// (the sort column, then id, in one direction) and, for a keyset page,
+    /// strictly after its position; each sort is served by a `(scope,
+    /// column, id)` index.
+    fn list_select(&self, owner: &Owner, page: &RecordPage<T::Record>) -> Result<Select<T::Entity>, Error> {
+        let columns = T::columns();
+        let query = page.query();
+        let mut select = T::Entity::find()
+            .filter(self.owner_is(owner))
+            .filter(filter::<T>(query)?);
+        let sort = sort_column::<T>(query.sort.field)?;
+        let descending = query.sort.descending;
+        if let Some(after) = page.after() {
+            let key = match &after.key {
+                SortKey::Time(at) => sea_orm::Value::from(*at),
+                SortKey::Text(text) => sea_orm::Value::from(text.clone()),
+            };
+            let id = after.id.as_uuid();
+            select = select.filter(if descending {
+                Condition::any()
+                    .add(Expr::col(sort).lt(key.clone()))
+                    .add(Condition::all().add(Expr::col(sort).eq(key)).add(columns.id.lt(id)))
+            } else {
+                Condition::any()
+                    .add(Expr::col(sort).gt(key.clone()))
+                    .add(Condition::all().add(Expr::col(sort).eq(key)).add(columns.id.gt(id)))
+            });
+        }
+        let order = if descending { Order::Desc } else { Order::Asc };
+        Ok(select
+            .order_by(sort, order.clone())
+            .order_by(columns.id, order)
+            .offset(page.skip())
+            .limit(page.limit()))
+    }
+
+    /// The statement a list of `page` in `owner`'s scope runs (to `EXPLAIN` it).
+    ///
+    /// # Errors
+    /// When the page's query names a column the table does not have.
+    pub fn list_statement(&self, owner: &Owner, page: &RecordPage<T::Record>) -> Result<sea_orm::Statement, Error> {
+        Ok(self.list_select(owner, page)?.build(self.db.backend()))
+    }
+
     fn owned(&self, owner: &Owner, id: Id<T::Record>) -> Condition {
         self.owner_is(owner).add(T::columns().id.eq(id.as_uuid()))
     }
+}
+
+/// The column of sort field `field`.
+fn sort_column<T: ScopedTable>(field: SortField) -> Result<<T::Entity as EntityTrait>::Column, Error> {
+    let columns = T::columns();
+    match field {
+        SortField::CreatedAt => Ok(columns.created_at),
+        SortField::UpdatedAt => Ok(columns.updated_at),
+        SortField::Text(name) => column::<T>(name),
+    }
+}
+
+/// The column named `name` (a field a [`domain::resource::list::ListSpec`] names).
+fn column<T: ScopedTable>(name: &str) -> Result<<T::Entity as EntityTrait>::Column, Error> {
+    <T::Entity as EntityTrait>::Column::from_str(name).map_err(|_| {
+        Error::Unexpected(anyhow::anyhow!(
+            "{} has no column {name} (its list spec names it)",
+            T::TABLE
+        ))
+    })
+}
+
+/// The rows `query`'s filter keeps: flags equal, the searched column
+/// containing the text in any case (`LOWER(column) LIKE pattern ESCAPE
+/// '\'`, the pattern lowered, with `%`, `_` and `\` of the text escaped,
+/// so they match themselves), and the creation time's bounds.
+fn filter<T: ScopedTable>(query: &ListQuery) -> Result<Condition, Error> {
+    let columns = T::columns();
+    let filter = &query.filter;
+    let mut condition = Condition::all();
+    for (name, value) in &filter.flags {
+        condition = condition.add(column::<T>(name)?.eq(*value));
+    }
+    if let Some((name, text)) = &filter.search {
+        let mut pattern = String::with_capacity(text.len() + 2);
+        pattern.push('%');
+        // Lowered here, the column by SQL's `LOWER` (SQLite's folds ASCII only).
+        for c in text.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        let searched = Func::lower(Expr::col(column::<T>(name)?));
+        condition = condition.add(Expr::expr(searched).like(LikeExpr::new(pattern).escape('\\')));
+    }
+    if let Some(after) = filter.created_after {
+        condition = condition.add(columns.created_at.gt(after));
+    }
+    if let Some(before) = filter.created_before {
+        condition = condition.add(columns.created_at.lt(before));
+    }
+    Ok(condition)
 }
 
 #[async_trait]
@@ -148,24 +250,8 @@ where
 {
     async fn list(&self, owner: &Owner, page: RecordPage<T::Record>) -> Result<Vec<T::Record>, Error> {
         let _permit = self.db.resource_permit().await?;
-        let columns = T::columns();
-        let mut query = T::Entity::find().filter(self.owner_is(owner));
-        if let Some(after) = page.after() {
-            // Keyset: strictly older than the last record seen, in the same
-            // (created_at, id) descending order; served by the index.
-            query = query.filter(
-                Condition::any().add(columns.created_at.lt(after.created_at)).add(
-                    Condition::all()
-                        .add(columns.created_at.eq(after.created_at))
-                        .add(columns.id.lt(after.id.as_uuid())),
-                ),
-            );
-        }
-        let rows = query
-            .order_by_desc(columns.created_at)
-            .order_by_desc(columns.id)
-            .offset(page.skip())
-            .limit(page.limit())
+        let rows = self
+            .list_select(owner, &page)?
             .all(self.db.conn())
             .await
             .map_err(translate)?;
