@@ -8,7 +8,9 @@ an EdDSA key in `jwks` with a JWT per user and an unmetered API key per user,
 starts the server with production settings, and drives
 it with wrk at 64 connections, every request carrying a random user's signed
 cookie (HMAC-SHA256, base64, percent-encoded: as better-auth signs it).
-Alongside, pgbench runs the exact SQL of list_items and create_item, and
+Alongside, pgbench runs the exact SQL of list_items, list_items_sorted
+(`sort=name&is_active=true`), list_items_search (`q` of 3 characters) and
+create_item, and
 the mixed scenario's own SQL in its proportions (bench/mixed.sql: the list
 query, the get-by-id-and-owner query, `SELECT 1` for the cached users/me, a
 single-row INSERT; one statement per request) — the database's ceiling for
@@ -56,7 +58,8 @@ SECRET = "bench-better-auth-secret-0123456789abcdef"
 USERS, ITEMS_PER_USER = 1000, 20
 MEMBERS_PER_ORG, ITEMS_PER_ORG = 10, 20
 ORGS = USERS // MEMBERS_PER_ORG
-ALL = ["health", "health_live", "users_me", "list_items", "get_item", "create_item", "mixed", "org_list_items", "org_mixed",
+ALL = ["health", "health_live", "users_me", "list_items", "list_items_sorted", "list_items_search", "get_item", "create_item",
+       "mixed", "org_list_items", "org_mixed",
        "users_me_jwt", "list_items_jwt", "users_me_api_key", "users_me_churn", "users_me_secondary",
        "users_me_otel_0.1", "users_me_otel_1.0", "mixed_otel_0.1", "mixed_otel_1.0"]
 # *_otel_<ratio>: users_me or mixed on a server exporting OpenTelemetry traces (OTLP/HTTP) to a local sink
@@ -180,7 +183,7 @@ def seed():
           SELECT 'bench-churn-session-' || g, now() + interval '1 day', md5('churn-token-' || g), now(), now(), 'bench-churn-' || g
           FROM generate_series(1, {CHURN_USERS}) g;
         INSERT INTO items (id, name, description, owner_id, is_active, created_at, updated_at)
-          SELECT md5('bench-item-' || g || '-' || i)::uuid, 'item ' || i, 'description ' || i, 'bench-user-' || g, true,
+          SELECT md5('bench-item-' || g || '-' || i)::uuid, 'item ' || i, 'description ' || i, 'bench-user-' || g, i % 4 <> 0,
                  now() - (i || ' seconds')::interval, now()
           FROM generate_series(1, {USERS}) g, generate_series(1, {ITEMS_PER_USER}) i;
         INSERT INTO "organization" (id, name, slug, "createdAt")
@@ -514,6 +517,8 @@ def main():
                 runs.append(results)
                 continue
             results["pgbench_list_tps"] = pgbench("list_items.sql")
+            results["pgbench_sorted_tps"] = pgbench("list_items_sorted.sql")
+            results["pgbench_search_tps"] = pgbench("list_items_search.sql")
             results["pgbench_insert_tps"] = pgbench("create_item.sql")
             results["pgbench_mixed_tps"] = pgbench("mixed.sql")
             results["redis_get_ops"] = redis_get()
@@ -537,11 +542,16 @@ def main():
     peer = {"mixed": 81}  # FastAPI original, 2 workers (shared/bench/PEER_BASELINE.md)
     summary = {s: {f: median(s, f) for f in ("rps", "p50_ms", "p99_ms", "non2xx", "peak_rss_mb", "cpu_us")}
                for s in SCENARIOS}
-    keys = ("pgbench_list_tps", "pgbench_insert_tps", "pgbench_mixed_tps", "redis_get_ops")
+    keys = ("pgbench_list_tps", "pgbench_sorted_tps", "pgbench_search_tps", "pgbench_insert_tps", "pgbench_mixed_tps",
+            "redis_get_ops")
     reference = {k: median(k) for k in keys} if all(k in runs[0] for k in keys) else {k: float("nan") for k in keys}
     ratios = {}
     if "list_items" in summary:
         ratios["list_items / pgbench list"] = summary["list_items"]["rps"] / reference["pgbench_list_tps"]
+    if "list_items_sorted" in summary:
+        ratios["list_items_sorted / pgbench sorted"] = summary["list_items_sorted"]["rps"] / reference["pgbench_sorted_tps"]
+    if "list_items_search" in summary:
+        ratios["list_items_search / pgbench search"] = summary["list_items_search"]["rps"] / reference["pgbench_search_tps"]
     if "create_item" in summary:
         ratios["create_item / pgbench insert"] = summary["create_item"]["rps"] / reference["pgbench_insert_tps"]
     if "users_me" in summary:
@@ -586,7 +596,8 @@ def main():
     for s, r in summary.items():
         print(f"| {s} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non2xx']:.0f} | {r['peak_rss_mb']:.1f} "
               f"| {r['cpu_us']:.1f} |")
-    print(f"\npgbench list_items SQL: {reference['pgbench_list_tps']:.0f} tps; INSERT: {reference['pgbench_insert_tps']:.0f} tps; "
+    print(f"\npgbench list_items SQL: {reference['pgbench_list_tps']:.0f} tps; sorted: {reference['pgbench_sorted_tps']:.0f} tps; "
+          f"search: {reference['pgbench_search_tps']:.0f} tps; INSERT: {reference['pgbench_insert_tps']:.0f} tps; "
           f"mixed SQL: {reference['pgbench_mixed_tps']:.0f} tps; "
           f"redis-benchmark GET: {reference['redis_get_ops']:.0f} ops/s")
     for name, value in ratios.items():

@@ -2,7 +2,8 @@
 -- user's credential (signed better-auth cookie, JWT or API key).
 -- Environment: BENCH_DATA (file, per user: "<cookie>\t<item ids>\t<organization id>\t<its item ids>
 --              \t<jwt>\t<api key>", ids comma-separated),
---              BENCH_SCENARIO (health | health_live | users_me | list_items | get_item | create_item | mixed
+--              BENCH_SCENARIO (health | health_live | users_me | list_items | list_items_sorted
+--                              | list_items_search | get_item | create_item | mixed
 --                              | org_list_items | org_mixed | users_me_jwt | list_items_jwt
 --                              | users_me_api_key).
 --
@@ -42,6 +43,14 @@ local kinds = {
   health_live = function() return { wrk.format("GET", "/health/live") } end,
   me = function(u) return { wrk.format("GET", "/api/v1/users/me", cookie(u)) } end,
   list = function(u) return { wrk.format("GET", "/api/v1/items?limit=20", cookie(u)) } end,
+  list_sorted = function(u)
+    return { wrk.format("GET", "/api/v1/items?limit=20&sort=name&is_active=true", cookie(u)) }
+  end,
+  -- q of 3 characters: "m 1" (items 1, 10-19) or "m 2" (items 2, 20)
+  list_search = function(u)
+    return { wrk.format("GET", "/api/v1/items?limit=20&q=m%201", cookie(u)),
+             wrk.format("GET", "/api/v1/items?limit=20&q=m%202", cookie(u)) }
+  end,
   get = function(u) return item_gets(u.items, cookie(u)) end,
   create = function(u) return { wrk.format("POST", "/api/v1/items", cookie(u, json()), body) } end,
   org_list = function(u) return { wrk.format("GET", "/api/v1/items?limit=20", in_org(u)) } end,
@@ -62,6 +71,8 @@ local scenarios = {
   health_live = { { 100, "health_live" } },
   users_me = { { 100, "me" } },
   list_items = { { 100, "list" } },
+  list_items_sorted = { { 100, "list_sorted" } },
+  list_items_search = { { 100, "list_search" } },
   get_item = { { 100, "get" } },
   create_item = { { 100, "create" } },
   org_list_items = { { 100, "org_list" } },

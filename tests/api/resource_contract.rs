@@ -325,6 +325,71 @@ pub async fn cursors(backend: Backend, spec: Spec) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// The list queries every resource has (its own text sorts, flags and `q`
+/// are its tests' to check): oldest first and by last change, over pages;
+/// `created_after` / `created_before`; a cursor bound to its sort; a bad or
+/// repeated sort is 422.
+pub async fn list_queries(backend: Backend, spec: Spec) {
+    let Some(app) = app(backend, spec, "list_queries").await else {
+        return;
+    };
+    let user = app.signed_in_user("owner").await;
+    let mut created = Vec::new();
+    for n in 0..4 {
+        created.push(create(&app, spec, &user, n, None).await);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let oldest_first: Vec<String> = created.iter().map(|r| id(r).to_owned()).collect();
+    let pages = |path: String| {
+        let (app, user) = (&app, &user);
+        async move {
+            let (mut seen, mut next, mut cursor) = (Vec::new(), Some(path), None);
+            while let Some(path) = next.take() {
+                let (status, headers, page) = call(app, Method::GET, &path, user, &[], None).await;
+                assert_eq!(status, StatusCode::OK, "{path}: {page}");
+                seen.extend(page.as_array().unwrap().iter().map(|r| id(r).to_owned()));
+                next = headers.get(LINK).map(|link| {
+                    let link = link.to_str().unwrap();
+                    let url = &link[link.find('<').unwrap() + 1..link.find('>').unwrap()];
+                    url[url.find("/api/").unwrap()..].to_owned()
+                });
+                cursor = cursor.or_else(|| next.clone());
+                assert!(seen.len() <= 4, "the links end");
+            }
+            (seen, cursor)
+        }
+    };
+    let (seen, link) = pages(format!("{}?sort=created_at&limit=3", spec.path)).await;
+    assert_eq!(seen, oldest_first, "oldest first, over pages");
+
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (status, patched) = app
+        .patch(&format!("{}/{}", spec.path, oldest_first[0]), &user, (spec.patch)())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let (seen, _) = pages(format!("{}?sort=-updated_at&limit=3", spec.path)).await;
+    assert_eq!(seen[0], oldest_first[0], "the last changed first");
+
+    let second = created[1]["created_at"].as_str().unwrap().replace('+', "%2B");
+    let (seen, _) = pages(format!("{}?sort=created_at&created_after={second}", spec.path)).await;
+    assert_eq!(seen, oldest_first[2..], "created strictly after the second");
+    let (seen, _) = pages(format!("{}?sort=created_at&created_before={second}", spec.path)).await;
+    assert_eq!(seen, oldest_first[..1]);
+
+    let link = link.expect("a next page");
+    let cursor = link.split("cursor=").nth(1).unwrap();
+    for path in [
+        format!("{}?sort=-created_at&limit=3&cursor={cursor}", spec.path),
+        format!("{}?sort=;drop", spec.path),
+        format!("{}?sort=created_at&sort=created_at", spec.path),
+        format!("{}?created_after=yesterday", spec.path),
+    ] {
+        let (status, body) = app.get(&path, &user).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert!(body["error"]["details"]["errors"][0]["field"].is_string(), "{body}");
+    }
+}
+
 pub async fn validation(backend: Backend, spec: Spec) {
     let Some(app) = app(backend, spec, "validation").await else {
         return;
@@ -447,6 +512,9 @@ macro_rules! resource_contract {
         async fn cursors(backend: $crate::helpers::Backend) {
             $crate::resource_contract::cursors(backend, $spec).await;
         }
+        async fn list_queries(backend: $crate::helpers::Backend) {
+            $crate::resource_contract::list_queries(backend, $spec).await;
+        }
         async fn validation(backend: $crate::helpers::Backend) {
             $crate::resource_contract::validation(backend, $spec).await;
         }
@@ -459,6 +527,7 @@ macro_rules! resource_contract {
             conditional,
             idempotent,
             cursors,
+            list_queries,
             validation,
             organizations
         );

@@ -1,0 +1,2 @@
+\set uid random(1, 1000)
+SELECT "items"."id", "items"."name", "items"."description", CAST("items"."owner_id" AS text) AS "owner_id", "items"."organization_id", "items"."is_active", "items"."created_at", "items"."updated_at" FROM "items" WHERE "items"."owner_id" = 'bench-user-' || :uid AND "items"."organization_id" IS NULL AND "items"."is_active" = true ORDER BY "items"."name" ASC, "items"."id" ASC LIMIT 21 OFFSET 0;
