@@ -2,8 +2,9 @@
 //! `domain::resource::list`) are keyset scans in either scope:
 //! `(owner_id, name, id)`, `(organization_id, name, id)` and the same for
 //! `updated_at`. Searching by name (`q`) reads the scope's rows through
-//! these and filters them: a scope's items are few, so no trigram index is
-//! needed (see docs/performance.md).
+//! the scope's index and filters them; a trigram index for large scopes is
+//! an operator's choice (it needs `pg_trgm`): see docs/operations.md,
+//! "Searching large scopes".
 
 use sea_orm_migration::prelude::*;
 
