@@ -1,5 +1,5 @@
-//! Item reads and inserts reach PostgreSQL through the item lanes
-//! (`infra::item_repository::lanes`): under concurrency many requests share
+//! Item reads and inserts reach PostgreSQL through the lanes (`infra::lanes`,
+//! with the kit's `ScopedStatements`): under concurrency many requests share
 //! one statement (and inserts one commit), every `201` is stored, a bad row
 //! fails alone (its batch is split in halves until it is found), every read
 //! gets exactly its own scope's rows, the lanes stay within `DB_POOL_MAX`,

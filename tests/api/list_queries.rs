@@ -312,12 +312,70 @@ async fn each_query_has_its_own_answer_and_etag_and_a_write_shows_in_all(backend
     assert_ne!(by_name, etag("/api/v1/items?sort=name").await);
 }
 
+async fn an_organizations_list_sorts_and_filters_every_members_items_and_its_cursors_stay_in_it(backend: Backend) {
+    let options = crate::helpers::Options {
+        organization_plugin: true,
+        ..crate::helpers::Options::default()
+    };
+    let Some(app) = crate::helpers::spawn_app_with(backend, "org_list_queries", options).await else {
+        return;
+    };
+    let (ann, bob) = (app.signed_in_user("ann").await, app.signed_in_user("bob").await);
+    let at = chrono::Utc::now();
+    app.dev.insert_organization("acme", "Acme", "acme", at).await.unwrap();
+    app.dev.insert_member("acme", &ann.id, "member", at).await.unwrap();
+    app.dev.insert_member("acme", &bob.id, "member", at).await.unwrap();
+    let in_acme = |user: &TestUser, method: Method, path: &str| {
+        app.as_user(method, path, user).header("X-Organization-Id", "acme")
+    };
+    for (user, name, active) in [(&ann, "lamp b", true), (&bob, "lamp a", true), (&bob, "chair", false)] {
+        let response = in_acme(user, Method::POST, "/api/v1/items")
+            .json(&json!({"name": name, "is_active": active}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    create(&app, &ann, json!({"name": "lamp personal"})).await;
+
+    let response = in_acme(
+        &ann,
+        Method::GET,
+        "/api/v1/items?sort=name&is_active=true&q=lamp&limit=1",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let link = response.headers()[LINK].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        names(body.as_array().unwrap()),
+        ["lamp a"],
+        "every member's items, sorted"
+    );
+    let next = &link[link.find('<').unwrap() + 1..link.find('>').unwrap()];
+    let response = in_acme(&ann, Method::GET, next).send().await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(names(body.as_array().unwrap()), ["lamp b"]);
+    let (status, body, _) = list(&app, &ann, next).await;
+    assert_eq!(
+        (status, field_errors(&body)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![("cursor".to_owned(), "invalid_cursor".to_owned())]
+        ),
+        "the organization's cursor is not the personal scope's"
+    );
+}
+
 on_every_backend!(
     every_sort_pages_stably_through_ties_in_both_directions,
     filters_work_alone_and_combined_and_q_is_literal,
     cursors_are_bound_to_their_sort_and_filter,
     bad_queries_are_422_with_field_details,
     each_query_has_its_own_answer_and_etag_and_a_write_shows_in_all,
+    an_organizations_list_sorts_and_filters_every_members_items_and_its_cursors_stay_in_it,
 );
 
 /// On a table of 100,000 rows, every sort in both directions, in both

@@ -349,7 +349,7 @@ impl Drop for TlsPostgres {
 }
 
 /// `sslmode=verify-full` with a private CA (`sslrootcert`): the pool, the
-/// item lanes and the auth-change listener all connect over TLS (the cluster
+/// lanes and the auth-change listener all connect over TLS (the cluster
 /// refuses anything else), and `users/me`, item writes and lists work; a
 /// server signed by another CA stops start-up with one line naming TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
