@@ -81,13 +81,9 @@ pub type Position = crate::resource::RecordPosition<Item>;
 /// A window into the newest-first list of items.
 pub type Page = crate::resource::RecordPage<Item>;
 
-crate::scoped_record!(Item {
-    resource: RESOURCE,
-    new: NewItem,
-    patch: ItemPatch,
-    fields: [name, description, is_active],
-    list: ITEM_LIST,
-});
+crate::scoped_record! {
+    Item { resource: RESOURCE, new: NewItem, patch: ItemPatch, fields: [name, description, is_active], list: ITEM_LIST }
+}
 
 /// How item lists may be sorted and filtered: by name (besides the
 /// timestamps), on `is_active`, and searched by name (`q`).
