@@ -454,6 +454,27 @@ impl TestApp {
         }
     }
 
+    /// Fills `items` with 100,000 rows (PostgreSQL), shared between two users
+    /// (`owners`) and, one row in five, 50 organizations (`org-0` … `org-49`),
+    /// with varied names, flags and times, then `ANALYZE`s it: a table large
+    /// enough for the planner to show what it would really do.
+    pub async fn fill_100_000_items(&self, owners: [&str; 2]) {
+        let pool = self.db.postgres_pool().expect("PostgreSQL");
+        let fill = format!(
+            "INSERT INTO items (id, name, owner_id, organization_id, is_active, created_at, updated_at) \
+             SELECT gen_random_uuid(), md5(n::text), CASE WHEN n % 2 = 0 THEN '{}' ELSE '{}' END, \
+             CASE WHEN n % 5 = 0 THEN 'org-' || (n % 50) END, n % 3 = 0, \
+             now() - n * interval '1 second', now() - (n % 977) * interval '1 minute' \
+             FROM generate_series(1, 100000) AS n",
+            owners[0], owners[1]
+        );
+        sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(fill))
+            .execute(&pool)
+            .await
+            .unwrap();
+        sea_orm::sqlx::query("ANALYZE items").execute(&pool).await.unwrap();
+    }
+
     /// The value of a gauge (an unlabelled metric) scraped from `/metrics`.
     pub async fn gauge(&self, name: &str) -> i64 {
         let text = self

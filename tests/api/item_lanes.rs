@@ -422,19 +422,8 @@ async fn every_batched_list_is_an_index_scan_on_a_table_of_100_000_rows() {
         return;
     };
     let (ann, bob) = (app.signed_in_user("ann").await, app.signed_in_user("bob").await);
+    app.fill_100_000_items([&ann.id, &bob.id]).await;
     let pool = app.db.postgres_pool().unwrap();
-    let fill = format!(
-        "INSERT INTO items (id, name, owner_id, organization_id, is_active, created_at, updated_at) \
-         SELECT gen_random_uuid(), 'item ' || n, CASE WHEN n % 2 = 0 THEN '{}' ELSE '{}' END, \
-         CASE WHEN n % 5 = 0 THEN 'org-' || (n % 50) END, true, \
-         now() - n * interval '1 second', now() FROM generate_series(1, 100000) AS n",
-        ann.id, bob.id
-    );
-    sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(fill))
-        .execute(&pool)
-        .await
-        .unwrap();
-    sea_orm::sqlx::query("ANALYZE items").execute(&pool).await.unwrap();
 
     let statements = ScopedStatements::<ItemsTable>::new(OwnerIdType::Text).unwrap();
     let explain = format!("EXPLAIN {}", statements.list_sql());

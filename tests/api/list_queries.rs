@@ -400,20 +400,7 @@ async fn every_sort_is_an_index_scan_on_100_000_rows() {
         return;
     };
     let (ann, bob) = (app.signed_in_user("ann").await, app.signed_in_user("bob").await);
-    let pool = app.db.postgres_pool().unwrap();
-    let fill = format!(
-        "INSERT INTO items (id, name, owner_id, organization_id, is_active, created_at, updated_at) \
-         SELECT gen_random_uuid(), md5(n::text), CASE WHEN n % 2 = 0 THEN '{}' ELSE '{}' END, \
-         CASE WHEN n % 5 = 0 THEN 'org-' || (n % 50) END, n % 3 = 0, \
-         now() - n * interval '1 second', now() - (n % 977) * interval '1 minute' \
-         FROM generate_series(1, 100000) AS n",
-        ann.id, bob.id
-    );
-    sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(fill))
-        .execute(&pool)
-        .await
-        .unwrap();
-    sea_orm::sqlx::query("ANALYZE items").execute(&pool).await.unwrap();
+    app.fill_100_000_items([&ann.id, &bob.id]).await;
 
     let repository = SeaOrmRepository::<ItemsTable>::detect(app.db.clone()).await.unwrap();
     for owner in [Owner::User(ann.id.clone()), Owner::Organization("org-5".into())] {

@@ -81,6 +81,25 @@ async fn create(app: &TestApp, spec: Spec, user: &TestUser, n: usize, org: Optio
     body
 }
 
+/// The ids of every page from `path` on, following `Link: rel="next"`
+/// (at most `total` records: the links must end), and the first page's link.
+async fn every_page(app: &TestApp, user: &TestUser, path: String, total: usize) -> (Vec<String>, Option<String>) {
+    let (mut seen, mut next, mut first_link) = (Vec::new(), Some(path), None);
+    while let Some(path) = next.take() {
+        let (status, headers, page) = call(app, Method::GET, &path, user, &[], None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        seen.extend(page.as_array().unwrap().iter().map(|r| id(r).to_owned()));
+        next = headers.get(LINK).map(|link| {
+            let link = link.to_str().unwrap();
+            let url = &link[link.find('<').unwrap() + 1..link.find('>').unwrap()];
+            url[url.find("/api/").unwrap()..].to_owned()
+        });
+        first_link = first_link.or_else(|| next.clone());
+        assert!(seen.len() <= total, "the links end");
+    }
+    (seen, first_link)
+}
+
 fn id(record: &Value) -> &str {
     record["id"].as_str().unwrap()
 }
@@ -307,19 +326,7 @@ pub async fn cursors(backend: Backend, spec: Spec) {
         created.push(id(&create(&app, spec, &user, n, None).await).to_owned());
     }
     created.reverse();
-    let mut seen = Vec::new();
-    let mut next = Some(format!("{}?limit=2", spec.path));
-    while let Some(path) = next.take() {
-        let (status, headers, page) = call(&app, Method::GET, &path, &user, &[], None).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        seen.extend(page.as_array().unwrap().iter().map(|r| id(r).to_owned()));
-        next = headers.get(LINK).map(|link| {
-            let link = link.to_str().unwrap();
-            let url = &link[link.find('<').unwrap() + 1..link.find('>').unwrap()];
-            url[url.find("/api/").unwrap()..].to_owned()
-        });
-        assert!(seen.len() <= 5, "the links end");
-    }
+    let (seen, _) = every_page(&app, &user, format!("{}?limit=2", spec.path), 5).await;
     assert_eq!(seen, created, "every record once, newest first");
     let (status, _) = app.get(&format!("{}?cursor=AAAA", spec.path), &user).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -340,25 +347,7 @@ pub async fn list_queries(backend: Backend, spec: Spec) {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let oldest_first: Vec<String> = created.iter().map(|r| id(r).to_owned()).collect();
-    let pages = |path: String| {
-        let (app, user) = (&app, &user);
-        async move {
-            let (mut seen, mut next, mut cursor) = (Vec::new(), Some(path), None);
-            while let Some(path) = next.take() {
-                let (status, headers, page) = call(app, Method::GET, &path, user, &[], None).await;
-                assert_eq!(status, StatusCode::OK, "{path}: {page}");
-                seen.extend(page.as_array().unwrap().iter().map(|r| id(r).to_owned()));
-                next = headers.get(LINK).map(|link| {
-                    let link = link.to_str().unwrap();
-                    let url = &link[link.find('<').unwrap() + 1..link.find('>').unwrap()];
-                    url[url.find("/api/").unwrap()..].to_owned()
-                });
-                cursor = cursor.or_else(|| next.clone());
-                assert!(seen.len() <= 4, "the links end");
-            }
-            (seen, cursor)
-        }
-    };
+    let pages = |path: String| every_page(&app, &user, path, 4);
     let (seen, link) = pages(format!("{}?sort=created_at&limit=3", spec.path)).await;
     assert_eq!(seen, oldest_first, "oldest first, over pages");
 
