@@ -486,40 +486,16 @@ pub async fn organizations(backend: Backend, spec: Spec) {
 /// The whole contract for the [`Spec`] `$spec` returns, on every backend.
 macro_rules! resource_contract {
     ($spec:expr) => {
-        async fn whole_life(backend: $crate::helpers::Backend) {
-            $crate::resource_contract::whole_life(backend, $spec).await;
-        }
-        async fn isolation(backend: $crate::helpers::Backend) {
-            $crate::resource_contract::isolation(backend, $spec).await;
-        }
-        async fn conditional(backend: $crate::helpers::Backend) {
-            $crate::resource_contract::conditional(backend, $spec).await;
-        }
-        async fn idempotent(backend: $crate::helpers::Backend) {
-            $crate::resource_contract::idempotent(backend, $spec).await;
-        }
-        async fn cursors(backend: $crate::helpers::Backend) {
-            $crate::resource_contract::cursors(backend, $spec).await;
-        }
-        async fn list_queries(backend: $crate::helpers::Backend) {
-            $crate::resource_contract::list_queries(backend, $spec).await;
-        }
-        async fn validation(backend: $crate::helpers::Backend) {
-            $crate::resource_contract::validation(backend, $spec).await;
-        }
-        async fn organizations(backend: $crate::helpers::Backend) {
-            $crate::resource_contract::organizations(backend, $spec).await;
-        }
-        $crate::helpers::on_every_backend!(
-            whole_life,
-            isolation,
-            conditional,
-            idempotent,
-            cursors,
-            list_queries,
-            validation,
-            organizations
-        );
+        $crate::resource_contract::resource_contract!(@each $spec;
+            whole_life, isolation, conditional, idempotent, cursors, list_queries, validation, organizations);
+    };
+    (@each $spec:expr; $($test:ident),*) => {
+        $(
+            async fn $test(backend: $crate::helpers::Backend) {
+                $crate::resource_contract::$test(backend, $spec).await;
+            }
+        )*
+        $crate::helpers::on_every_backend!($($test),*);
     };
 }
 pub(crate) use resource_contract;
