@@ -21,3 +21,20 @@ pub struct User {
     /// When better-auth last updated the user.
     pub updated_at: DateTime<Utc>,
 }
+
+#[cfg(test)]
+impl User {
+    /// The user the domain's unit tests sign in as: `user-1`, Ada, verified,
+    /// created and updated `at`.
+    pub(crate) fn ada(at: DateTime<Utc>) -> Self {
+        Self {
+            id: "user-1".into(),
+            email: "ada@example.com".into(),
+            name: "Ada".into(),
+            email_verified: true,
+            image: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}

@@ -33,15 +33,7 @@ fn record() -> ApiKeyRecord {
 
 fn user_record(banned: bool) -> UserRecord {
     UserRecord {
-        user: User {
-            id: "user-1".into(),
-            email: "ada@example.com".into(),
-            name: "Ada".into(),
-            email_verified: true,
-            image: None,
-            created_at: now(),
-            updated_at: now(),
-        },
+        user: User::ada(now()),
         banned,
         ban_expires: None,
     }

@@ -255,15 +255,7 @@ mod tests {
     }
 
     fn user() -> User {
-        User {
-            id: "user-1".into(),
-            email: "ada@example.com".into(),
-            name: "Ada".into(),
-            email_verified: true,
-            image: None,
-            created_at: now(),
-            updated_at: now(),
-        }
+        User::ada(now())
     }
 
     fn record(expires_in_secs: i64) -> SessionRecord {

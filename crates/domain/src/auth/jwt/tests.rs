@@ -342,15 +342,7 @@ async fn requests_arriving_during_the_first_fetch_wait_for_it_instead_of_being_r
 
 fn user_record(banned: bool, ban_expires: Option<DateTime<Utc>>) -> UserRecord {
     UserRecord {
-        user: User {
-            id: "user-1".into(),
-            email: "ada@example.com".into(),
-            name: "Ada".into(),
-            email_verified: true,
-            image: None,
-            created_at: now(),
-            updated_at: now(),
-        },
+        user: User::ada(now()),
         banned,
         ban_expires,
     }
