@@ -171,6 +171,72 @@ async fn postgres_cut_off_answers_503_quickly_and_service_resumes_by_itself() {
     assert_eq!(created.len(), 11, "5 before the cut, 1 on recovery, 5 after");
 }
 
+/// After PostgreSQL comes back, the connections that sat idle through its
+/// outage (pooled and the lanes' own) are dead without knowing it. Once a
+/// request has found one broken, the others are pinged before their next use
+/// and replaced, so no request after the recovery answers 503 — not one per
+/// stale connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_idle_through_an_outage_are_replaced_before_they_fail_a_request() {
+    let test = "idle_connections_replaced_after_outage";
+    let Some(admin_url) = postgres_or_skip(test) else {
+        return;
+    };
+    let mut proxy = TcpProxy::start(host_port(&admin_url)).await;
+    let options = Options {
+        database_proxy_port: Some(proxy.port),
+        // Every request looks its session up on the pool.
+        session_cache_ttl_secs: 0,
+        extra: vec![
+            ("DB_TIMEOUT_MS".into(), "1000".into()),
+            ("DB_POOL_MAX".into(), "8".into()),
+        ],
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(Backend::Postgres(NamingStyle::CamelCase), test, options).await else {
+        return;
+    };
+    let mut users = Vec::new();
+    for i in 0..12 {
+        users.push(app.signed_in_user(&format!("u{i}")).await);
+    }
+    let everyone = async || {
+        let requests = users
+            .iter()
+            .flat_map(|user| [app.get("/api/v1/users/me", user), app.get("/api/v1/items", user)]);
+        futures_util::future::join_all(requests)
+            .await
+            .into_iter()
+            .map(|(status, _)| status)
+            .collect::<Vec<_>>()
+    };
+    // Open the pool's and the lanes' connections, all in use at once, then idle.
+    for _ in 0..3 {
+        assert!(everyone().await.iter().all(|s| *s == StatusCode::OK));
+    }
+
+    proxy.cut().await;
+    let (status, _) = app.get("/api/v1/users/me", &users[0]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a request finds the break");
+    proxy.restore().await;
+
+    for round in 0..3 {
+        for user in &users {
+            assert_eq!(
+                app.get("/api/v1/users/me", user).await.0,
+                StatusCode::OK,
+                "round {round}"
+            );
+            assert_eq!(app.get("/api/v1/items", user).await.0, StatusCode::OK, "round {round}");
+        }
+        let statuses = everyone().await;
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::OK),
+            "round {round}: {statuses:?}"
+        );
+    }
+}
+
 /// Under a Redis outage, failed response-cache invalidations are coalesced:
 /// hundreds of writes by three users leave at most three pending
 /// invalidations (not one retry task per write), and they are retried and

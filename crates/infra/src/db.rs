@@ -88,9 +88,19 @@ impl Db {
             .acquire_timeout(options.acquire_timeout)
             .idle_timeout(Duration::from_secs(300))
             // Pinging on every checkout costs a round trip per query; only a
-            // connection idle long enough to have been dropped is checked.
-            // A connection that breaks mid-use errors once (503) and is discarded.
+            // connection idle long enough to have been dropped is checked,
+            // or one that was idle when another was found broken (see
+            // [`crate::breaks`]). A connection that breaks mid-use errors
+            // once (503) and is discarded.
             .test_before_acquire_if_idle_for(Duration::from_secs(10))
+            .map_sqlx_postgres_before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if crate::breaks::since(meta.idle_for) {
+                        sea_orm::sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .sqlx_logging(false);
         if url.starts_with("sqlite:") {
             // WAL lets readers proceed while a writer commits; foreign keys
@@ -416,7 +426,13 @@ pub fn redact(url: &str) -> String {
 
 /// Maps a sea-orm error to the domain: connection-level failures are
 /// [`Error::Unavailable`] (503, retry later), everything else is unexpected.
+/// A broken connection is noted (see [`crate::breaks`]).
 pub fn translate(error: DbErr) -> Error {
+    if let DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) = &error
+        && crate::lanes::broken(e)
+    {
+        crate::breaks::note();
+    }
     if is_unavailable(&error) {
         Error::Unavailable(anyhow::Error::new(error).context("database unavailable"))
     } else {

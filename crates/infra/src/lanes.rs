@@ -47,7 +47,10 @@
 //! timed-out request). A lane idle for
 //! [`IDLE`] closes its connections (their budget returns); lanes stop when
 //! their repository is dropped. A connection that breaks fails the requests
-//! of its batch with 503 once (as a pooled one would) and is discarded.
+//! of its batch with 503 once (as a pooled one would) and is discarded; a
+//! connection that was idle when one broke, or idle for [`SUSPECT_AFTER`],
+//! is pinged before its next batch and replaced if dead (see
+//! [`crate::breaks`]), so a database that is back answers every request.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -81,6 +84,10 @@ const QUEUE: usize = 4096;
 
 /// After a lane fails to open a connection, it uses the pool this long before trying again.
 const OPEN_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A lane's connection idle this long is pinged before its next batch
+/// (the pool's threshold too; see [`crate::db::Db`]).
+const SUSPECT_AFTER: Duration = Duration::from_secs(10);
 
 /// A lane without work for this long closes its connections.
 pub const IDLE: Duration = Duration::from_secs(30);
@@ -286,7 +293,19 @@ impl<B: Batches> Lanes<B> {
 /// A connection a lane holds, and its share of the budget.
 struct Held {
     conn: PgConnection,
+    /// When it last answered (or opened).
+    used: tokio::time::Instant,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Held {
+    /// Whether it may have broken unnoticed while idle: a connection was
+    /// found broken meanwhile (see [`crate::breaks`]), or it sat idle as
+    /// long as the pool's idle connections may before they are pinged.
+    fn suspect(&self) -> bool {
+        let idle = self.used.elapsed();
+        idle >= SUSPECT_AFTER || crate::breaks::since(idle)
+    }
 }
 
 /// One thread's read or write lane.
@@ -343,8 +362,11 @@ impl<B: Batches> Lane<B> {
                     busy -= 1;
                     idle.extend(conn);
                 }
-                if let Some(conn) = idle.pop() {
-                    break Some(conn);
+                if let Some(held) = idle.pop() {
+                    match self.proven(held).await {
+                        Some(held) => break Some(held),
+                        None => continue,
+                    }
                 }
                 if busy < self.connections && tokio::time::Instant::now() >= open_after {
                     match self.open().await {
@@ -381,9 +403,15 @@ impl<B: Batches> Lane<B> {
                     tokio::spawn(async move {
                         // Past the deadline the batch is dropped (its requests get 503)
                         // and so is the connection: its state is unknown.
-                        let healthy = tokio::time::timeout(deadline, batches.run(&mut held.conn, batch))
-                            .await
-                            .unwrap_or(false);
+                        let healthy = match tokio::time::timeout(deadline, batches.run(&mut held.conn, batch)).await {
+                            Ok(true) => true,
+                            Ok(false) => {
+                                crate::breaks::note();
+                                false
+                            }
+                            Err(_) => false,
+                        };
+                        held.used = tokio::time::Instant::now();
                         let _ = back.send(healthy.then_some(held));
                     });
                 }
@@ -399,14 +427,14 @@ impl<B: Batches> Lane<B> {
                             }
                         };
                         match pool.acquire().await {
-                            Ok(mut conn) => {
-                                if tokio::time::timeout(deadline, batches.run(&mut conn, batch))
-                                    .await
-                                    .is_err()
-                                {
+                            Ok(mut conn) => match tokio::time::timeout(deadline, batches.run(&mut conn, batch)).await {
+                                Ok(true) => {}
+                                Ok(false) => {
+                                    crate::breaks::note();
                                     conn.close_on_drop();
                                 }
-                            }
+                                Err(_) => conn.close_on_drop(),
+                            },
                             Err(error) => fail_all::<B>(batch, || translate(&error)),
                         }
                     });
@@ -426,13 +454,37 @@ impl<B: Batches> Lane<B> {
             .await
             .unwrap_or_else(|_| Err(sea_orm::sqlx::Error::PoolTimedOut))
         {
-            Ok(conn) => Ok(Some(Held { conn, _permit: permit })),
+            Ok(conn) => Ok(Some(Held {
+                conn,
+                used: tokio::time::Instant::now(),
+                _permit: permit,
+            })),
             Err(error) => {
                 if let Some(suppressed) = self.connect_warnings.admit() {
                     tracing::warn!(error = %error, suppressed, "a lane could not open a connection; using the pool");
                 }
                 Err(())
             }
+        }
+    }
+
+    /// `held`, unless it is [suspect](Held::suspect) and does not answer a
+    /// ping within the deadline (then it is dropped: the lane opens another
+    /// rather than fail a batch on it).
+    async fn proven(&self, mut held: Held) -> Option<Held> {
+        if !held.suspect() {
+            return Some(held);
+        }
+        match tokio::time::timeout(self.deadline, held.conn.ping()).await {
+            Ok(Ok(())) => {
+                held.used = tokio::time::Instant::now();
+                Some(held)
+            }
+            Ok(Err(_)) => {
+                crate::breaks::note();
+                None
+            }
+            Err(_) => None,
         }
     }
 }

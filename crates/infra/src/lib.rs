@@ -11,6 +11,7 @@
 //! - [`redis`]: the Redis connection pool.
 
 pub mod better_auth;
+pub mod breaks;
 pub mod cache;
 pub mod db;
 pub mod entities;
