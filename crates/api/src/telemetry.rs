@@ -199,6 +199,12 @@ where
             .with_tracked_inactivity(false)
             .with_threads(false)
             .with_location(false)
+            // Every span's target is `otel`: nothing worth an attribute.
+            .with_target(false)
+            // Parents come from `tracing`'s current span; nothing here reads
+            // OpenTelemetry's own current context, so it is not switched on
+            // every poll of every span.
+            .with_context_activation(false)
     });
     tracing_subscriber::registry()
         .with(filter)

@@ -626,10 +626,12 @@ fn an_unreachable_or_missing_database_is_named_by_its_cause_once() {
 }
 
 /// A minimal OTLP/HTTP receiver: answers 200 to every POST and keeps the
-/// decoded `ExportTraceServiceRequest`s. Dropping it stops accepting.
+/// decoded `ExportTraceServiceRequest`s' spans, and the `service.name` of
+/// each one's resource. Dropping it stops accepting.
 struct OtlpReceiver {
     port: u16,
     spans: Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+    services: Arc<Mutex<Vec<String>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -653,25 +655,34 @@ impl OtlpReceiver {
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let spans = Arc::new(Mutex::new(Vec::new()));
+        let services = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (sink, stopped) = (spans.clone(), stop.clone());
+        let (sink, names, stopped) = (spans.clone(), services.clone(), stop.clone());
         std::thread::spawn(move || {
             while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let sink = sink.clone();
-                        let stopped = stopped.clone();
-                        std::thread::spawn(move || serve_otlp(stream, &sink, &stopped));
+                        let (sink, names, stopped) = (sink.clone(), names.clone(), stopped.clone());
+                        std::thread::spawn(move || serve_otlp(stream, &sink, &names, &stopped));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
-        Self { port, spans, stop }
+        Self {
+            port,
+            spans,
+            services,
+            stop,
+        }
     }
 
     fn spans(&self) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
         self.spans.lock().unwrap().clone()
+    }
+
+    fn services(&self) -> Vec<String> {
+        self.services.lock().unwrap().clone()
     }
 }
 
@@ -685,6 +696,7 @@ impl Drop for OtlpReceiver {
 fn serve_otlp(
     stream: std::net::TcpStream,
     sink: &Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>,
+    services: &Mutex<Vec<String>>,
     stopped: &std::sync::atomic::AtomicBool,
 ) {
     use prost::Message as _;
@@ -718,6 +730,14 @@ fn serve_otlp(
         {
             let mut spans = sink.lock().unwrap();
             for resource in request.resource_spans {
+                let service = resource
+                    .resource
+                    .iter()
+                    .flat_map(|r| &r.attributes)
+                    .find(|kv| kv.key == "service.name")
+                    .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+                    .map(|v| format!("{v:?}"));
+                services.lock().unwrap().push(service.unwrap_or_default());
                 for scope in resource.scope_spans {
                     spans.extend(scope.spans);
                 }
@@ -802,6 +822,11 @@ async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_coll
             .find(|s| s.name == name)
             .unwrap_or_else(|| panic!("no {name} span in {spans:?}"))
     };
+    let services = receiver.services();
+    assert!(
+        !services.is_empty() && services.iter().all(|s| s.contains("\"saas-api-under-test\"")),
+        "every export names the service (OTEL_SERVICE_NAME): {services:?}"
+    );
     let request = by_name("GET /api/v1/users/me");
     assert_eq!(hex(&request.parent_span_id), parent, "a child of the caller's span");
     assert_eq!(hex(&request.span_id), request_span_id);
