@@ -63,7 +63,9 @@ ALL = ["health", "health_live", "users_me", "list_items", "list_items_sorted", "
        "users_me_jwt", "list_items_jwt", "users_me_api_key", "users_me_churn", "users_me_secondary",
        "users_me_otel_0.1", "users_me_otel_1.0", "mixed_otel_0.1", "mixed_otel_1.0"]
 # *_otel_<ratio>: users_me or mixed on a server exporting OpenTelemetry traces (OTLP/HTTP) to a local sink
-# (BENCH_PORT + 20, a Python receiver that takes and discards them), sampling that share of new traces.
+# (BENCH_PORT + 20, a Python receiver that takes and discards them), sampling that share of new traces;
+# *_otel_off (added with them): the same load on their control, a server started with them without export
+# (BENCH_PORT + 3).
 OTEL_SINK_PORT_OFFSET = 20
 # users_me_secondary: users_me on a second server (BENCH_PORT + 2) configured as beside a better-auth that
 # keeps sessions only in Redis (BETTER_AUTH_SECONDARY_STORAGE_URL): every request reads the session value and
@@ -117,6 +119,15 @@ def jwt_signer():
         return f"{header}.{payload}.{b64url(key.sign(f'{header}.{payload}'.encode()))}"
     return sign
 SCENARIOS = ALL if os.environ.get("BENCH_SCENARIOS", "all") == "all" else os.environ["BENCH_SCENARIOS"].split(",")
+# The cost of OpenTelemetry is measured against a control: `<base>_otel_off` runs the same load on a server
+# started with the exporting ones and configured as they are but for export (so of the same age and history),
+# in the same group; the group's order is reversed every other run, so neither side always goes first.
+OTEL_GROUPS = {}
+for _base in ("users_me", "mixed"):
+    _group = [f"{_base}_otel_{r}" for r in ("0.1", "1.0") if f"{_base}_otel_{r}" in SCENARIOS]
+    if _group:
+        SCENARIOS.insert(SCENARIOS.index(_group[0]), f"{_base}_otel_off")
+        OTEL_GROUPS[_base] = [f"{_base}_otel_off", *_group]
 BASELINE = os.environ.get("BENCH_BASELINE_BIN")
 
 
@@ -463,6 +474,10 @@ def main():
                 "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": ratio}, data)
             for scenario in wanted:
                 routes[scenario] = (scenario.split("_otel_")[0], f"otel_{ratio}")
+    if OTEL_GROUPS:
+        variants["otel_off"] = (3, {}, data)
+        for base in OTEL_GROUPS:
+            routes[f"{base}_otel_off"] = (base, "otel_off")
     if any(v.startswith("otel_") for v in variants):
         sink = OtlpSink(PORT + OTEL_SINK_PORT_OFFSET)
     binaries = {}
@@ -495,7 +510,13 @@ def main():
             wrk("users_me", variant_data, 3, port=PORT + offset)  # and on every other server
         for run in range(1, RUNS + 1):
             results = {}
-            for scenario in SCENARIOS:
+            order = list(SCENARIOS)
+            if run % 2 == 0:
+                for group in OTEL_GROUPS.values():
+                    slots = [order.index(s) for s in group]
+                    for slot, scenario in zip(slots, reversed(group)):
+                        order[slot] = scenario
+            for scenario in order:
                 reset_peak(server.pid)
                 pid = procs[routes[scenario][1]].pid if scenario in routes else server.pid
                 cpu_before = cpu_seconds(pid)
@@ -586,13 +607,13 @@ def main():
         ratios["users_me_churn session cache hit rate"] = median("users_me_churn", "hit_rate")
     if "users_me_churn" in summary and "users_me" in summary:
         ratios["users_me_churn / users_me"] = summary["users_me_churn"]["rps"] / summary["users_me"]["rps"]
-    for base in ("users_me", "mixed"):
-        for ratio in ("0.1", "1.0"):
-            if f"{base}_otel_{ratio}" in summary and base in summary:
-                ratios[f"{base}_otel_{ratio} / {base}"] = summary[f"{base}_otel_{ratio}"]["rps"] / summary[base]["rps"]
-                # The cost per request: the median over runs of each run's CPU ratio (same run, same load).
-                ratios[f"{base}_otel_{ratio} CPU per request / {base}"] = statistics.median(
-                    r[f"{base}_otel_{ratio}"]["cpu_us"] / r[base]["cpu_us"] for r in runs)
+    for base, group in OTEL_GROUPS.items():
+        control = f"{base}_otel_off"
+        for scenario in group[1:]:
+            ratios[f"{scenario} / {control}"] = summary[scenario]["rps"] / summary[control]["rps"]
+            # The cost per request: the median over runs of each run's CPU ratio (same run, same load).
+            ratios[f"{scenario} CPU per request / {control}"] = statistics.median(
+                r[scenario]["cpu_us"] / r[control]["cpu_us"] for r in runs)
     for s in summary:
         if s.endswith("@baseline") and s.removesuffix("@baseline") in summary:
             new = s.removesuffix("@baseline")
