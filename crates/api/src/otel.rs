@@ -238,9 +238,9 @@ const SCOPE: &str = "saas-api";
 /// OTLP/HTTP export in protobuf: every span of a batch under the service's
 /// resource and the one scope of this process's tracer ([`SCOPE`]).
 struct OtlpHttp {
+    /// Sends `settings`' headers and the protobuf content type with every export.
     client: reqwest::Client,
     endpoint: String,
-    headers: reqwest::header::HeaderMap,
     resource: ResourceProto,
     scope: InstrumentationScope,
 }
@@ -268,9 +268,11 @@ impl OtlpHttp {
             .iter()
             .map(|(key, value)| opentelemetry::KeyValue::new(key.clone(), value.clone()));
         Ok(Self {
-            client: reqwest::Client::builder().timeout(EXPORT_TIMEOUT).build()?,
+            client: reqwest::Client::builder()
+                .timeout(EXPORT_TIMEOUT)
+                .default_headers(headers)
+                .build()?,
             endpoint: settings.traces_endpoint.clone(),
-            headers,
             resource: ResourceProto {
                 attributes: opentelemetry_proto::tonic::Attributes::from(attributes).0,
                 ..ResourceProto::default()
@@ -304,7 +306,6 @@ impl OtlpHttp {
     async fn export(&self, batch: Vec<SpanData>) -> anyhow::Result<()> {
         self.client
             .post(&self.endpoint)
-            .headers(self.headers.clone())
             .body(self.body(batch))
             .send()
             .await?

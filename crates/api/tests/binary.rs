@@ -626,12 +626,14 @@ fn an_unreachable_or_missing_database_is_named_by_its_cause_once() {
 }
 
 /// A minimal OTLP/HTTP receiver: answers 200 to every POST and keeps the
-/// decoded `ExportTraceServiceRequest`s' spans, and the `service.name` of
-/// each one's resource. Dropping it stops accepting.
+/// decoded `ExportTraceServiceRequest`s' spans, the `service.name` of
+/// each one's resource, and the header lines of each export (lower-cased).
+/// Dropping it stops accepting.
 struct OtlpReceiver {
     port: u16,
     spans: Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
     services: Arc<Mutex<Vec<String>>>,
+    headers: Arc<Mutex<Vec<String>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -656,14 +658,16 @@ impl OtlpReceiver {
         listener.set_nonblocking(true).unwrap();
         let spans = Arc::new(Mutex::new(Vec::new()));
         let services = Arc::new(Mutex::new(Vec::new()));
+        let headers = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (sink, names, stopped) = (spans.clone(), services.clone(), stop.clone());
+        let (sink, names, lines, stopped) = (spans.clone(), services.clone(), headers.clone(), stop.clone());
         std::thread::spawn(move || {
             while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let (sink, names, stopped) = (sink.clone(), names.clone(), stopped.clone());
-                        std::thread::spawn(move || serve_otlp(stream, &sink, &names, &stopped));
+                        let (sink, names, lines, stopped) =
+                            (sink.clone(), names.clone(), lines.clone(), stopped.clone());
+                        std::thread::spawn(move || serve_otlp(stream, &sink, &names, &lines, &stopped));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -673,6 +677,7 @@ impl OtlpReceiver {
             port,
             spans,
             services,
+            headers,
             stop,
         }
     }
@@ -683,6 +688,10 @@ impl OtlpReceiver {
 
     fn services(&self) -> Vec<String> {
         self.services.lock().unwrap().clone()
+    }
+
+    fn headers(&self) -> Vec<String> {
+        self.headers.lock().unwrap().clone()
     }
 }
 
@@ -697,6 +706,7 @@ fn serve_otlp(
     stream: std::net::TcpStream,
     sink: &Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>,
     services: &Mutex<Vec<String>>,
+    headers: &Mutex<Vec<String>>,
     stopped: &std::sync::atomic::AtomicBool,
 ) {
     use prost::Message as _;
@@ -715,6 +725,7 @@ fn serve_otlp(
             if line == "\r\n" {
                 break;
             }
+            headers.lock().unwrap().push(line.trim_end().to_ascii_lowercase());
             if let Some((name, value)) = line.split_once(':')
                 && name.eq_ignore_ascii_case("content-length")
             {
@@ -770,6 +781,7 @@ async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_coll
         ("BETTER_AUTH_SECRET", "otel-test-secret-otel-test-secret-0123456789"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_SERVICE_NAME", "saas-api-under-test"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-collector-token=t0k3n"),
         ("RATE_LIMIT_REQUESTS", "100000"),
     ];
     let cookie = seeded_cookie(&dir, &vars);
@@ -827,6 +839,10 @@ async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_coll
         !services.is_empty() && services.iter().all(|s| s.contains("\"saas-api-under-test\"")),
         "every export names the service (OTEL_SERVICE_NAME): {services:?}"
     );
+    let headers = receiver.headers();
+    for wanted in ["x-collector-token: t0k3n", "content-type: application/x-protobuf"] {
+        assert!(headers.iter().any(|h| h == wanted), "{wanted} sent: {headers:?}");
+    }
     let request = by_name("GET /api/v1/users/me");
     assert_eq!(hex(&request.parent_span_id), parent, "a child of the caller's span");
     assert_eq!(hex(&request.span_id), request_span_id);
