@@ -160,18 +160,18 @@ impl<S: Subscriber, L: Layer<S>> Layer<S> for EventsOnly<L> {
 
 /// The subscriber: `filter`, then the protocol-error throttle, then lines in
 /// `format` written to `writer` (everything but the raw protocol errors),
-/// and, with a `tracer`, the spans of target [`crate::otel::TARGET`] bridged
-/// to OpenTelemetry (without one, that target is off at the callsite).
+/// and, with a `recorder`, the spans of target [`crate::otel::TARGET`]
+/// recorded for OpenTelemetry (without one, that target is off at the callsite).
 pub fn subscriber<W>(
     format: LogFormat,
     filter: EnvFilter,
     writer: W,
-    tracer: Option<opentelemetry_sdk::trace::Tracer>,
+    recorder: Option<crate::otel::SpanRecorder>,
 ) -> impl Subscriber + Send + Sync
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
-    let directive = if tracer.is_some() { "otel=info" } else { "otel=off" };
+    let directive = if recorder.is_some() { "otel=info" } else { "otel=off" };
     let filter = filter.add_directive(directive.parse().expect("a valid directive"));
     let protocol = ProtocolErrors {
         throttle: Throttle::default(),
@@ -188,29 +188,16 @@ where
     // With traces on, the output layer sees events only: it would otherwise
     // format the fields of every exported span (the lines print none). Not a
     // per-layer filter: having one makes every event and span ask it.
-    let output = if tracer.is_some() {
+    let output = if recorder.is_some() {
         EventsOnly(output).boxed()
     } else {
         output
     };
-    let traces = tracer.map(|tracer| {
-        tracing_opentelemetry::layer()
-            .with_tracer(tracer)
-            .with_tracked_inactivity(false)
-            .with_threads(false)
-            .with_location(false)
-            // Every span's target is `otel`: nothing worth an attribute.
-            .with_target(false)
-            // Parents come from `tracing`'s current span; nothing here reads
-            // OpenTelemetry's own current context, so it is not switched on
-            // every poll of every span.
-            .with_context_activation(false)
-    });
     tracing_subscriber::registry()
         .with(filter)
         .with(protocol)
         .with(output)
-        .with(traces)
+        .with(recorder)
 }
 
 /// Installs the global subscriber (and starts trace export when `otel` is
@@ -223,16 +210,16 @@ pub fn init(format: LogFormat, otel: Option<&crate::settings::telemetry::Otel>) 
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("log-writer")
         .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-    let (traces, tracer) = match otel.map(crate::otel::start).transpose() {
-        Ok(Some((traces, tracer))) => (Some(traces), Some(tracer)),
+    let (traces, recorder) = match otel.map(crate::otel::start).transpose() {
+        Ok(Some((traces, recorder))) => (Some(traces), Some(recorder)),
         Ok(None) => (None, None),
         Err(error) => {
             eprintln!("OpenTelemetry export is off: {error:#}");
             (None, None)
         }
     };
-    let exporting = tracer.is_some();
-    let installed = subscriber(format, filter, writer, tracer).try_init();
+    let exporting = recorder.is_some();
+    let installed = subscriber(format, filter, writer, recorder).try_init();
     if installed.is_ok() && exporting {
         infra::db::set_traces_exported();
     }

@@ -24,6 +24,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
+use tracing::Instrument as _;
 
 use super::client_ip::ClientIp;
 use super::request_context::{HeadRequest, RequestId};
@@ -45,13 +46,13 @@ pub async fn access_log(
         return Ok(response);
     }
     let parent = crate::otel::parent(req.headers());
-    if !crate::otel::sampled(&parent) {
-        let ids = crate::otel::UnsampledIds::new(&parent);
-        drop(parent);
+    let sampled = crate::otel::sampled(&parent);
+    let ids = crate::otel::TraceIds::new(&parent, sampled);
+    let trace_state = crate::otel::trace_state(&parent);
+    drop(parent);
+    if !sampled {
         let mut response = next.call(req).await?;
-        response
-            .headers_mut()
-            .insert(crate::headers::TRACEPARENT.clone(), ids.header());
+        answer_trace(&mut response, &ids, trace_state);
         write_line(&response, started.elapsed(), Some((ids.trace_id(), ids.span_id())));
         return Ok(response);
     }
@@ -59,49 +60,41 @@ pub async fn access_log(
     let span = tracing::info_span!(
         target: "otel",
         "request",
-        otel.name = format!("{} {}", req.method(), route.unwrap_or("unmatched")).as_str(),
+        otel.name = %format_args!("{} {}", req.method(), route.unwrap_or("unmatched")),
         otel.kind = "server",
+        otel.trace_id = ids.trace(),
+        otel.span_id = ids.span(),
+        otel.parent_span_id = ids.parent(),
+        otel.trace_state = trace_state.as_deref(),
+        otel.status_code = tracing::field::Empty,
         http.request.method = req.method().as_str(),
         http.route = route,
         http.response.status_code = tracing::field::Empty,
         saas.credential = tracing::field::Empty,
         saas.organization_scope = req.headers().contains_key("x-organization-id"),
     );
-    traced(req, next, span, parent, started).await
-}
-
-/// The request inside its OpenTelemetry span (export on).
-async fn traced<B: MessageBody + 'static>(
-    req: ServiceRequest,
-    next: Next<B>,
-    span: tracing::Span,
-    parent: opentelemetry::Context,
-    started: Instant,
-) -> Result<ServiceResponse<B>, Error> {
-    use opentelemetry::trace::TraceContextExt as _;
-    use tracing::Instrument as _;
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let _ = span.set_parent(parent);
     let mut response = next.call(req).instrument(span.clone()).await?;
-    let request = response.request();
-    span.record("http.response.status_code", i64::from(response.status().as_u16()));
-    if let Some(user) = request.extensions().get::<AuthenticatedUserId>() {
+    let status = response.status();
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        // A server span is in error for 5xx only (OpenTelemetry's HTTP conventions).
+        span.record("otel.status_code", "error");
+    }
+    if let Some(user) = response.request().extensions().get::<AuthenticatedUserId>() {
         span.record("saas.credential", user.1.as_str());
     }
-    let context = span.context();
-    let ids = {
-        let span_ref = context.span();
-        let ids = span_ref.span_context();
-        ids.is_valid()
-            .then(|| (ids.trace_id().to_string(), ids.span_id().to_string()))
-    };
-    crate::otel::inject(&context, response.headers_mut());
-    write_line(
-        &response,
-        started.elapsed(),
-        ids.as_ref().map(|(trace, span)| (trace.as_str(), span.as_str())),
-    );
+    answer_trace(&mut response, &ids, trace_state);
+    write_line(&response, started.elapsed(), Some((ids.trace_id(), ids.span_id())));
     Ok(response)
+}
+
+/// `traceparent` (and the caller's `tracestate`) on the answer.
+fn answer_trace<B>(response: &mut ServiceResponse<B>, ids: &crate::otel::TraceIds, trace_state: Option<String>) {
+    let headers = response.headers_mut();
+    headers.insert(crate::headers::TRACEPARENT.clone(), ids.header());
+    if let Some(state) = trace_state.and_then(|s| actix_web::http::header::HeaderValue::try_from(s).ok()) {
+        headers.insert(crate::headers::TRACESTATE.clone(), state);
+    }
 }
 
 fn write_line<B>(response: &ServiceResponse<B>, elapsed: Duration, trace: Option<(&str, &str)>) {

@@ -3,12 +3,15 @@
 //!
 //! - Spans are `tracing` spans of target [`TARGET`] (the request, the
 //!   authentication, each database statement or lane wait, each Redis command
-//!   group), bridged by `tracing-opentelemetry`. Without an endpoint the
-//!   target is filtered off at the callsite (`otel=off`), so nothing is
-//!   created and nothing costs.
+//!   group), recorded by [`SpanRecorder`]. Without an
+//!   endpoint the target is filtered off at the callsite (`otel=off`), so
+//!   nothing is created and nothing costs.
+//! - Sampling is decided once per request, before any span exists
+//!   ([`sampled`]); an unsampled request opens no span at all.
 //! - W3C `traceparent`/`tracestate` in a request make its span a child of the
-//!   caller's; the answer carries `traceparent` back. The access log line
-//!   carries `trace_id` and `span_id`.
+//!   caller's; the answer carries `traceparent` (and the caller's
+//!   `tracestate`) back. The access log line carries `trace_id` and
+//!   `span_id`, sampled or not ([`TraceIds`]).
 //! - Export never touches the request path: a finished span is pushed on a
 //!   bounded list ([`QUEUE`]) under a lock held for the push alone, and one
 //!   background task sends batches of at most [`MAX_BATCH`] spans, woken once
@@ -16,31 +19,26 @@
 //!   full list, or a batch the collector did not take (down, slow: each
 //!   export is bounded by [`EXPORT_TIMEOUT`]), is counted in
 //!   `otel_spans_dropped_total`; what was taken in `otel_spans_exported_total`.
-//!   The SDK's batch processor keeps its drop count private, hence this one.
-//! - A batch is sent by [`OtlpHttp`]: the spans are moved into their
-//!   protobuf form (one resource, one scope), encoded and POSTed.
-//!   `opentelemetry-otlp`'s exporter deep-copied every span before
-//!   converting it (grouping by scope through a hash map), which was half of
-//!   the export's cost and an eighth of a sampled request's (see
-//!   docs/decisions.md); it also never learnt the service's resource, so
-//!   `service.name` did not reach the collector.
+//! - A batch is sent by [`OtlpHttp`]: written as protobuf straight from the
+//!   recorded spans (`encode.rs`) under the service's resource and one scope,
+//!   and POSTed.
+
+mod encode;
+mod recorder;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use opentelemetry::Context;
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
-use opentelemetry_proto::tonic::resource::v1::Resource as ResourceProto;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Span, SpanData, SpanProcessor, Tracer};
 use tokio::sync::{Notify, mpsc, oneshot};
+
+use recorder::RecordedSpan;
+pub use recorder::SpanRecorder;
 
 use crate::settings::telemetry::Otel;
 
@@ -100,15 +98,6 @@ pub fn parent(headers: &actix_web::http::header::HeaderMap) -> Context {
     }
 }
 
-/// Writes `context` as `traceparent` (and `tracestate`) into an answer's headers.
-pub fn inject(context: &Context, headers: &mut actix_web::http::header::HeaderMap) {
-    if let Some(sampling) = SAMPLING.get() {
-        sampling
-            .propagator
-            .inject_context(context, &mut HeaderInjector(headers));
-    }
-}
-
 /// Whether a request whose caller sent `parent` (possibly empty) is traced:
 /// the caller's decision when sampling is parent-based and it sent one,
 /// otherwise the configured ratio.
@@ -130,32 +119,49 @@ pub fn sampled(parent: &Context) -> bool {
     rand::random::<f64>() < sampling.ratio
 }
 
-/// The `traceparent` of a request that is not traced — the caller's trace
-/// (or a new one), a new span id, the not-sampled flag — written into one
-/// buffer: no allocation on the path nine requests in ten take at 0.1.
-pub struct UnsampledIds {
-    /// `00-<32 hex>-<16 hex>-00`
+/// The ids a request answers with and logs: the caller's trace (or a new
+/// one), a span id of its own, the caller's span as its parent; and the
+/// `traceparent` that says so, written into one buffer (no allocation).
+pub struct TraceIds {
+    trace: u128,
+    span: u64,
+    /// The caller's span, if it sent one.
+    parent: Option<u64>,
+    /// `00-<32 hex>-<16 hex>-<flags>`
     text: [u8; 55],
 }
 
-impl UnsampledIds {
-    /// New ids under `parent`'s trace, if it has one.
-    pub fn new(parent: &Context) -> Self {
+impl TraceIds {
+    /// New ids under `parent`'s trace, if it has one; `sampled` is the flag answered.
+    pub fn new(parent: &Context, sampled: bool) -> Self {
         use opentelemetry::trace::TraceContextExt as _;
         let caller = parent
             .has_active_span()
             .then(|| parent.span().span_context().clone())
             .filter(opentelemetry::trace::SpanContext::is_valid);
-        let trace_id = caller.map_or_else(
-            || rand::random::<u128>() | 1,
-            |c| u128::from_be_bytes(c.trace_id().to_bytes()),
+        let (trace, parent) = caller.map_or_else(
+            || (recorder::new_id::<u128>(), None),
+            |c| {
+                (
+                    u128::from_be_bytes(c.trace_id().to_bytes()),
+                    Some(u64::from_be_bytes(c.span_id().to_bytes())),
+                )
+            },
         );
-        let span_id = rand::random::<u64>() | 1;
+        let span = recorder::new_id::<u64>();
         let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
         // Hex of exactly the bytes' size (32 and 16 digits) into fixed ranges: cannot fail.
-        let _ = hex::encode_to_slice(trace_id.to_be_bytes(), &mut text[3..35]);
-        let _ = hex::encode_to_slice(span_id.to_be_bytes(), &mut text[36..52]);
-        Self { text }
+        let _ = hex::encode_to_slice(trace.to_be_bytes(), &mut text[3..35]);
+        let _ = hex::encode_to_slice(span.to_be_bytes(), &mut text[36..52]);
+        if sampled {
+            text[54] = b'1';
+        }
+        Self {
+            trace,
+            span,
+            parent,
+            text,
+        }
     }
 
     fn str(&self, range: std::ops::Range<usize>) -> &str {
@@ -173,11 +179,37 @@ impl UnsampledIds {
         self.str(36..52)
     }
 
+    /// The trace id, as the request span's `otel.trace_id` field.
+    pub fn trace(&self) -> u128 {
+        self.trace
+    }
+
+    /// The span id, as the request span's `otel.span_id` field.
+    pub fn span(&self) -> u64 {
+        self.span
+    }
+
+    /// The caller's span id, as the request span's `otel.parent_span_id` field.
+    pub fn parent(&self) -> Option<u64> {
+        self.parent
+    }
+
     /// The whole `traceparent` value.
     pub fn header(&self) -> actix_web::http::header::HeaderValue {
         actix_web::http::header::HeaderValue::from_bytes(&self.text)
             .unwrap_or_else(|_| actix_web::http::header::HeaderValue::from_static(""))
     }
+}
+
+/// The caller's `tracestate`, when it sent one with a valid `traceparent`
+/// (carried by the trace's spans and answered back).
+pub fn trace_state(parent: &Context) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    if !parent.has_active_span() {
+        return None;
+    }
+    let state = parent.span().span_context().trace_state().header();
+    (!state.is_empty()).then_some(state)
 }
 
 /// The process's span counts, once export is on.
@@ -188,30 +220,20 @@ pub fn stats() -> Option<&'static SpanStats> {
 /// Finished spans waiting for export, shared by the request threads (which
 /// push) and the export task (which takes them all at once).
 #[derive(Debug, Default)]
-struct Pending {
-    spans: Mutex<Vec<SpanData>>,
+struct Queue {
+    spans: Mutex<Vec<RecordedSpan>>,
     /// Told once when a batch's worth is waiting (never once per span: a
     /// wake-up per span cost more than the span itself, see docs/performance.md).
     batch_ready: Notify,
-}
-
-/// Hands finished spans to the export task without ever waiting for it or
-/// waking it per span.
-#[derive(Debug)]
-struct QueueProcessor {
-    pending: Arc<Pending>,
     stats: Arc<SpanStats>,
 }
 
-impl SpanProcessor for QueueProcessor {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
-
-    fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
-            return;
-        }
-        let mut spans = self.pending.spans.lock().unwrap_or_else(PoisonError::into_inner);
+impl Queue {
+    /// Queues a finished span, or counts it dropped when [`QUEUE`] are waiting.
+    fn push(&self, span: RecordedSpan) {
+        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
         if spans.len() >= QUEUE {
+            drop(spans);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -219,16 +241,17 @@ impl SpanProcessor for QueueProcessor {
         let ready = spans.len() == MAX_BATCH;
         drop(spans);
         if ready {
-            self.pending.batch_ready.notify_one();
+            self.batch_ready.notify_one();
         }
     }
 
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        Ok(())
+    /// Everything waiting.
+    fn take(&self) -> Vec<RecordedSpan> {
+        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
+        if spans.is_empty() {
+            return Vec::new();
+        }
+        std::mem::replace(&mut *spans, Vec::with_capacity(MAX_BATCH))
     }
 }
 
@@ -236,13 +259,25 @@ impl SpanProcessor for QueueProcessor {
 const SCOPE: &str = "saas-api";
 
 /// OTLP/HTTP export in protobuf: every span of a batch under the service's
-/// resource and the one scope of this process's tracer ([`SCOPE`]).
+/// resource and the one scope of this process ([`SCOPE`]).
 struct OtlpHttp {
     /// Sends `settings`' headers and the protobuf content type with every export.
     client: reqwest::Client,
     endpoint: String,
-    resource: ResourceProto,
-    scope: InstrumentationScope,
+    /// The encoded `Resource` (`service.name`, `service.version`).
+    resource: Vec<u8>,
+    /// The encoded `InstrumentationScope`.
+    scope: Vec<u8>,
+}
+
+fn string_attribute(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.to_owned())),
+        }),
+        ..KeyValue::default()
+    }
 }
 
 impl OtlpHttp {
@@ -250,7 +285,8 @@ impl OtlpHttp {
     ///
     /// # Errors
     /// A header name or value HTTP does not allow, or no HTTP client.
-    fn new(settings: &Otel, resource: &Resource) -> anyhow::Result<Self> {
+    fn new(settings: &Otel) -> anyhow::Result<Self> {
+        use prost::Message as _;
         let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &settings.headers {
             let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
@@ -264,49 +300,36 @@ impl OtlpHttp {
             reqwest::header::CONTENT_TYPE,
             reqwest::header::HeaderValue::from_static("application/x-protobuf"),
         );
-        let attributes = resource
-            .iter()
-            .map(|(key, value)| opentelemetry::KeyValue::new(key.clone(), value.clone()));
+        let resource = Resource {
+            attributes: vec![
+                string_attribute("service.name", &settings.service_name),
+                string_attribute("service.version", env!("CARGO_PKG_VERSION")),
+                string_attribute("telemetry.sdk.name", SCOPE),
+                string_attribute("telemetry.sdk.language", "rust"),
+            ],
+            ..Resource::default()
+        };
+        let scope = InstrumentationScope {
+            name: SCOPE.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            ..InstrumentationScope::default()
+        };
         Ok(Self {
             client: reqwest::Client::builder()
                 .timeout(EXPORT_TIMEOUT)
                 .default_headers(headers)
                 .build()?,
             endpoint: settings.traces_endpoint.clone(),
-            resource: ResourceProto {
-                attributes: opentelemetry_proto::tonic::Attributes::from(attributes).0,
-                ..ResourceProto::default()
-            },
-            scope: InstrumentationScope {
-                name: SCOPE.to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                ..InstrumentationScope::default()
-            },
+            resource: resource.encode_to_vec(),
+            scope: scope.encode_to_vec(),
         })
     }
 
-    /// The request body for `batch` (the spans are moved, not copied).
-    fn body(&self, batch: Vec<SpanData>) -> Vec<u8> {
-        use prost::Message as _;
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(self.resource.clone()),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(self.scope.clone()),
-                    spans: batch.into_iter().map(Into::into).collect(),
-                    schema_url: String::new(),
-                }],
-                schema_url: String::new(),
-            }],
-        }
-        .encode_to_vec()
-    }
-
     /// Sends `batch`; `Err` when the collector did not take it.
-    async fn export(&self, batch: Vec<SpanData>) -> anyhow::Result<()> {
+    async fn export(&self, batch: &[RecordedSpan]) -> anyhow::Result<()> {
         self.client
             .post(&self.endpoint)
-            .body(self.body(batch))
+            .body(encode::request(&self.resource, &self.scope, batch))
             .send()
             .await?
             .error_for_status()?;
@@ -315,47 +338,36 @@ impl OtlpHttp {
 }
 
 /// Exports everything pending, [`MAX_BATCH`] spans per request.
-async fn export_pending(exporter: &OtlpHttp, pending: &Pending, stats: &SpanStats) {
-    let spans = std::mem::replace(
-        &mut *pending.spans.lock().unwrap_or_else(PoisonError::into_inner),
-        Vec::with_capacity(MAX_BATCH),
-    );
-    let mut spans = spans.into_iter().peekable();
-    while spans.peek().is_some() {
-        let batch: Vec<SpanData> = spans.by_ref().take(MAX_BATCH).collect();
+async fn export_pending(exporter: &OtlpHttp, queue: &Queue) {
+    let spans = queue.take();
+    for batch in spans.chunks(MAX_BATCH) {
         let count = batch.len() as u64;
         match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await {
-            Ok(Ok(())) => stats.exported.fetch_add(count, Ordering::Relaxed),
-            _ => stats.dropped.fetch_add(count, Ordering::Relaxed),
+            Ok(Ok(())) => queue.stats.exported.fetch_add(count, Ordering::Relaxed),
+            _ => queue.stats.dropped.fetch_add(count, Ordering::Relaxed),
         };
     }
 }
 
-async fn export_loop(
-    exporter: OtlpHttp,
-    pending: Arc<Pending>,
-    mut flushes: mpsc::Receiver<oneshot::Sender<()>>,
-    stats: Arc<SpanStats>,
-) {
+async fn export_loop(exporter: OtlpHttp, queue: Arc<Queue>, mut flushes: mpsc::Receiver<oneshot::Sender<()>>) {
     let mut tick = tokio::time::interval(EXPORT_EVERY);
     loop {
         tokio::select! {
             flush = flushes.recv() => {
-                export_pending(&exporter, &pending, &stats).await;
+                export_pending(&exporter, &queue).await;
                 match flush {
                     Some(done) => { let _ = done.send(()); }
                     None => return,
                 }
             }
-            () = pending.batch_ready.notified() => export_pending(&exporter, &pending, &stats).await,
-            _ = tick.tick() => export_pending(&exporter, &pending, &stats).await,
+            () = queue.batch_ready.notified() => export_pending(&exporter, &queue).await,
+            _ = tick.tick() => export_pending(&exporter, &queue).await,
         }
     }
 }
 
 /// The running export: flush it before the process ends.
 pub struct Tracing {
-    provider: SdkTracerProvider,
     flushes: mpsc::Sender<oneshot::Sender<()>>,
 }
 
@@ -366,42 +378,28 @@ impl Tracing {
         if self.flushes.send(done).await.is_ok() {
             let _ = tokio::time::timeout(EXPORT_TIMEOUT + Duration::from_secs(1), flushed).await;
         }
-        let _ = self.provider.shutdown();
     }
 }
 
 /// Starts export to `settings`' collector (on the current Tokio runtime) and
-/// returns the tracer for the `tracing` bridge.
+/// returns the layer that records the spans.
 ///
 /// # Errors
 /// An endpoint or header the exporter refuses.
-pub fn start(settings: &Otel) -> anyhow::Result<(Tracing, Tracer)> {
-    let resource = Resource::builder()
-        .with_service_name(settings.service_name.clone())
-        .with_attribute(opentelemetry::KeyValue::new(
-            "service.version",
-            env!("CARGO_PKG_VERSION"),
-        ))
-        .build();
-    let exporter = OtlpHttp::new(settings, &resource)?;
-    let stats = STATS.get_or_init(Arc::default).clone();
-    let pending = Arc::new(Pending::default());
+pub fn start(settings: &Otel) -> anyhow::Result<(Tracing, SpanRecorder)> {
+    let exporter = OtlpHttp::new(settings)?;
+    let queue = Arc::new(Queue {
+        stats: STATS.get_or_init(Arc::default).clone(),
+        ..Queue::default()
+    });
     let (flushes, flush_requests) = mpsc::channel(1);
-    tokio::spawn(export_loop(exporter, pending.clone(), flush_requests, stats.clone()));
+    tokio::spawn(export_loop(exporter, queue.clone(), flush_requests));
     let _ = SAMPLING.set(Sampling {
         ratio: settings.sampler_ratio,
         parent_based: settings.parent_based,
         propagator: TraceContextPropagator::new(),
     });
-    // The request span exists only once `sampled` said yes; its children follow it.
-    let sampler = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(QueueProcessor { pending, stats })
-        .with_sampler(sampler)
-        .with_resource(resource)
-        .build();
-    let tracer = provider.tracer(SCOPE);
-    Ok((Tracing { provider, flushes }, tracer))
+    Ok((Tracing { flushes }, SpanRecorder::new(queue)))
 }
 
 /// Reads W3C trace context from actix's request headers.
@@ -417,20 +415,6 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// Writes W3C trace context into actix's response headers.
-struct HeaderInjector<'a>(&'a mut actix_web::http::header::HeaderMap);
-
-impl Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            actix_web::http::header::HeaderName::from_bytes(key.as_bytes()),
-            actix_web::http::header::HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,8 +425,8 @@ mod tests {
     }
 
     #[test]
-    fn an_unsampled_request_without_a_caller_gets_a_new_trace_and_the_not_sampled_flag() {
-        let ids = UnsampledIds::new(&Context::new());
+    fn a_request_without_a_caller_gets_a_new_trace_and_its_sampling_flag() {
+        let ids = TraceIds::new(&Context::new(), false);
         let header = ids.header();
         let header = header.to_str().unwrap();
         assert_eq!(header, format!("00-{}-{}-00", ids.trace_id(), ids.span_id()));
@@ -451,21 +435,30 @@ mod tests {
             "{header}"
         );
         assert!(is_hex(ids.span_id(), 16) && ids.span_id() != "0".repeat(16), "{header}");
-        assert_ne!(UnsampledIds::new(&Context::new()).trace_id(), ids.trace_id());
+        assert_eq!(ids.trace_id(), format!("{:032x}", ids.trace()));
+        assert_eq!(ids.span_id(), format!("{:016x}", ids.span()));
+        assert_eq!(ids.parent(), None);
+        assert_ne!(TraceIds::new(&Context::new(), false).trace_id(), ids.trace_id());
+        let sampled = TraceIds::new(&Context::new(), true);
+        assert!(sampled.header().to_str().unwrap().ends_with("-01"));
     }
 
     #[test]
-    fn an_unsampled_request_keeps_its_callers_trace() {
+    fn a_request_keeps_its_callers_trace_and_state() {
         let caller = SpanContext::new(
             TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
             SpanId::from_hex("b7ad6b7169203331").unwrap(),
             TraceFlags::default(),
             true,
-            TraceState::default(),
+            TraceState::from_key_value([("vendor", "x1")]).unwrap(),
         );
-        let ids = UnsampledIds::new(&Context::new().with_remote_span_context(caller));
+        let parent = Context::new().with_remote_span_context(caller);
+        let ids = TraceIds::new(&parent, false);
         assert_eq!(ids.trace_id(), "0af7651916cd43dd8448eb211c80319c");
         assert_ne!(ids.span_id(), "b7ad6b7169203331", "a span id of its own");
         assert!(is_hex(ids.span_id(), 16));
+        assert_eq!(ids.parent(), Some(0xb7ad_6b71_6920_3331));
+        assert_eq!(trace_state(&parent).as_deref(), Some("vendor=x1"));
+        assert_eq!(trace_state(&Context::new()), None);
     }
 }
