@@ -94,23 +94,27 @@ impl Visit for Fields<'_> {
 pub(crate) fn push_str(line: &mut String, value: &str) {
     line.reserve(value.len() + 2);
     line.push('"');
-    let mut rest = value;
-    while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || c.is_ascii_control()) {
-        line.push_str(&rest[..at]);
-        let c = rest[at..].chars().next().unwrap_or_default();
-        match c {
-            '"' => line.push_str("\\\""),
-            '\\' => line.push_str("\\\\"),
-            '\n' => line.push_str("\\n"),
-            '\r' => line.push_str("\\r"),
-            '\t' => line.push_str("\\t"),
+    // Byte by byte: everything escaped is ASCII, so every cut falls on a
+    // character boundary, and the rest (UTF-8 included) is copied whole.
+    let mut copied = 0;
+    for (at, &byte) in value.as_bytes().iter().enumerate() {
+        if byte != b'"' && byte != b'\\' && !byte.is_ascii_control() {
+            continue;
+        }
+        line.push_str(&value[copied..at]);
+        match byte {
+            b'"' => line.push_str("\\\""),
+            b'\\' => line.push_str("\\\\"),
+            b'\n' => line.push_str("\\n"),
+            b'\r' => line.push_str("\\r"),
+            b'\t' => line.push_str("\\t"),
             other => {
-                let _ = write!(line, "\\u{:04x}", u32::from(other));
+                let _ = write!(line, "\\u{:04x}", other);
             }
         }
-        rest = &rest[at + c.len_utf8()..];
+        copied = at + 1;
     }
-    line.push_str(rest);
+    line.push_str(&value[copied..]);
     line.push('"');
 }
 
@@ -166,7 +170,7 @@ mod tests {
             .with_writer(out.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
-            let text_with_escapes = "a \"quoted\" \\ value\nwith\tcontrols \u{1} and é";
+            let text_with_escapes = "a \"quoted\" \\ value\nwith\tcontrols \u{1}\u{7f} and é";
             tracing::info!(
                 target: "access",
                 request_id = "r-1",
@@ -194,7 +198,7 @@ mod tests {
         assert_eq!(line["odd"], "NaN");
         assert_eq!(line["ok"], true);
         assert!(line.get("user_id").is_none(), "an empty Option is left out");
-        assert_eq!(line["shown"], "a \"quoted\" \\ value\nwith\tcontrols \u{1} and é");
+        assert_eq!(line["shown"], "a \"quoted\" \\ value\nwith\tcontrols \u{1}\u{7f} and é");
         let stamp = line["timestamp"].as_str().unwrap();
         assert!(chrono::DateTime::parse_from_rfc3339(stamp).is_ok(), "{stamp}");
     }

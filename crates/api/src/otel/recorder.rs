@@ -309,19 +309,26 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        let mut recorded = RecordedSpan::new(metadata.name(), metadata.fields().len());
+        // Room for the fields that become attributes (the `otel.*` ones do not).
+        let attributes = metadata
+            .fields()
+            .iter()
+            .filter(|f| !f.name().starts_with("otel."))
+            .count();
+        let mut recorded = RecordedSpan::new(metadata.name(), attributes);
         attrs.record(&mut Fields(&mut recorded));
         if recorded.trace_id == 0 {
             // The nearest recorded ancestor's trace, if any.
-            for ancestor in span.scope().skip(1) {
-                let extensions = ancestor.extensions();
-                if let Some(parent) = extensions.get::<RecordedSpan>() {
+            let mut ancestor = span.parent();
+            while let Some(candidate) = ancestor {
+                if let Some(parent) = candidate.extensions().get::<RecordedSpan>() {
                     recorded.trace_id = parent.trace_id;
                     recorded.parent_span_id = parent.span_id;
                     recorded.remote_parent = false;
                     recorded.trace_state.clone_from(&parent.trace_state);
                     break;
                 }
+                ancestor = candidate.parent();
             }
         }
         if recorded.trace_id == 0 {
