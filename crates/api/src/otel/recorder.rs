@@ -288,6 +288,11 @@ impl Visit for EventFields<'_> {
 /// The most events one span keeps (a loop that logs must not grow it without end).
 const MAX_EVENTS: usize = 32;
 
+thread_local! {
+    /// Set while an event's fields are read (see `on_event`).
+    static RECORDING_EVENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The layer (see the module docs).
 pub struct SpanRecorder {
     queue: Arc<Queue>,
@@ -352,28 +357,32 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let level = *event.metadata().level();
-        if level > Level::WARN {
+        if level > Level::WARN || RECORDING_EVENT.get() {
             return;
         }
         let Some(span) = ctx.event_span(event) else { return };
-        for span in span.scope() {
-            let mut extensions = span.extensions_mut();
-            let Some(recorded) = extensions.get_mut::<RecordedSpan>() else {
-                continue;
-            };
+        let Some(owner) = span.scope().find(|s| s.extensions().get::<RecordedSpan>().is_some()) else {
+            return;
+        };
+        // The fields are read before the span's extensions are locked, and an
+        // event logged while they are read (by some value's `Debug`) is not
+        // recorded: either would otherwise wait for a lock its own thread holds.
+        let mut recorded_event = SpanEvent {
+            time: now(),
+            name: String::new(),
+            attributes: vec![("level", AttributeValue::Str(level.as_str().to_owned()))],
+        };
+        RECORDING_EVENT.set(true);
+        event.record(&mut EventFields(&mut recorded_event));
+        RECORDING_EVENT.set(false);
+        let mut extensions = owner.extensions_mut();
+        if let Some(recorded) = extensions.get_mut::<RecordedSpan>() {
             if level == Level::ERROR && recorded.status == StatusCode::Unset {
                 recorded.status = StatusCode::Error;
             }
             if recorded.events.len() < MAX_EVENTS {
-                let mut recorded_event = SpanEvent {
-                    time: now(),
-                    name: String::new(),
-                    attributes: vec![("level", AttributeValue::Str(level.as_str().to_owned()))],
-                };
-                event.record(&mut EventFields(&mut recorded_event));
                 recorded.events.push(recorded_event);
             }
-            return;
         }
     }
 
