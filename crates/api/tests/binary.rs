@@ -797,6 +797,7 @@ async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_coll
         .get(format!("{base}/api/v1/users/me"))
         .header("Cookie", &cookie)
         .header("traceparent", format!("00-{trace_id}-{parent}-01"))
+        .header("tracestate", "frontend=t61rcWkgMzE")
         .header("X-Request-Id", "otel-test-1")
         .send()
         .await
@@ -810,6 +811,11 @@ async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_coll
         .to_owned();
     assert!(answered.starts_with(&format!("00-{trace_id}-")), "{answered}");
     let request_span_id = answered.split('-').nth(2).unwrap().to_owned();
+    assert_eq!(
+        response.headers().get("tracestate").and_then(|v| v.to_str().ok()),
+        Some("frontend=t61rcWkgMzE"),
+        "the caller's tracestate answered back"
+    );
     assert_ne!(request_span_id, parent, "the request is a span of its own");
 
     // Exported within a couple of seconds (batches leave at least once a second).
@@ -846,6 +852,12 @@ async fn traces_are_exported_parented_to_the_callers_traceparent_and_a_dead_coll
     let request = by_name("GET /api/v1/users/me");
     assert_eq!(hex(&request.parent_span_id), parent, "a child of the caller's span");
     assert_eq!(hex(&request.span_id), request_span_id);
+    assert_eq!(request.kind, 2, "a server span");
+    assert_eq!(request.flags & 0x300, 0x300, "its parent is remote");
+    assert!(
+        spans.iter().all(|s| s.trace_state == "frontend=t61rcWkgMzE"),
+        "the trace's state is carried by each of its spans: {spans:?}"
+    );
     let authenticate = by_name("authenticate");
     assert_eq!(authenticate.parent_span_id, request.span_id);
     let lookup = by_name("session_by_token");

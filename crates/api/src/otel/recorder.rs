@@ -431,8 +431,17 @@ mod tests {
                 let child =
                     tracing::info_span!(target: "otel", "authenticate", saas.presented = "cookie", rows = 3_u64);
                 let _in_child = child.enter();
-                let grandchild = tracing::info_span!(target: "otel", "db", otel.kind = "client", ok = true);
+                let grandchild = tracing::info_span!(
+                    target: "otel",
+                    "db",
+                    otel.kind = "client",
+                    otel.status_code = tracing::field::Empty,
+                    otel.status_message = tracing::field::Empty,
+                    ok = true,
+                );
                 grandchild.record("ok", false);
+                grandchild.record("otel.status_code", "error");
+                grandchild.record("otel.status_message", "refused");
                 tracing::error!(answer = 42, "the database said no");
             }
             tracing::info_span!(target: "elsewhere", "not recorded").in_scope(|| {});
@@ -487,7 +496,12 @@ mod tests {
             [("ok", AttributeValue::Bool(false))],
             "a recorded value replaces the first"
         );
-        assert_eq!(db.status, StatusCode::Unset, "the error was logged outside it");
+        assert_eq!(
+            (db.status, db.status_message.as_str()),
+            (StatusCode::Error, "refused"),
+            "set through its otel.status_* fields"
+        );
+        assert!(db.events.is_empty(), "the error was logged outside it");
     }
 
     #[test]
