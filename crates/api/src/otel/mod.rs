@@ -135,19 +135,17 @@ impl TraceIds {
     /// New ids under `parent`'s trace, if it has one; `sampled` is the flag answered.
     pub fn new(parent: &Context, sampled: bool) -> Self {
         use opentelemetry::trace::TraceContextExt as _;
-        let caller = parent
-            .has_active_span()
-            .then(|| parent.span().span_context().clone())
-            .filter(opentelemetry::trace::SpanContext::is_valid);
-        let (trace, parent) = caller.map_or_else(
-            || (recorder::new_id::<u128>(), None),
-            |c| {
-                (
-                    u128::from_be_bytes(c.trace_id().to_bytes()),
-                    Some(u64::from_be_bytes(c.span_id().to_bytes())),
-                )
-            },
-        );
+        // Read in place: the caller's context (and its trace state) is not copied.
+        let caller = parent.span();
+        let caller = caller.span_context();
+        let (trace, parent) = if parent.has_active_span() && caller.is_valid() {
+            (
+                u128::from_be_bytes(caller.trace_id().to_bytes()),
+                Some(u64::from_be_bytes(caller.span_id().to_bytes())),
+            )
+        } else {
+            (recorder::new_id::<u128>(), None)
+        };
         let span = recorder::new_id::<u64>();
         let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
         // Hex of exactly the bytes' size (32 and 16 digits) into fixed ranges: cannot fail.
